@@ -1,0 +1,81 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Engine is one scan engine. Engines are registered in a table (see
+// cmd/vigil) and selected by ID.
+type Engine struct {
+	// ID is what --engines names: "sast", "sbom".
+	ID string
+	// Version is the version of the library the engine embeds.
+	Version string
+	// Applies reports whether the engine can scan the target.
+	Applies func(*Target) bool
+	// Run scans the target. It must return when ctx is cancelled.
+	Run func(ctx context.Context, t *Target) (*Output, error)
+}
+
+// Output is what one engine found.
+type Output struct {
+	Findings []Finding
+	SBOM     *SBOM
+	Warnings []string
+}
+
+// ErrUsage marks errors in what the user asked for (an unknown engine, a
+// bad target): the CLI maps it to exit code 2.
+var ErrUsage = errors.New("usage error")
+
+// EngineError is an engine failing on a target: the CLI maps it to exit
+// code 3.
+type EngineError struct {
+	Engine string
+	Err    error
+}
+
+func (e *EngineError) Error() string { return e.Engine + ": " + e.Err.Error() }
+func (e *EngineError) Unwrap() error { return e.Err }
+
+// Select picks engines by ID from the registry. With no IDs it returns
+// every engine that applies to the target; an ID that names no engine, or
+// an engine that cannot scan the target, is a usage error.
+func Select(registry []Engine, ids []string, t *Target) ([]Engine, error) {
+	if len(ids) == 0 {
+		var out []Engine
+		for _, e := range registry {
+			if e.Applies == nil || e.Applies(t) {
+				out = append(out, e)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%w: no engine applies to %s target %q", ErrUsage, t.Kind, t.Ref)
+		}
+		return out, nil
+	}
+	var out []Engine
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		i := slices.IndexFunc(registry, func(e Engine) bool { return e.ID == id })
+		if i < 0 {
+			known := make([]string, len(registry))
+			for j, e := range registry {
+				known[j] = e.ID
+			}
+			return nil, fmt.Errorf("%w: unknown engine %q: want one of %s", ErrUsage, id, strings.Join(known, ", "))
+		}
+		e := registry[i]
+		if e.Applies != nil && !e.Applies(t) {
+			return nil, fmt.Errorf("%w: engine %q does not apply to %s target %q", ErrUsage, id, t.Kind, t.Ref)
+		}
+		if !slices.ContainsFunc(out, func(o Engine) bool { return o.ID == id }) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,25 @@
+package scanner
+
+import "time"
+
+// Result is the whole outcome of scanning one target.
+type Result struct {
+	Target     TargetInfo  `json:"target"`
+	StartedAt  time.Time   `json:"started_at"`
+	FinishedAt time.Time   `json:"finished_at"`
+	Engines    []EngineRun `json:"engines"`
+	// Findings are sorted by file, line, column and rule.
+	Findings []Finding `json:"findings"`
+	SBOM     *SBOM     `json:"sbom,omitempty"`
+}
+
+// EngineRun records one engine's part in a scan.
+type EngineRun struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	// Seconds is the engine's wall time.
+	Seconds float64 `json:"seconds"`
+	// Warnings are problems that did not stop the engine, such as a file
+	// that failed to parse.
+	Warnings []string `json:"warnings,omitempty"`
+}
