@@ -115,3 +115,7 @@ func (f *Finding) SuppressedInSource() bool {
 	}
 	return false
 }
+
+// FingerprintKey names Vigil's fingerprint among a SARIF result's
+// partialFingerprints.
+const FingerprintKey = "vigilFingerprint/v1"
