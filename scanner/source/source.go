@@ -1,0 +1,151 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/vigil-sec/vigil/scanner"
+)
+
+// Workspace is a commit checked out into a temporary directory.
+type Workspace struct {
+	Target *scanner.Target
+	dir    string
+}
+
+// Close removes the workspace directory.
+func (w *Workspace) Close() error {
+	if w == nil || w.dir == "" {
+		return nil
+	}
+	return os.RemoveAll(w.dir)
+}
+
+// IsRepoURL reports whether s names a remote repository rather than a
+// local path: a URL with a scheme (https://, ssh://, file://, git://) or an
+// scp-like address (git@host:org/repo.git).
+func IsRepoURL(s string) bool {
+	if strings.Contains(s, "://") {
+		return true
+	}
+	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
+	return at > 0 && colon > at && !strings.Contains(s[:colon], "/")
+}
+
+// Checkout clones repo (a local path or a URL) into a new temporary
+// directory and checks rev (a SHA, a branch, a tag; "" means HEAD) out
+// there. The caller must Close the workspace.
+//
+// A repository that does not exist locally, or a rev that names no commit,
+// is an error wrapping scanner.ErrUsage; a remote that cannot be reached is
+// a plain error.
+func Checkout(ctx context.Context, repo, rev string) (*Workspace, error) {
+	if _, err := exec.LookPath("git"); err != nil {
+		return nil, fmt.Errorf("checking out %s: the git command is needed and was not found in PATH", repo)
+	}
+	src := repo
+	if !IsRepoURL(repo) {
+		abs, err := filepath.Abs(repo)
+		if err != nil {
+			return nil, fmt.Errorf("%w: repository path %q: %v", scanner.ErrUsage, repo, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("%w: repository %q does not exist", scanner.ErrUsage, repo)
+		}
+		if _, err := git(ctx, abs, "rev-parse", "--git-dir"); err != nil {
+			return nil, fmt.Errorf("%w: %q is not a git repository", scanner.ErrUsage, repo)
+		}
+		src = abs
+	}
+
+	dir, err := os.MkdirTemp("", "vigil-src-")
+	if err != nil {
+		return nil, fmt.Errorf("creating a workspace: %w", err)
+	}
+	ws := &Workspace{dir: dir}
+	fail := func(err error) (*Workspace, error) {
+		_ = ws.Close()
+		return nil, err
+	}
+
+	if _, err := git(ctx, "", "clone", "--quiet", "--no-checkout", "--", src, dir); err != nil {
+		if IsRepoURL(repo) && strings.HasPrefix(repo, "file://") {
+			return fail(fmt.Errorf("%w: cloning %s: %v", scanner.ErrUsage, repo, err))
+		}
+		return fail(fmt.Errorf("cloning %s: %w", repo, err))
+	}
+	if rev == "" {
+		rev = "HEAD"
+	}
+	sha, err := resolve(ctx, dir, rev)
+	if err != nil {
+		// A commit that no branch or tag reaches is not cloned: ask the
+		// remote for it by name before giving up.
+		if _, ferr := git(ctx, dir, "fetch", "--quiet", "origin", rev); ferr == nil {
+			sha, err = resolve(ctx, dir, "FETCH_HEAD")
+		}
+		if err != nil {
+			return fail(fmt.Errorf("%w: %q names no commit in %s", scanner.ErrUsage, rev, repo))
+		}
+	}
+	if _, err := git(ctx, dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha); err != nil {
+		return fail(fmt.Errorf("checking out %s of %s: %w", sha, repo, err))
+	}
+	ws.Target = &scanner.Target{Kind: scanner.KindGit, Ref: repo, Path: dir, Commit: sha}
+	return ws, nil
+}
+
+// resolve turns a rev into a full commit SHA. Remote branches are tried
+// after local names, since a fresh clone has only the default branch.
+func resolve(ctx context.Context, dir, rev string) (string, error) {
+	var firstErr error
+	for _, r := range []string{rev, "origin/" + rev} {
+		out, err := git(ctx, dir, "rev-parse", "--verify", "--quiet", "--end-of-options", r+"^{commit}")
+		if err == nil {
+			return strings.TrimSpace(out), nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return "", firstErr
+}
+
+// git runs one git command and returns its standard output. Its error
+// carries git's own message, which names the problem.
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	// Never prompt for credentials: a pipeline has nobody to answer.
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return "", ctxErr
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			return "", err
+		}
+		return "", errors.New(gitMessage(msg))
+	}
+	return stdout.String(), nil
+}
+
+// gitMessage picks the line of git's stderr that says what failed.
+func gitMessage(stderr string) string {
+	lines := strings.Split(stderr, "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "fatal:") || strings.HasPrefix(l, "error:") {
+			return l
+		}
+	}
+	return lines[len(lines)-1]
+}
