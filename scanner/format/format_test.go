@@ -1,0 +1,190 @@
+package format_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-sec/vigil/ci"
+	"github.com/vigil-sec/vigil/internal/schematest"
+	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/format"
+)
+
+// result is a scan result with one finding of each kind the SARIF writer
+// treats differently: plain, suppressed in source, waived, unchanged.
+func result() *scanner.Result {
+	return &scanner.Result{
+		Target:     scanner.TargetInfo{Kind: scanner.KindGit, Ref: "https://example.com/org/repo.git", Commit: strings.Repeat("a", 40)},
+		StartedAt:  time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC),
+		FinishedAt: time.Date(2026, 11, 29, 10, 0, 5, 0, time.UTC),
+		Engines:    []scanner.EngineRun{{ID: "sast", Version: "v2.30.0", Seconds: 1.5}},
+		Findings: []scanner.Finding{
+			{Engine: "sast", RuleID: "G404", Message: "Use of weak random number generator", CWE: "CWE-338",
+				Severity: scanner.LevelHigh, Confidence: scanner.LevelMedium, File: "cmd/main.go", Line: 12, Column: 7,
+				Snippet: "rand.Intn(10)", Fingerprint: "fp1", Status: scanner.StatusNew},
+			{Engine: "sast", RuleID: "G401", Message: "Use of weak cryptographic primitive", CWE: "CWE-328",
+				Severity: scanner.LevelMedium, Confidence: scanner.LevelHigh, File: "pkg/h.go", Line: 3, EndLine: 5, Column: 2,
+				Fingerprint: "fp2", Suppressed: true, Status: scanner.StatusUnchanged,
+				Suppressions: []scanner.Suppression{{Kind: scanner.SuppressionInSource, Justification: "legacy checksum"}}},
+			{Engine: "sast", RuleID: "G404", Message: "Use of weak random number generator", CWE: "CWE-338",
+				Severity: scanner.LevelHigh, Confidence: scanner.LevelMedium, File: "cmd/other.go", Line: 4, Column: 1,
+				Fingerprint: "fp3", Suppressed: true, Status: scanner.StatusNew,
+				Suppressions: []scanner.Suppression{{Kind: scanner.SuppressionExternal, Justification: "not for secrets", Owner: "sec@example.com", Expires: "2026-12-31"}}},
+		},
+	}
+}
+
+func TestSARIFIsValidAndCarriesFingerprintsSuppressionsBaseline(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	if err := format.Write(&buf, format.SARIF, result(), nil); err != nil {
+		t.Fatal(err)
+	}
+	schematest.Validate(t, schematest.SARIF210, buf.Bytes())
+
+	var doc struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			AutomationDetails struct{ ID string } `json:"automationDetails"`
+			Tool              struct {
+				Driver struct {
+					Name  string
+					Rules []struct{ ID string }
+				}
+			}
+			VersionControlProvenance []struct {
+				RevisionID string `json:"revisionId"`
+			} `json:"versionControlProvenance"`
+			Results []struct {
+				RuleID              string            `json:"ruleId"`
+				RuleIndex           int               `json:"ruleIndex"`
+				Level               string            `json:"level"`
+				BaselineState       string            `json:"baselineState"`
+				PartialFingerprints map[string]string `json:"partialFingerprints"`
+				Suppressions        []struct {
+					Kind          string `json:"kind"`
+					Justification string `json:"justification"`
+				} `json:"suppressions"`
+			}
+		}
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Version != "2.1.0" || len(doc.Runs) != 1 {
+		t.Fatalf("version %q, %d runs; want 2.1.0 and one run", doc.Version, len(doc.Runs))
+	}
+	run := doc.Runs[0]
+	if run.AutomationDetails.ID != "vigil/git/" {
+		t.Errorf("automationDetails.id = %q", run.AutomationDetails.ID)
+	}
+	if len(run.VersionControlProvenance) != 1 || run.VersionControlProvenance[0].RevisionID != strings.Repeat("a", 40) {
+		t.Errorf("versionControlProvenance = %+v", run.VersionControlProvenance)
+	}
+	var rules []string
+	for _, r := range run.Tool.Driver.Rules {
+		rules = append(rules, r.ID)
+	}
+	if diff := cmp.Diff(rules, []string{"G404", "G401"}); diff != "" {
+		t.Errorf("rules (-got +want):\n%s", diff)
+	}
+	type res struct {
+		Rule, Level, Baseline, FP, Suppression string
+		Index                                  int
+	}
+	var got []res
+	for _, r := range run.Results {
+		s := ""
+		for _, sup := range r.Suppressions {
+			s += sup.Kind + ":" + sup.Justification
+		}
+		got = append(got, res{r.RuleID, r.Level, r.BaselineState, r.PartialFingerprints[scanner.FingerprintKey], s, r.RuleIndex})
+	}
+	want := []res{
+		{"G404", "error", "new", "fp1", "", 0},
+		{"G401", "warning", "unchanged", "fp2", "inSource:legacy checksum", 1},
+		{"G404", "error", "new", "fp3", "external:not for secrets", 0},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("results (-got +want):\n%s", diff)
+	}
+}
+
+func TestJSONHasTheDocumentedFields(t *testing.T) {
+	t.Parallel()
+	res := result()
+	res.SBOM = &scanner.SBOM{Components: []scanner.Component{{Name: "golang.org/x/text", Version: "v0.3.0", Type: "go-module"}}}
+	gate := &ci.Decision{Decision: "fail", Reasons: []ci.Reason{{Code: "FINDING", Message: "G404 high/medium at cmd/main.go:12"}}}
+	var buf bytes.Buffer
+	if err := format.Write(&buf, format.JSON, res, gate); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"target", "findings", "sbom", "gate", "engines", "started_at", "finished_at"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	f := doc["findings"].([]any)[0].(map[string]any)
+	for _, k := range []string{"rule_id", "severity", "confidence", "cwe", "file", "line", "fingerprint", "suppressed", "status"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("finding lacks %q", k)
+		}
+	}
+	if f["severity"] != "high" || f["status"] != "new" {
+		t.Errorf("finding severity/status = %v/%v", f["severity"], f["status"])
+	}
+	if c := doc["sbom"].(map[string]any)["components"].([]any); len(c) != 1 {
+		t.Errorf("sbom.components = %v", c)
+	}
+	g := doc["gate"].(map[string]any)
+	if g["decision"] != "fail" || len(g["reasons"].([]any)) != 1 {
+		t.Errorf("gate = %v", g)
+	}
+}
+
+func TestTableNamesFindingsAndGate(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	gate := &ci.Decision{Decision: "fail", Reasons: []ci.Reason{{Code: "FINDING", Message: "G404 at cmd/main.go:12"}}}
+	if err := format.Write(&buf, format.Table, result(), gate); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"Findings: 3 (2 suppressed)", "cmd/main.go:12:7", "nosec", "waived", "unchanged", "Gate: FAIL", "FINDING: G404 at cmd/main.go:12"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestSBOMFormatsNeedAnSBOM(t *testing.T) {
+	t.Parallel()
+	for _, f := range []format.Format{format.CycloneDXJSON, format.CycloneDXXML, format.SPDXJSON} {
+		err := format.Write(&bytes.Buffer{}, f, result(), nil)
+		if !errors.Is(err, scanner.ErrUsage) || !strings.Contains(err.Error(), "sbom engine") {
+			t.Errorf("Write(%s) without an SBOM: %v, want a usage error naming the sbom engine", f, err)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	for _, f := range format.All {
+		if got, err := format.Parse(string(f)); err != nil || got != f {
+			t.Errorf("Parse(%q) = %q, %v", f, got, err)
+		}
+	}
+	if _, err := format.Parse("yaml"); !errors.Is(err, scanner.ErrUsage) || !strings.Contains(err.Error(), `"yaml"`) {
+		t.Errorf("Parse(yaml) = %v, want a usage error naming it", err)
+	}
+}

@@ -1,0 +1,140 @@
+package format
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+
+	"github.com/securego/gosec/v2/report/sarif"
+
+	"github.com/vigil-sec/vigil/internal/version"
+	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/source"
+)
+
+// srcRoot is the uriBaseId that result locations are relative to.
+const srcRoot = "%SRCROOT%"
+
+// securitySeverity maps a level to GitHub code scanning's
+// "security-severity" score (high ≥ 7.0, medium ≥ 4.0, low < 4.0).
+var securitySeverity = map[scanner.Level]string{
+	scanner.LevelHigh:   "8.0",
+	scanner.LevelMedium: "5.5",
+	scanner.LevelLow:    "3.0",
+}
+
+// sarifLevel maps a severity to a SARIF result level.
+var sarifLevel = map[scanner.Level]string{
+	scanner.LevelHigh:   "error",
+	scanner.LevelMedium: "warning",
+	scanner.LevelLow:    "note",
+}
+
+// WriteSARIF writes the result's findings as one SARIF 2.1.0 run, fit for
+// GitHub code scanning: every result has Vigil's fingerprint in
+// partialFingerprints, suppressed results carry suppressions[] (inSource for
+// #nosec, external for policy waivers) and a baselineState when the scan was
+// compared with a baseline.
+func WriteSARIF(w io.Writer, res *scanner.Result) error {
+	driver := sarif.NewToolComponent("Vigil", version.Vigil(), "https://github.com/vigil-sec/vigil")
+	if v := strings.TrimPrefix(version.Vigil(), "v"); v != "" && v[0] >= '0' && v[0] <= '9' {
+		driver.SemanticVersion = v
+	}
+	run := sarif.NewRun(sarif.NewTool(driver))
+	run.Results = []*sarif.Result{}
+	run.AutomationDetails = &sarif.RunAutomationDetails{ID: "vigil/" + string(res.Target.Kind) + "/"}
+	if res.Target.Kind == scanner.KindGit && res.Target.Commit != "" && source.IsRepoURL(res.Target.Ref) {
+		run.VersionControlProvenance = []*sarif.VersionControlDetails{{
+			RepositoryURI: res.Target.Ref,
+			RevisionID:    res.Target.Commit,
+		}}
+	}
+	for _, e := range res.Engines {
+		run.Tool.Extensions = append(run.Tool.Extensions, sarif.NewToolComponent(e.ID, e.Version, ""))
+	}
+
+	ruleIndex := map[string]int{}
+	for _, f := range res.Findings {
+		idx, ok := ruleIndex[f.RuleID]
+		if !ok {
+			idx = len(driver.Rules)
+			ruleIndex[f.RuleID] = idx
+			driver.Rules = append(driver.Rules, rule(f))
+		}
+		r := &sarif.Result{
+			RuleID:              f.RuleID,
+			RuleIndex:           idx,
+			Level:               sarifLevel[f.Severity],
+			Message:             sarif.NewMessage(f.Message),
+			PartialFingerprints: map[string]string{scanner.FingerprintKey: f.Fingerprint},
+			Locations:           []*sarif.Location{location(f)},
+			Properties: &sarif.PropertyBag{
+				"severity":   f.Severity.String(),
+				"confidence": f.Confidence.String(),
+			},
+		}
+		if f.Status != "" {
+			r.BaselineState = string(f.Status)
+		}
+		for _, s := range f.Suppressions {
+			sup := sarif.NewSuppression(string(s.Kind), s.Justification)
+			sup.Status = "accepted"
+			if s.Owner != "" {
+				sup.Properties = &sarif.PropertyBag{"owner": s.Owner, "expires": s.Expires}
+			}
+			r.Suppressions = append(r.Suppressions, sup)
+		}
+		run.Results = append(run.Results, r)
+	}
+
+	report := sarif.NewReport(sarif.Version, sarif.Schema).WithRuns(run)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(report)
+}
+
+func rule(f scanner.Finding) *sarif.ReportingDescriptor {
+	tags := []string{"security"}
+	if f.CWE != "" {
+		tags = append(tags, f.CWE)
+	}
+	return &sarif.ReportingDescriptor{
+		ID:               f.RuleID,
+		Name:             f.RuleID,
+		ShortDescription: sarif.NewMultiformatMessageString(f.Message),
+		FullDescription:  sarif.NewMultiformatMessageString(f.Message),
+		Help:             sarif.NewMultiformatMessageString(f.Message),
+		DefaultConfiguration: &sarif.ReportingConfiguration{
+			Level: sarifLevel[f.Severity],
+		},
+		Properties: &sarif.PropertyBag{
+			"tags":              tags,
+			"precision":         precision(f.Confidence),
+			"security-severity": securitySeverity[f.Severity],
+		},
+	}
+}
+
+// precision maps a confidence to the SARIF rule property code scanning
+// reads.
+func precision(l scanner.Level) string {
+	switch l {
+	case scanner.LevelHigh:
+		return "high"
+	case scanner.LevelMedium:
+		return "medium"
+	}
+	return "low"
+}
+
+func location(f scanner.Finding) *sarif.Location {
+	region := &sarif.Region{StartLine: f.Line, StartColumn: f.Column, SourceLanguage: "go"}
+	if f.EndLine > f.Line {
+		region.EndLine = f.EndLine
+	}
+	if f.Snippet != "" {
+		region.Snippet = sarif.NewArtifactContent(f.Snippet)
+	}
+	return sarif.NewLocation(sarif.NewPhysicalLocation(
+		&sarif.ArtifactLocation{URI: f.File, UriBaseID: srcRoot}, region))
+}

@@ -1,0 +1,117 @@
+package format
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vigil-sec/vigil/ci"
+	"github.com/vigil-sec/vigil/scanner"
+)
+
+// maxMessage bounds a finding's message in the table; JSON and SARIF keep
+// it whole.
+const maxMessage = 80
+
+// WriteTable writes the result for a person reading a terminal or a CI log.
+func WriteTable(w io.Writer, res *scanner.Result, gate *ci.Decision) error {
+	var b strings.Builder
+	t := res.Target
+	fmt.Fprintf(&b, "Target:  %s %s", t.Kind, t.Ref)
+	if t.Commit != "" {
+		fmt.Fprintf(&b, " @ %s", t.Commit)
+	}
+	if t.Digest != "" {
+		fmt.Fprintf(&b, " @ %s", t.Digest)
+	}
+	if t.Platform != "" {
+		fmt.Fprintf(&b, " (%s)", t.Platform)
+	}
+	b.WriteString("\n")
+	for _, e := range res.Engines {
+		fmt.Fprintf(&b, "Engine:  %s %s, %.1fs\n", e.ID, e.Version, e.Seconds)
+		for _, warn := range e.Warnings {
+			fmt.Fprintf(&b, "         warning: %s\n", warn)
+		}
+	}
+
+	if slices.ContainsFunc(res.Engines, func(e scanner.EngineRun) bool { return e.ID == "sast" }) {
+		suppressed := 0
+		for _, f := range res.Findings {
+			if f.Suppressed {
+				suppressed++
+			}
+		}
+		fmt.Fprintf(&b, "\nFindings: %d (%d suppressed)\n", len(res.Findings), suppressed)
+		if len(res.Findings) > 0 {
+			tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEVERITY\tCONFIDENCE\tRULE\tLOCATION\tSTATUS\tMESSAGE")
+			for _, f := range res.Findings {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d:%d\t%s\t%s\n",
+					strings.ToUpper(f.Severity.String()), strings.ToUpper(f.Confidence.String()),
+					f.RuleID, f.File, f.Line, f.Column, status(f), clip(f.Message, maxMessage))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+
+	if res.SBOM != nil {
+		byType := map[string]int{}
+		for _, c := range res.SBOM.Components {
+			byType[c.Type]++
+		}
+		parts := make([]string, 0, len(byType))
+		for _, typ := range slices.SortedFunc(maps.Keys(byType), func(a, b string) int {
+			return cmp.Or(cmp.Compare(byType[b], byType[a]), cmp.Compare(a, b))
+		}) {
+			parts = append(parts, fmt.Sprintf("%s %d", typ, byType[typ]))
+		}
+		fmt.Fprintf(&b, "\nSBOM: %d components", len(res.SBOM.Components))
+		if len(parts) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
+		}
+		b.WriteString("\n")
+	}
+
+	if gate != nil {
+		fmt.Fprintf(&b, "\nGate: %s\n", strings.ToUpper(gate.Decision))
+		for _, r := range gate.Reasons {
+			fmt.Fprintf(&b, "  - %s: %s\n", r.Code, r.Message)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func status(f scanner.Finding) string {
+	var s []string
+	if f.Status != "" {
+		s = append(s, string(f.Status))
+	}
+	for _, sup := range f.Suppressions {
+		switch sup.Kind {
+		case scanner.SuppressionInSource:
+			s = append(s, "nosec")
+		case scanner.SuppressionExternal:
+			s = append(s, "waived")
+		}
+	}
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
