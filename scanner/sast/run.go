@@ -1,0 +1,323 @@
+package sast
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/securego/gosec/v2"
+	"github.com/securego/gosec/v2/analyzers"
+	"github.com/securego/gosec/v2/issue"
+	"github.com/securego/gosec/v2/rules"
+	"golang.org/x/tools/go/packages"
+
+	"github.com/vigil-sec/vigil/scanner"
+)
+
+// engine is one configured SAST engine; cfg has its defaults filled in.
+type engine struct {
+	cfg *Config
+}
+
+// run is the engine's scanner.Engine.Run.
+func (e *engine) run(ctx context.Context, t *scanner.Target) (*scanner.Output, error) {
+	if err := e.cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", scanner.ErrUsage, err)
+	}
+	if !applies(t) {
+		var kind scanner.Kind
+		var ref string
+		if t != nil {
+			kind, ref = t.Kind, t.Ref
+		}
+		return nil, fmt.Errorf("%w: %s target %q: %w", scanner.ErrUsage, kind, ref, errNotApplicable)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	root, err := filepath.Abs(t.Path)
+	if err != nil {
+		return nil, fmt.Errorf("target path %q: %w", t.Path, err)
+	}
+
+	// gosec cannot be cancelled, so the scan runs in its own goroutine and
+	// Run returns as soon as ctx is done. Cancelling scanCtx on return
+	// stops the go command and keeps the workers from starting new
+	// packages.
+	scanCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	prog := &progress{fn: e.cfg.Progress}
+	defer prog.stop()
+
+	type outcome struct {
+		out *scanner.Output
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		out, err := e.scan(scanCtx, t.Path, root, prog)
+		done <- outcome{out, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case o := <-done:
+		return o.out, o.err
+	}
+}
+
+// scan loads the module's packages at root once and analyses them.
+func (e *engine) scan(ctx context.Context, path, root string, prog *progress) (*scanner.Output, error) {
+	log := e.cfg.Logger
+	start := time.Now()
+	pkgs, err := packages.Load(&packages.Config{
+		Context: ctx,
+		Mode:    gosec.LoadMode,
+		Dir:     root,
+		Tests:   e.cfg.Tests,
+	}, "./...")
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, fmt.Errorf("listing go packages in %s: %w", path, err)
+	}
+	log.Debug("sast: packages loaded", "root", root, "packages", len(pkgs), "elapsed", time.Since(start))
+
+	warn := newWarnings(root)
+	warn.packageErrors(pkgs)
+	pkgs = analysable(pkgs)
+	if len(pkgs) == 0 {
+		warn.add("no go packages found in ./...")
+	}
+
+	prog.start(len(pkgs))
+	start = time.Now()
+	issues := e.analyse(ctx, pkgs, prog, warn)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	log.Debug("sast: packages analysed", "packages", len(pkgs), "issues", len(issues), "elapsed", time.Since(start))
+
+	findings := toFindings(root, issues, warn)
+	return &scanner.Output{Findings: findings, Warnings: warn.list()}, nil
+}
+
+// analysable drops the packages gosec would analyse twice or cannot
+// analyse: those that failed to load, the generated test mains and, when
+// tests are loaded, a package whose test variant (which holds all of its
+// files) is also there.
+func analysable(pkgs []*packages.Package) []*packages.Package {
+	ids := make(map[string]bool, len(pkgs))
+	for _, p := range pkgs {
+		ids[p.ID] = true
+	}
+	var out []*packages.Package
+	for _, p := range pkgs {
+		switch {
+		case p.Name == "":
+		case strings.HasSuffix(p.ID, ".test"):
+		case ids[p.ID+" ["+p.PkgPath+".test]"]:
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// analyse runs gosec's rules and analyzers on every package, spread over
+// the configured number of workers, and returns every issue, suppressed
+// ones included. It stops starting packages when ctx is done.
+func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *progress, warn *warnings) []*issue.Issue {
+	workers := min(e.cfg.Concurrency, len(pkgs))
+	if workers == 0 {
+		return nil
+	}
+	// Inside a package gosec runs its analyzers concurrently too; share
+	// the budget so that the whole scan uses about cfg.Concurrency CPUs.
+	perWorker := max(1, e.cfg.Concurrency/workers)
+	logger := gosecLogger(e.cfg.Logger)
+
+	type report struct {
+		issues   []*issue.Issue
+		errors   map[string][]gosec.Error
+		failures []string
+	}
+	reports := make([]report, workers)
+	jobs := make(chan *packages.Package)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			// The Analyzer keeps what it found in its own state, so
+			// every worker has its own.
+			a := newAnalyzer(e.cfg, perWorker, logger)
+			for pkg := range jobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := check(a, pkg); err != nil {
+					reports[i].failures = append(reports[i].failures, fmt.Sprintf("package %s: %v", pkg.PkgPath, err))
+				}
+				prog.step()
+			}
+			reports[i].issues, _, reports[i].errors = a.Report()
+		})
+	}
+feed:
+	for _, p := range pkgs {
+		select {
+		case jobs <- p:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+
+	var issues []*issue.Issue
+	for _, r := range reports {
+		issues = append(issues, r.issues...)
+		for file, errs := range r.errors {
+			for _, err := range errs {
+				warn.add(fmt.Sprintf("%s:%d:%d: %s", warn.rel(file), err.Line, err.Column, err.Err))
+			}
+		}
+		for _, f := range r.failures {
+			warn.add(f)
+		}
+	}
+	return issues
+}
+
+// newAnalyzer returns a gosec analyzer with every rule and analyzer
+// loaded, keeping #nosec'd issues with their suppressions.
+func newAnalyzer(cfg *Config, concurrency int, logger *log.Logger) *gosec.Analyzer {
+	const trackSuppressions = true
+	a := gosec.NewAnalyzer(gosec.NewConfig(), cfg.Tests, cfg.ExcludeGenerated, trackSuppressions, concurrency, logger)
+	a.LoadRules(rules.Generate(trackSuppressions).RulesInfo())
+	a.LoadAnalyzers(analyzers.Generate(trackSuppressions).AnalyzersInfo())
+	return a
+}
+
+// check runs gosec on one package. A panic in a rule becomes an error, so
+// one odd package cannot bring the server down.
+func check(a *gosec.Analyzer, pkg *packages.Package) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("gosec failed: %v", r)
+		}
+	}()
+	a.CheckRules(pkg)
+	a.CheckAnalyzers(pkg)
+	return nil
+}
+
+// gosecLogger routes gosec's log lines to l at debug level, or discards
+// them when l does not log debug.
+func gosecLogger(l *slog.Logger) *log.Logger {
+	if l == nil || !l.Enabled(context.Background(), slog.LevelDebug) {
+		return log.New(io.Discard, "", 0)
+	}
+	return slog.NewLogLogger(l.With("engine", ID, "from", "gosec").Handler(), slog.LevelDebug)
+}
+
+// progress reports to Config.Progress. It is safe for concurrent use and
+// stays silent once stopped.
+type progress struct {
+	fn func(done, total int)
+
+	mu          sync.Mutex
+	done, total int
+	stopped     bool
+}
+
+func (p *progress) start(total int) {
+	p.report(func() { p.total = total })
+}
+
+func (p *progress) step() {
+	p.report(func() { p.done++ })
+}
+
+func (p *progress) report(update func()) {
+	if p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	update()
+	p.fn(p.done, p.total)
+}
+
+// stop ends the reports; it returns once any report in progress is done.
+func (p *progress) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+}
+
+// warnings collects an engine's warnings without duplicates. It is used
+// by one goroutine at a time.
+type warnings struct {
+	root string
+	seen map[string]bool
+	msgs []string
+}
+
+func newWarnings(root string) *warnings {
+	return &warnings{root: root, seen: make(map[string]bool)}
+}
+
+func (w *warnings) add(msg string) {
+	if !w.seen[msg] {
+		w.seen[msg] = true
+		w.msgs = append(w.msgs, msg)
+	}
+}
+
+// list returns the warnings, sorted.
+func (w *warnings) list() []string {
+	slices.Sort(w.msgs)
+	return w.msgs
+}
+
+// rel shortens a position or a file name inside the target root to a
+// slash-separated path relative to the root.
+func (w *warnings) rel(pos string) string {
+	if after, ok := strings.CutPrefix(pos, w.root+string(filepath.Separator)); ok {
+		return filepath.ToSlash(after)
+	}
+	return pos
+}
+
+// packageErrors records the packages' load, parse and type errors, which
+// gosec's CLI reports as "Golang errors" and scans past.
+func (w *warnings) packageErrors(pkgs []*packages.Package) {
+	for _, p := range pkgs {
+		typeErrors := slices.ContainsFunc(p.Errors, func(e packages.Error) bool { return e.Kind != packages.ListError })
+		for _, e := range p.Errors {
+			// With type errors, the go command's compile output repeats them.
+			if e.Kind == packages.ListError && typeErrors && strings.HasPrefix(e.Msg, "# ") {
+				continue
+			}
+			if e.Pos == "" || e.Pos == "-" {
+				w.add(fmt.Sprintf("package %s: %s", p.PkgPath, e.Msg))
+			} else {
+				w.add(fmt.Sprintf("%s: %s", w.rel(e.Pos), e.Msg))
+			}
+		}
+		if p.IllTyped && p.Name != "" {
+			w.add(fmt.Sprintf("package %s has errors: gosec's SSA analysers (G115, G602, G7xx and others) skipped it", p.PkgPath))
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package sast
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+
+	"github.com/vigil-sec/vigil/scanner"
+)
+
+// ID is the engine's ID, as --engines names it and as Finding.Engine says.
+const ID = "sast"
+
+const (
+	// gosecModule is the module path of the embedded gosec.
+	gosecModule = "github.com/securego/gosec/v2"
+	// fallbackGosecVersion is reported when the binary carries no build
+	// information (it should match go.mod's requirement).
+	fallbackGosecVersion = "v2.30.0"
+)
+
+// Config says how the engine scans. The zero value, like a nil *Config,
+// means the defaults, which equal the gosec CLI's: test files are not
+// scanned, generated files are, and every rule and analyzer runs.
+type Config struct {
+	// Tests also scans _test.go files.
+	Tests bool
+	// ExcludeGenerated skips files with a "Code generated ... DO NOT EDIT."
+	// header.
+	ExcludeGenerated bool
+	// Concurrency is how many packages are analysed at once; zero means
+	// runtime.GOMAXPROCS(0).
+	Concurrency int
+	// Progress, when set, is called once with done=0 when the packages are
+	// loaded and then after each package is analysed. Calls are serialised,
+	// never happen after Run returns, and must not block for long.
+	Progress func(done, total int)
+	// Logger receives the engine's debug logs, gosec's own log lines
+	// included; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() *Config {
+	return &Config{Concurrency: runtime.GOMAXPROCS(0)}
+}
+
+// Validate reports whether the configuration can be used.
+func (c *Config) Validate() error {
+	if c == nil {
+		return nil
+	}
+	if c.Concurrency < 0 {
+		return fmt.Errorf("sast config: concurrency is %d: want 0 (the default) or more", c.Concurrency)
+	}
+	return nil
+}
+
+// Engine returns the SAST engine. A nil cfg means DefaultConfig(); cfg is
+// copied, so changing it afterwards has no effect on the engine.
+func Engine(cfg *Config) scanner.Engine {
+	c := DefaultConfig()
+	if cfg != nil {
+		c = new(Config)
+		*c = *cfg
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return scanner.Engine{
+		ID:      ID,
+		Version: gosecVersion(),
+		Applies: applies,
+		Run:     (&engine{cfg: c}).run,
+	}
+}
+
+// applies reports whether t is a directory with a Go module at its root.
+func applies(t *scanner.Target) bool {
+	if t == nil || (t.Kind != scanner.KindDir && t.Kind != scanner.KindGit) || t.Path == "" {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(t.Path, "go.mod"))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// errNotApplicable is returned by Run for a target that applies says no to.
+var errNotApplicable = errors.New("sast scans a directory with a go.mod at its root")
+
+// gosecVersion is the version of gosec linked into the binary.
+var gosecVersion = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return fallbackGosecVersion
+	}
+	for _, m := range bi.Deps {
+		if m.Path != gosecModule {
+			continue
+		}
+		if m.Replace != nil && m.Replace.Version != "" {
+			return m.Replace.Version
+		}
+		if m.Version != "" && m.Version != "(devel)" {
+			return m.Version
+		}
+	}
+	return fallbackGosecVersion
+})

@@ -1,0 +1,3 @@
+module example.com/vuln
+
+go 1.24
