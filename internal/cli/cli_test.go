@@ -45,10 +45,7 @@ type report struct {
 		Status      string
 	}
 	SBOM *struct {
-		Components []struct {
-			Name, Version, Type string
-			Licenses            []string
-		}
+		Components []component
 	}
 	Gate struct {
 		Decision string
@@ -133,12 +130,7 @@ func TestScanDirectoryWritesEveryFormat(t *testing.T) {
 	if r.Gate.Decision != "fail" || !slices.Contains(r.reasonCodes(), "FINDING") {
 		t.Errorf("gate = %+v", r.Gate)
 	}
-	if r.SBOM == nil || !slices.ContainsFunc(r.SBOM.Components, func(c struct {
-		Name, Version, Type string
-		Licenses            []string
-	}) bool {
-		return c.Name == "example.com/app"
-	}) {
+	if r.SBOM == nil || !slices.ContainsFunc(r.SBOM.Components, func(c component) bool { return c.Name == "example.com/app" }) {
 		t.Errorf("sbom lacks the main module: %+v", r.SBOM)
 	}
 	for file, schema := range map[string]string{
