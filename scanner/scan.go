@@ -4,15 +4,26 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
 )
 
-// Scan runs the engines on the target concurrently and merges what they
-// found. The first engine error cancels the others and is returned as an
-// *EngineError.
-func Scan(ctx context.Context, t *Target, engines []Engine) (*Result, error) {
+// Options tune Scan. The zero value runs engines one after another.
+type Options struct {
+	// Parallel runs the engines concurrently. It saves about a sixth of
+	// the wall time of a sast+sbom scan and costs about 40% more peak
+	// memory, since both engines then hold a whole tree's worth of data
+	// at once (see README, Performance).
+	Parallel bool
+}
+
+// Scan runs the engines on the target and merges what they found. The
+// first engine error stops the scan (and, with opts.Parallel, cancels the
+// other engines) and is returned as an *EngineError.
+func Scan(ctx context.Context, t *Target, engines []Engine, opts Options) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -23,6 +34,16 @@ func Scan(ctx context.Context, t *Target, engines []Engine) (*Result, error) {
 
 	var wg sync.WaitGroup
 	for i, e := range engines {
+		if !opts.Parallel && i > 0 {
+			// One at a time: wait for the previous engine and hand the
+			// memory it used back before the next one starts.
+			wg.Wait()
+			if ctx.Err() != nil {
+				break
+			}
+			runtime.GC()
+			debug.FreeOSMemory()
+		}
 		wg.Go(func() {
 			start := time.Now()
 			out, err := e.Run(ctx, t)
@@ -49,6 +70,11 @@ func Scan(ctx context.Context, t *Target, engines []Engine) (*Result, error) {
 	}
 	if firstErr != nil {
 		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		// The caller gave up between two engines: a partial result
+		// must not read as a whole one.
+		return nil, err
 	}
 
 	for i, out := range outs {

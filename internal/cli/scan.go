@@ -34,6 +34,7 @@ type scanFlags struct {
 	insecure bool
 	platform string
 	quiet    bool
+	parallel bool
 }
 
 // output is one -o FORMAT[=PATH].
@@ -87,6 +88,7 @@ The gate reads --policy FILE, or .vigil.yaml at the target root when present.`,
 	fl.BoolVar(&f.insecure, "insecure", false, "allow a plain-HTTP registry")
 	fl.StringVar(&f.platform, "platform", "", "pick this os/arch[/variant] from a multi-arch image")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress")
+	fl.BoolVar(&f.parallel, "parallel", false, "run the engines concurrently: a little faster, much more memory")
 	return cmd
 }
 
@@ -146,7 +148,7 @@ func runScan(ctx context.Context, stdio Stdio, f scanFlags, ref string) error {
 		return err
 	}
 
-	res, err := scanner.Scan(ctx, t, engines)
+	res, err := scanner.Scan(ctx, t, engines, scanner.Options{Parallel: f.parallel})
 	prog.done()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -165,6 +165,10 @@ func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *pr
 				if err := check(a, pkg); err != nil {
 					reports[i].failures = append(reports[i].failures, fmt.Sprintf("package %s: %v", pkg.PkgPath, err))
 				}
+				// Its importers need only its types: let the syntax trees
+				// and the type-checker's maps go, so the heap shrinks as
+				// the scan goes on instead of holding the whole module.
+				pkg.Syntax, pkg.TypesInfo = nil, nil
 				prog.step()
 			}
 			reports[i].issues, _, reports[i].errors = a.Report()

@@ -21,7 +21,7 @@ func ExampleEngine() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, err := scanner.Scan(ctx, target, engines)
+	res, err := scanner.Scan(ctx, target, engines, scanner.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
