@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -455,5 +456,32 @@ func TestProcessExitCodes(t *testing.T) {
 	write(t, filepath.Join(clean, "main.go"), "package main\n\nfunc main() {}\n")
 	if code, _, stderr := runBinary(t, "scan", "-q", clean); code != cli.ExitPass {
 		t.Errorf("clean module: exit %d, want 0; stderr %s", code, stderr)
+	}
+}
+
+func TestOutputToAPipeWritesInPlace(t *testing.T) {
+	t.Parallel()
+	fifo := filepath.Join(t.TempDir(), "report.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("cannot make a FIFO here: %v", err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo) // blocks until the writer opens and closes it
+		got <- b
+	}()
+	code, _, _ := vigil(t, "scan", "-q", "--engines", "sast", "-o", "json="+fifo, app(t))
+	if code != cli.ExitGateFailed {
+		t.Errorf("exit %d, want %d", code, cli.ExitGateFailed)
+	}
+	// Check the pipe first: had it been replaced, the reader would wait
+	// on the old one forever.
+	st, err := os.Lstat(fifo)
+	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO was replaced: %v, mode %v", err, st.Mode())
+	}
+	var r report
+	if err := json.Unmarshal(<-got, &r); err != nil || len(r.Findings) == 0 {
+		t.Errorf("the report read from the pipe: %v, %d findings", err, len(r.Findings))
 	}
 }

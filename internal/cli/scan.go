@@ -260,11 +260,27 @@ func checkOutputs(outs []output, engines []scanner.Engine) error {
 	return nil
 }
 
-// writeOutput writes one report. A file is written beside its final name
-// and renamed into place, so a reader never sees half a report.
+// writeOutput writes one report. A regular file is written beside its
+// final name and renamed into place, so a reader never sees half a report.
 func writeOutput(stdout io.Writer, o output, res *scanner.Result, d *ci.Decision) error {
 	if o.path == "" {
 		return format.Write(stdout, o.format, res, d)
+	}
+	if st, err := os.Stat(o.path); err == nil && !st.Mode().IsRegular() {
+		// A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written
+		// in place: renaming over it would replace it with a file.
+		f, err := os.OpenFile(o.path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", o.path, err)
+		}
+		if err := format.Write(f, o.format, res, d); err != nil {
+			f.Close()
+			return fmt.Errorf("writing %s: %w", o.path, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("writing %s: %w", o.path, err)
+		}
+		return nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(o.path), "."+filepath.Base(o.path)+".*")
 	if err != nil {
