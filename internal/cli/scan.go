@@ -148,6 +148,10 @@ func runScan(ctx context.Context, stdio Stdio, f scanFlags, ref string) error {
 		return err
 	}
 
+	if prog.enabled {
+		stop := sbom.WatchProgress(func(msg string) { prog.set("sbom", "%s", msg) })
+		defer stop()
+	}
 	res, err := scanner.Scan(ctx, t, engines, scanner.Options{Parallel: f.parallel})
 	prog.done()
 	if err != nil {
