@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-sec/vigil/internal/cli"
+	"github.com/vigil-sec/vigil/internal/gittest"
 	"github.com/vigil-sec/vigil/internal/schematest"
 )
 
@@ -243,31 +244,18 @@ func TestBaselineOnlyNewFindingsFail(t *testing.T) {
 
 func TestScanGitCommits(t *testing.T) {
 	t.Parallel()
-	repo := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q", "--initial-branch=main")
-	write(t, filepath.Join(repo, "go.mod"), "module example.com/repo\n\ngo 1.22\n")
-	write(t, filepath.Join(repo, "main.go"), "package main\n\nfunc main() {}\n")
-	git("add", ".")
-	git("commit", "-q", "-m", "clean")
-	clean := git("rev-parse", "HEAD")
-	write(t, filepath.Join(repo, "main.go"), "package main\n\nimport \"math/rand\"\n\nfunc main() { println(rand.Intn(3)) }\n")
-	git("commit", "-qam", "weak random")
-	weak := git("rev-parse", "HEAD")
-	write(t, filepath.Join(repo, "main.go"), "package main\n\nimport \"crypto/md5\"\n\nfunc main() { println(md5.Sum(nil)[0]) }\n")
-	git("commit", "-qam", "md5")
-	md5c := git("rev-parse", "HEAD")
+	r := gittest.New(t)
+	repo := r.Dir
+	clean := r.Commit("clean", map[string]string{
+		"go.mod":  "module example.com/repo\n\ngo 1.22\n",
+		"main.go": "package main\n\nfunc main() {}\n",
+	})
+	weak := r.Commit("weak random", map[string]string{
+		"main.go": "package main\n\nimport \"math/rand\"\n\nfunc main() { println(rand.Intn(3)) }\n",
+	})
+	md5c := r.Commit("md5", map[string]string{
+		"main.go": "package main\n\nimport \"crypto/md5\"\n\nfunc main() { println(md5.Sum(nil)[0]) }\n",
+	})
 
 	tests := []struct {
 		ref, commit string

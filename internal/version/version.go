@@ -43,7 +43,7 @@ func Module(path, fallback string) string {
 		if d.Replace != nil && d.Replace.Version != "" {
 			return d.Replace.Version
 		}
-		if d.Version != "" {
+		if d.Version != "" && d.Version != "(devel)" {
 			return d.Version
 		}
 	}

@@ -7,9 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
-	"sync"
 
+	"github.com/vigil-sec/vigil/internal/version"
 	"github.com/vigil-sec/vigil/scanner"
 )
 
@@ -96,21 +95,4 @@ func applies(t *scanner.Target) bool {
 var errNotApplicable = errors.New("sast scans a directory with a go.mod at its root")
 
 // gosecVersion is the version of gosec linked into the binary.
-var gosecVersion = sync.OnceValue(func() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return fallbackGosecVersion
-	}
-	for _, m := range bi.Deps {
-		if m.Path != gosecModule {
-			continue
-		}
-		if m.Replace != nil && m.Replace.Version != "" {
-			return m.Replace.Version
-		}
-		if m.Version != "" && m.Version != "(devel)" {
-			return m.Version
-		}
-	}
-	return fallbackGosecVersion
-})
+func gosecVersion() string { return version.Module(gosecModule, fallbackGosecVersion) }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/anchore/stereoscope/pkg/file"
@@ -22,6 +21,7 @@ import (
 	// database/sql and needs a registered "sqlite" driver.
 	_ "modernc.org/sqlite"
 
+	"github.com/vigil-sec/vigil/internal/version"
 	"github.com/vigil-sec/vigil/scanner"
 )
 
@@ -91,22 +91,7 @@ func Engine(cfg *Config) scanner.Engine {
 }
 
 // SyftVersion is the version of the syft module built into this binary.
-func SyftVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path != syftModule {
-				continue
-			}
-			if d.Replace != nil && d.Replace.Version != "" {
-				return d.Replace.Version
-			}
-			if d.Version != "" && d.Version != "(devel)" {
-				return d.Version
-			}
-		}
-	}
-	return fallbackSyftVersion
-}
+func SyftVersion() string { return version.Module(syftModule, fallbackSyftVersion) }
 
 // Generate catalogs the target with syft's default catalogers for its
 // kind of source. It returns when ctx is cancelled even if syft has not

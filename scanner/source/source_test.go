@@ -4,46 +4,27 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/vigil-sec/vigil/internal/gittest"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
 
-// repo makes a real git repository with one commit per content and returns
-// its path and the commits' SHAs, oldest first.
+// repo makes a real git repository with one commit per content of
+// file.txt, tags the first "first", and returns its path and the commits'
+// SHAs, oldest first.
 func repo(t *testing.T, contents ...string) (string, []string) {
 	t.Helper()
-	dir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(),
-			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com",
-			"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	run("init", "--quiet", "--initial-branch=main")
+	r := gittest.New(t)
 	var shas []string
 	for _, c := range contents {
-		if err := os.WriteFile(filepath.Join(dir, "file.txt"), []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		run("add", "file.txt")
-		run("commit", "--quiet", "-m", "commit "+c)
-		shas = append(shas, run("rev-parse", "HEAD"))
+		shas = append(shas, r.Commit("commit "+c, map[string]string{"file.txt": c}))
 	}
-	run("tag", "first", shas[0])
-	return dir, shas
+	r.Git("tag", "first", shas[0])
+	return r.Dir, shas
 }
 
 func TestCheckoutEachCommit(t *testing.T) {
