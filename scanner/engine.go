@@ -17,6 +17,10 @@ type Engine struct {
 	Version string
 	// Applies reports whether the engine can scan the target.
 	Applies func(*Target) bool
+	// Scans says what the engine can scan, for the error that names a
+	// target it does not apply to ("Go modules: a go.mod at the target
+	// root").
+	Scans string
 	// Run scans the target. It must return when ctx is cancelled.
 	Run func(ctx context.Context, t *Target) (*Output, error)
 }
@@ -71,7 +75,11 @@ func Select(registry []Engine, ids []string, t *Target) ([]Engine, error) {
 		}
 		e := registry[i]
 		if e.Applies != nil && !e.Applies(t) {
-			return nil, fmt.Errorf("%w: engine %q does not apply to %s target %q", ErrUsage, id, t.Kind, t.Ref)
+			msg := fmt.Sprintf("engine %q does not apply to %s target %q", id, t.Kind, t.Ref)
+			if e.Scans != "" {
+				msg += "; it scans " + e.Scans
+			}
+			return nil, fmt.Errorf("%w: %s", ErrUsage, msg)
 		}
 		if !slices.ContainsFunc(out, func(o Engine) bool { return o.ID == id }) {
 			out = append(out, e)

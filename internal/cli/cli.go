@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -63,15 +64,10 @@ func exitCode(err error) int {
 	return ExitScanFailed
 }
 
-// message strips the "usage error: " prefix that scanner.ErrUsage adds:
+// message drops the "usage error: " that wrapping scanner.ErrUsage adds:
 // the exit code already says it.
 func message(err error) string {
-	msg := err.Error()
-	const prefix = "usage error: "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return msg[len(prefix):]
-	}
-	return msg
+	return strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", "")
 }
 
 // usageError is a flag or argument error found by cobra.

@@ -221,7 +221,15 @@ func resolveTarget(ctx context.Context, ref string, f scanFlags, prog *progress)
 		}
 		return t, nothing, nil
 	}
-	return nil, nothing, fmt.Errorf("%w: target %q is not a directory, a repository URL or an image reference", scanner.ErrUsage, ref)
+	if host, _, ok := strings.Cut(ref, "/"); ok && strings.ContainsAny(host, ".:") && !strings.HasPrefix(ref, ".") && !filepath.IsAbs(ref) {
+		// It reads like an image reference that does not parse: let
+		// the image package say what is wrong with it.
+		_, err := image.Resolve(ctx, ref, image.Options{Insecure: f.insecure, Platform: f.platform})
+		if err != nil {
+			return nil, nothing, err
+		}
+	}
+	return nil, nothing, fmt.Errorf("%w: no such directory %q (a target is a directory, a repository with --commit, an image reference, oci:DIR or archive:FILE)", scanner.ErrUsage, ref)
 }
 
 // parseOutputs reads the -o flags. At most one output may go to stdout.

@@ -78,6 +78,7 @@ func Engine(cfg *Config) scanner.Engine {
 		ID:      ID,
 		Version: gosecVersion(),
 		Applies: applies,
+		Scans:   "Go modules (a directory or commit with go.mod at its root)",
 		Run:     (&engine{cfg: c}).run,
 	}
 }

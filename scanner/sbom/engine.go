@@ -73,6 +73,7 @@ func Engine(cfg *Config) scanner.Engine {
 	return scanner.Engine{
 		ID:      ID,
 		Version: SyftVersion(),
+		Scans:   "directories, commits and images",
 		Applies: func(t *scanner.Target) bool {
 			switch t.Kind {
 			case scanner.KindDir, scanner.KindGit, scanner.KindImage:
