@@ -473,3 +473,22 @@ func TestOutputToAPipeWritesInPlace(t *testing.T) {
 		t.Errorf("the report read from the pipe: %v, %d findings", err, len(r.Findings))
 	}
 }
+
+func TestParallelGivesTheSameResult(t *testing.T) {
+	t.Parallel()
+	dir := app(t)
+	var got []report
+	for _, flag := range []string{"--parallel=false", "--parallel"} {
+		out := filepath.Join(t.TempDir(), "r.json")
+		if code, _, _ := vigil(t, "scan", "-q", flag, "-o", "json="+out, dir); code != cli.ExitGateFailed {
+			t.Fatalf("%s: exit %d, want %d", flag, code, cli.ExitGateFailed)
+		}
+		got = append(got, readReport(t, out))
+	}
+	if diff := cmp.Diff(got[0].rules(), got[1].rules()); diff != "" {
+		t.Errorf("findings differ (-sequential +parallel):\n%s", diff)
+	}
+	if diff := cmp.Diff(got[0].SBOM, got[1].SBOM); diff != "" {
+		t.Errorf("SBOMs differ (-sequential +parallel):\n%s", diff)
+	}
+}
