@@ -1,0 +1,362 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ScanKind says what a scan looks at.
+type ScanKind string
+
+// The kinds of scan.
+const (
+	KindCommit ScanKind = "commit" // a commit of a project's repository
+	KindImage  ScanKind = "image"  // a container image, by digest
+)
+
+// Status is where a scan is in its life.
+//
+//	queued ──> running ──> succeeded
+//	   │          │ ▲
+//	   └──────────┴─┼──> failed
+//	                └──────┘ (retry)
+//
+// A running scan may be marked running again (a retry after a crash); a
+// failed scan may be retried; a succeeded scan is final.
+type Status string
+
+// The statuses of a scan.
+const (
+	Queued    Status = "queued"
+	Running   Status = "running"
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+)
+
+// Scan is one scan of a commit or an image digest. There is at most one
+// scan per (project, commit) and one per image digest.
+type Scan struct {
+	ID          string
+	ProjectID   string // "" for an image scan outside any project
+	Kind        ScanKind
+	CommitSHA   string // KindCommit only
+	ImageDigest string // KindImage only, "sha256:…"
+	ImageRef    string // KindImage only, the reference the digest was resolved from
+	Status      Status
+	Error       string // why the scan failed; shown to API users
+	Attempts    int    // how many times the scan was marked running
+	// EngineVersions maps an engine ID to the version that ran.
+	EngineVersions map[string]string
+	// Timings maps a phase (an engine ID, "checkout", "pull") to its
+	// duration.
+	Timings   map[string]time.Duration
+	ResultKey string // the blob key of the stored result, once succeeded
+	// Times are UTC; StartedAt and FinishedAt are zero until set.
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// NewScan names what to scan.
+type NewScan struct {
+	Kind        ScanKind
+	ProjectID   string // required for KindCommit, optional for KindImage
+	CommitSHA   string // KindCommit: the full SHA-1 or SHA-256 commit ID
+	ImageDigest string // KindImage: "sha256:<64 hex>" or "sha512:<128 hex>"
+	ImageRef    string // KindImage: optional, the reference it came from
+}
+
+var (
+	commitRE = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+	digestRE = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+)
+
+func (n *NewScan) validate() error {
+	n.CommitSHA = strings.ToLower(strings.TrimSpace(n.CommitSHA))
+	n.ImageDigest = strings.TrimSpace(n.ImageDigest)
+	switch n.Kind {
+	case KindCommit:
+		if n.ProjectID == "" {
+			return fmt.Errorf("%w: a commit scan needs a project", ErrInvalid)
+		}
+		if !commitRE.MatchString(n.CommitSHA) {
+			return fmt.Errorf("%w: commit %q is not a full commit ID", ErrInvalid, n.CommitSHA)
+		}
+		if n.ImageDigest != "" || n.ImageRef != "" {
+			return fmt.Errorf("%w: a commit scan has no image", ErrInvalid)
+		}
+	case KindImage:
+		if !digestRE.MatchString(n.ImageDigest) {
+			return fmt.Errorf("%w: image digest %q is not sha256:<64 hex> or sha512:<128 hex>", ErrInvalid, n.ImageDigest)
+		}
+		if n.CommitSHA != "" {
+			return fmt.Errorf("%w: an image scan has no commit", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: scan kind %q is not %q or %q", ErrInvalid, n.Kind, KindCommit, KindImage)
+	}
+	return nil
+}
+
+const scanCols = `id, project_id, kind, commit_sha, image_digest, image_ref, status, error, attempts,
+	engine_versions, timings, result_key, created_at, started_at, finished_at`
+
+func scanScan(row interface{ Scan(...any) error }) (Scan, error) {
+	var (
+		s               Scan
+		engines, timing string
+	)
+	err := row.Scan(&s.ID, textCol{&s.ProjectID}, &s.Kind, textCol{&s.CommitSHA}, textCol{&s.ImageDigest},
+		textCol{&s.ImageRef}, &s.Status, textCol{&s.Error}, &s.Attempts,
+		textCol{&engines}, textCol{&timing}, textCol{&s.ResultKey},
+		timeCol{&s.CreatedAt}, timeCol{&s.StartedAt}, timeCol{&s.FinishedAt})
+	if err != nil {
+		return Scan{}, err
+	}
+	if engines != "" {
+		if err := json.Unmarshal([]byte(engines), &s.EngineVersions); err != nil {
+			return Scan{}, fmt.Errorf("store: scan %s: bad engine_versions: %w", s.ID, err)
+		}
+	}
+	if timing != "" {
+		if err := json.Unmarshal([]byte(timing), &s.Timings); err != nil {
+			return Scan{}, fmt.Errorf("store: scan %s: bad timings: %w", s.ID, err)
+		}
+	}
+	return s, nil
+}
+
+// EnqueueScan records a queued scan of n, or finds the scan that exists
+// for the same project and commit, or the same image digest. created
+// reports whether this call made it. It is race-free: of any number of
+// concurrent calls for one key, exactly one creates the scan and all
+// return the same row.
+//
+// ErrInvalid if n is malformed, ErrNotFound if its project does not exist.
+func (d *DB) EnqueueScan(ctx context.Context, n NewScan) (scan Scan, created bool, err error) {
+	if err := n.validate(); err != nil {
+		return Scan{}, false, err
+	}
+	res, err := d.exec(ctx, `INSERT INTO scans
+		(id, project_id, kind, commit_sha, image_digest, image_ref, status, attempts, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+		ON CONFLICT DO NOTHING`,
+		newID(), nullString(n.ProjectID), n.Kind, nullString(n.CommitSHA), nullString(n.ImageDigest),
+		nullString(n.ImageRef), Queued, d.timeArg(now()))
+	if isForeignKeyViolation(err) {
+		return Scan{}, false, fmt.Errorf("project %q: %w", n.ProjectID, ErrNotFound)
+	}
+	if err != nil {
+		return Scan{}, false, fmt.Errorf("store: enqueue scan: %w", err)
+	}
+	rows, err := res.RowsAffected()
+	if err != nil {
+		return Scan{}, false, fmt.Errorf("store: enqueue scan: %w", err)
+	}
+
+	// Read the row back from the write pool: it has the newest state.
+	var row *sql.Row
+	if n.Kind == KindCommit {
+		row = d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ?", n.ProjectID, n.CommitSHA)
+	} else {
+		row = d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE image_digest = ?", n.ImageDigest)
+	}
+	scan, err = scanScan(row)
+	if err != nil {
+		// ErrNoRows here would mean the row was deleted in between.
+		return Scan{}, false, fmt.Errorf("store: enqueue scan: read back: %w", err)
+	}
+	return scan, rows == 1, nil
+}
+
+// GetScan returns the scan with the ID, or ErrNotFound.
+func (d *DB) GetScan(ctx context.Context, id string) (Scan, error) {
+	s, err := scanScan(d.queryRow(ctx, "SELECT "+scanCols+" FROM scans WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Scan{}, fmt.Errorf("scan %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Scan{}, fmt.Errorf("store: get scan %q: %w", id, err)
+	}
+	return s, nil
+}
+
+// Page sizes of ListScans.
+const (
+	DefaultScanLimit = 50
+	MaxScanLimit     = 500
+)
+
+// ScanFilter selects a page of scans. Zero fields select everything.
+type ScanFilter struct {
+	ProjectID string
+	Status    Status
+	Limit     int    // 0 means DefaultScanLimit; capped at MaxScanLimit
+	Cursor    string // from the previous page's next cursor; "" for the first page
+}
+
+// ListScans returns scans newest first, one page at a time. next is the
+// cursor of the following page, "" on the last page. The order is stable:
+// scans created while paging appear on no later page, and none is seen
+// twice. ErrInvalid if the cursor is malformed.
+func (d *DB) ListScans(ctx context.Context, f ScanFilter) (scans []Scan, next string, err error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultScanLimit
+	}
+	limit = min(limit, MaxScanLimit)
+
+	var (
+		where []string
+		args  []any
+	)
+	if f.ProjectID != "" {
+		where = append(where, "project_id = ?")
+		args = append(args, f.ProjectID)
+	}
+	if f.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, f.Status)
+	}
+	if f.Cursor != "" {
+		after, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, "id < ?")
+		args = append(args, after)
+	}
+	q := "SELECT " + scanCols + " FROM scans"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit+1)
+
+	rows, err := d.query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list scans: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		s, err := scanScan(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list scans: %w", err)
+		}
+		scans = append(scans, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("store: list scans: %w", err)
+	}
+	if len(scans) > limit {
+		scans = scans[:limit]
+		next = encodeCursor(scans[limit-1].ID)
+	}
+	return scans, next, nil
+}
+
+// Cursors are opaque to clients: the base64 of the last ID of a page.
+func encodeCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		_, err = uuid.Parse(string(b))
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: bad cursor", ErrInvalid)
+	}
+	return string(b), nil
+}
+
+// MarkRunning moves a queued, running (a retry) or failed (a retry) scan to
+// running, counts the attempt and clears the previous error. ErrConflict if
+// the scan succeeded already, ErrNotFound if there is no such scan.
+func (d *DB) MarkRunning(ctx context.Context, id string) (Scan, error) {
+	return d.transition(ctx, id, Running, []Status{Queued, Running, Failed},
+		"status = ?, started_at = ?, finished_at = NULL, error = NULL, attempts = attempts + 1",
+		Running, d.timeArg(now()))
+}
+
+// ScanResult is what a successful scan leaves behind.
+type ScanResult struct {
+	ResultKey      string // blob key of the stored result
+	EngineVersions map[string]string
+	Timings        map[string]time.Duration
+}
+
+// MarkSucceeded moves a running scan to succeeded with its result.
+// ErrConflict if the scan is not running, ErrNotFound if there is no such
+// scan.
+func (d *DB) MarkSucceeded(ctx context.Context, id string, res ScanResult) (Scan, error) {
+	engines, err := jsonText(res.EngineVersions)
+	if err != nil {
+		return Scan{}, fmt.Errorf("store: mark scan %q succeeded: %w", id, err)
+	}
+	timings, err := jsonText(res.Timings)
+	if err != nil {
+		return Scan{}, fmt.Errorf("store: mark scan %q succeeded: %w", id, err)
+	}
+	return d.transition(ctx, id, Succeeded, []Status{Running},
+		"status = ?, finished_at = ?, error = NULL, result_key = ?, engine_versions = ?, timings = ?",
+		Succeeded, d.timeArg(now()), nullString(res.ResultKey), engines, timings)
+}
+
+// MarkFailed moves a queued or running scan to failed. reason is shown to
+// API users: it must say what went wrong without internal detail.
+// ErrConflict if the scan is not queued or running, ErrNotFound if there is
+// no such scan.
+func (d *DB) MarkFailed(ctx context.Context, id, reason string) (Scan, error) {
+	if reason == "" {
+		reason = "scan failed"
+	}
+	return d.transition(ctx, id, Failed, []Status{Queued, Running},
+		"status = ?, finished_at = ?, error = ?",
+		Failed, d.timeArg(now()), reason)
+}
+
+// transition updates the scan if its status is one of from, and returns
+// the updated row.
+func (d *DB) transition(ctx context.Context, id string, to Status, from []Status, set string, setArgs ...any) (Scan, error) {
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
+	args := append(setArgs, id)
+	for _, s := range from {
+		args = append(args, s)
+	}
+	s, err := scanScan(d.writeRow(ctx,
+		"UPDATE scans SET "+set+" WHERE id = ? AND status IN ("+in+") RETURNING "+scanCols, args...))
+	if err == nil {
+		return s, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Scan{}, fmt.Errorf("store: mark scan %q %s: %w", id, to, err)
+	}
+	cur, err := d.GetScan(ctx, id)
+	if err != nil {
+		return Scan{}, err
+	}
+	return Scan{}, fmt.Errorf("%w: scan %q is %s and cannot become %s", ErrConflict, id, cur.Status, to)
+}
+
+// jsonText encodes a map as JSON text, nil as NULL.
+func jsonText[M ~map[string]V, V any](m M) (any, error) {
+	if m == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
