@@ -1,0 +1,238 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"golang.org/x/time/rate"
+)
+
+// MaxBodySize bounds the body of a webhook delivery. GitHub caps payloads
+// at 25 MB.
+const MaxBodySize = 25 << 20 // 25 MiB
+
+// ErrUnknownProject is what a SecretLookup returns (possibly wrapped) for a
+// project that does not exist; the handler answers 404.
+var ErrUnknownProject = errors.New("unknown project")
+
+// SecretLookup gives a project's webhook secret.
+type SecretLookup interface {
+	WebhookSecret(ctx context.Context, project string) (string, error)
+}
+
+// Enqueuer queues the commits of a verified push for scanning. It returns
+// how many scans it queued; commits already scanned or queued (a repeated
+// delivery) are not counted.
+type Enqueuer interface {
+	EnqueueCommits(ctx context.Context, project string, p Push) (enqueued int, err error)
+}
+
+// Config configures Handler.
+type Config struct {
+	Secrets  SecretLookup // required
+	Enqueuer Enqueuer     // required
+	// Logger receives one line per rejected or failed delivery; nil
+	// discards.
+	Logger *slog.Logger
+	// Rate and Burst limit requests per source address; zero means
+	// DefaultRate and DefaultBurst, rate.Inf disables the limit.
+	Rate  rate.Limit
+	Burst int
+}
+
+// Validate reports a missing required field.
+func (c *Config) Validate() error {
+	if c.Secrets == nil {
+		return errors.New("webhook: Config.Secrets is required")
+	}
+	if c.Enqueuer == nil {
+		return errors.New("webhook: Config.Enqueuer is required")
+	}
+	if c.Rate < 0 || c.Burst < 0 {
+		return errors.New("webhook: Config.Rate and Config.Burst must not be negative")
+	}
+	return nil
+}
+
+// Response is the body of a successful answer.
+type Response struct {
+	Enqueued int `json:"enqueued"`
+	// Ignored says why nothing was scanned, for deliveries that are not
+	// pushes (a ping) or that delete a ref.
+	Ignored string `json:"ignored,omitempty"`
+}
+
+// Handler serves push webhooks at POST /hooks/{provider}/{project}, where
+// provider is github, gitlab or generic. Mount it at "/hooks/".
+//
+// A delivery is read (up to MaxBodySize), its signature checked against
+// the project's secret before anything else is done with it, then parsed
+// and handed to the Enqueuer; the answer is 202 {"enqueued": n}. Pings and
+// other events than pushes get 200 with "ignored", as do ref deletions.
+// Errors are {"code", "message"}: 401 BAD_SIGNATURE, 404 UNKNOWN_PROJECT
+// or UNKNOWN_PROVIDER, 400 BAD_PAYLOAD, 413 TOO_LARGE, 429 RATE_LIMITED.
+func Handler(cfg Config) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &pushServer{cfg: cfg, log: logger(cfg.Logger), limiter: limiter(cfg.Rate, cfg.Burst)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hooks/{provider}/{project}", s.serve)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "webhooks are served at /hooks/{github|gitlab|generic}/{project}")
+	})
+	return mux, nil
+}
+
+type pushServer struct {
+	cfg     Config
+	log     *slog.Logger
+	limiter *keyedLimiter
+}
+
+// provider is how one forge signs and describes its deliveries.
+type provider struct {
+	verify func(secret string, body []byte, h http.Header) error
+	parse  func(h http.Header, body []byte) (*Push, error)
+}
+
+var providers = map[string]provider{
+	GitHub: {
+		verify: func(secret string, body []byte, h http.Header) error {
+			return VerifyGitHub(secret, body, h.Get(HeaderGitHubSignature))
+		},
+		parse: ParseGitHub,
+	},
+	GitLab: {
+		verify: func(secret string, _ []byte, h http.Header) error {
+			return VerifyGitLab(secret, h.Get(HeaderGitLabToken))
+		},
+		parse: ParseGitLab,
+	},
+	Generic: {
+		verify: func(secret string, body []byte, h http.Header) error {
+			return VerifyGeneric(secret, body, h.Get(HeaderGenericSignature))
+		},
+		parse: ParseGeneric,
+	},
+}
+
+func (s *pushServer) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "webhooks must be sent with POST")
+		return
+	}
+	addr := sourceAddr(r)
+	if !s.limiter.allow(addr) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "RATE_LIMITED", "too many webhook deliveries from this address; retry later")
+		return
+	}
+	name, project := r.PathValue("provider"), r.PathValue("project")
+	prov, ok := providers[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "UNKNOWN_PROVIDER", fmt.Sprintf("unknown webhook provider %q; use github, gitlab or generic", name))
+		return
+	}
+	log := s.log.With("provider", name, "project", project, "remote", addr)
+	ctx := r.Context()
+
+	secret, err := s.cfg.Secrets.WebhookSecret(ctx, project)
+	switch {
+	case errors.Is(err, ErrUnknownProject):
+		writeError(w, http.StatusNotFound, "UNKNOWN_PROJECT", fmt.Sprintf("no project named %q", project))
+		return
+	case err != nil:
+		log.ErrorContext(ctx, "webhook: looking up the project's secret", "err", err)
+		writeError(w, http.StatusInternalServerError, "INTERNAL", "the delivery could not be handled; retry later")
+		return
+	}
+
+	body, ok := readBody(w, r, MaxBodySize)
+	if !ok {
+		return
+	}
+	if err := prov.verify(secret, body, r.Header); err != nil {
+		log.WarnContext(ctx, "webhook: rejected delivery", "err", err)
+		writeError(w, http.StatusUnauthorized, "BAD_SIGNATURE", err.Error())
+		return
+	}
+
+	push, err := prov.parse(r.Header, body)
+	switch {
+	case errors.Is(err, ErrIgnored):
+		writeJSON(w, http.StatusOK, Response{Ignored: err.Error()})
+		return
+	case err != nil:
+		log.WarnContext(ctx, "webhook: malformed delivery", "err", err)
+		writeError(w, http.StatusBadRequest, "BAD_PAYLOAD", err.Error())
+		return
+	case push.Deleted:
+		writeJSON(w, http.StatusOK, Response{Ignored: fmt.Sprintf("%s deleted; nothing to scan", push.Ref)})
+		return
+	}
+
+	n, err := s.cfg.Enqueuer.EnqueueCommits(ctx, project, *push)
+	if err != nil {
+		log.ErrorContext(ctx, "webhook: enqueueing commits", "ref", push.Ref, "delivery", push.DeliveryID, "err", err)
+		writeError(w, http.StatusInternalServerError, "INTERNAL", "the push could not be queued for scanning; redeliver it later")
+		return
+	}
+	log.InfoContext(ctx, "webhook: push received", "ref", push.Ref, "delivery", push.DeliveryID, "commits", len(push.Commits), "enqueued", n)
+	writeJSON(w, http.StatusAccepted, Response{Enqueued: n})
+}
+
+// readBody reads at most limit bytes of the request body, answering 413 or
+// 400 itself when it cannot.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "TOO_LARGE", fmt.Sprintf("the body is larger than the limit of %d bytes", limit))
+		} else {
+			writeError(w, http.StatusBadRequest, "BAD_PAYLOAD", "the body could not be read")
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+func limiter(r rate.Limit, burst int) *keyedLimiter {
+	if r == 0 {
+		r = DefaultRate
+	}
+	if burst == 0 {
+		burst = DefaultBurst
+	}
+	return newKeyedLimiter(r, burst)
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, errorBody{Code: code, Message: message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
