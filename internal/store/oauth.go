@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// OAuthClient is a Management API client (OAuth2 client_credentials).
+type OAuthClient struct {
+	ID   string
+	Name string
+	// SecretHash is what package licensing/oauth derives from the secret;
+	// the store never sees the secret itself.
+	SecretHash string
+	Scopes     []string
+	CreatedAt  time.Time
+	RevokedAt  time.Time // zero while the client is active
+}
+
+// Revoked reports whether the client has been revoked.
+func (c OAuthClient) Revoked() bool { return !c.RevokedAt.IsZero() }
+
+// OAuthRevokedToken is an access token revoked before its expiry.
+type OAuthRevokedToken struct {
+	JTI       string
+	ClientID  string
+	ExpiresAt time.Time
+}
+
+// OAuthKey is server key material of a kind (OAuthKeySigning,
+// OAuthKeyPepper). At most one key of each kind is active (not retired).
+type OAuthKey struct {
+	ID        string // the JWS "kid" of a signing key
+	Kind      string
+	Material  string
+	CreatedAt time.Time
+	RetiredAt time.Time
+}
+
+// Kinds of OAuthKey.
+const (
+	OAuthKeySigning = "signing"
+	OAuthKeyPepper  = "pepper"
+)
+
+const oauthClientCols = "id, name, secret_hash, scopes, created_at, revoked_at"
+
+func scanOAuthClient(row interface{ Scan(...any) error }) (OAuthClient, error) {
+	var (
+		c      OAuthClient
+		scopes string
+	)
+	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, timeCol{&c.CreatedAt}, timeCol{&c.RevokedAt})
+	c.Scopes = strings.Fields(scopes)
+	return c, err
+}
+
+// CreateOAuthClient stores a new client and returns it with its creation
+// time set. ID, Name and SecretHash must not be empty (ErrInvalid), and the
+// ID must be new (ErrConflict). Scopes must not contain spaces.
+func (d *DB) CreateOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient, error) {
+	c.Name = strings.TrimSpace(c.Name)
+	switch {
+	case c.ID == "":
+		return OAuthClient{}, fmt.Errorf("%w: oauth client id is empty", ErrInvalid)
+	case c.Name == "":
+		return OAuthClient{}, fmt.Errorf("%w: oauth client name is empty", ErrInvalid)
+	case c.SecretHash == "":
+		return OAuthClient{}, fmt.Errorf("%w: oauth client %q has no secret hash", ErrInvalid, c.Name)
+	}
+	for _, s := range c.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			return OAuthClient{}, fmt.Errorf("%w: scope %q", ErrInvalid, s)
+		}
+	}
+	c.CreatedAt = now()
+	c.RevokedAt = time.Time{}
+	_, err := d.exec(ctx, "INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)",
+		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil)
+	if isUniqueViolation(err) {
+		return OAuthClient{}, fmt.Errorf("%w: an oauth client with id %q exists", ErrConflict, c.ID)
+	}
+	if err != nil {
+		return OAuthClient{}, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+// GetOAuthClient returns the client with the ID, revoked or not, or
+// ErrNotFound.
+func (d *DB) GetOAuthClient(ctx context.Context, id string) (OAuthClient, error) {
+	c, err := scanOAuthClient(d.queryRow(ctx, "SELECT "+oauthClientCols+" FROM oauth_clients WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return OAuthClient{}, fmt.Errorf("oauth client %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return OAuthClient{}, fmt.Errorf("store: get oauth client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// ListOAuthClients returns every client, revoked ones included, oldest
+// first.
+func (d *DB) ListOAuthClients(ctx context.Context) ([]OAuthClient, error) {
+	rows, err := d.query(ctx, "SELECT "+oauthClientCols+" FROM oauth_clients ORDER BY created_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("store: list oauth clients: %w", err)
+	}
+	defer rows.Close()
+	var cs []OAuthClient
+	for rows.Next() {
+		c, err := scanOAuthClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list oauth clients: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list oauth clients: %w", err)
+	}
+	return cs, nil
+}
+
+// RevokeOAuthClient marks the client revoked. Revoking a revoked client
+// keeps its first revocation time. ErrNotFound if there is no such client.
+func (d *DB) RevokeOAuthClient(ctx context.Context, id string) error {
+	res, err := d.exec(ctx, "UPDATE oauth_clients SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", d.timeArg(now()), id)
+	if err != nil {
+		return fmt.Errorf("store: revoke oauth client %q: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: revoke oauth client %q: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("oauth client %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// RevokeOAuthToken records the access token as revoked. Revoking it again
+// is a no-op.
+func (d *DB) RevokeOAuthToken(ctx context.Context, t OAuthRevokedToken) error {
+	if t.JTI == "" || t.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: a revoked token needs a jti and an expiry", ErrInvalid)
+	}
+	_, err := d.exec(ctx, `INSERT INTO oauth_revoked_tokens (jti, client_id, expires_at, revoked_at)
+		VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING`,
+		t.JTI, t.ClientID, d.timeArg(t.ExpiresAt), d.timeArg(now()))
+	if err != nil {
+		return fmt.Errorf("store: revoke oauth token: %w", err)
+	}
+	return nil
+}
+
+// OAuthTokenRevoked reports whether the access token with the jti has been
+// revoked (and not pruned).
+func (d *DB) OAuthTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var n int
+	if err := d.queryRow(ctx, "SELECT count(*) FROM oauth_revoked_tokens WHERE jti = ?", jti).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: read revoked oauth token: %w", err)
+	}
+	return n > 0, nil
+}
+
+// PruneOAuthRevokedTokens deletes the revocations of tokens that expired
+// before the time, and returns how many it deleted.
+func (d *DB) PruneOAuthRevokedTokens(ctx context.Context, before time.Time) (int64, error) {
+	res, err := d.exec(ctx, "DELETE FROM oauth_revoked_tokens WHERE expires_at < ?", d.timeArg(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune revoked oauth tokens: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune revoked oauth tokens: %w", err)
+	}
+	return n, nil
+}
+
+const oauthKeyCols = "id, kind, material, created_at, retired_at"
+
+func scanOAuthKey(row interface{ Scan(...any) error }) (OAuthKey, error) {
+	var k OAuthKey
+	err := row.Scan(&k.ID, &k.Kind, &k.Material, timeCol{&k.CreatedAt}, timeCol{&k.RetiredAt})
+	return k, err
+}
+
+// EnsureOAuthKey returns the active key of k.Kind, storing k as that key
+// first if there is none. Of several processes racing to store the first
+// key, one wins and all get its key.
+func (d *DB) EnsureOAuthKey(ctx context.Context, k OAuthKey) (OAuthKey, error) {
+	if k.ID == "" || k.Material == "" {
+		return OAuthKey{}, fmt.Errorf("%w: an oauth key needs an id and material", ErrInvalid)
+	}
+	if k.Kind != OAuthKeySigning && k.Kind != OAuthKeyPepper {
+		return OAuthKey{}, fmt.Errorf("%w: oauth key kind %q", ErrInvalid, k.Kind)
+	}
+	// The partial unique index on (kind) WHERE retired_at IS NULL makes the
+	// loser of a race a no-op.
+	_, err := d.exec(ctx, `INSERT INTO oauth_keys (`+oauthKeyCols+`) VALUES (?, ?, ?, ?, NULL)
+		ON CONFLICT DO NOTHING`, k.ID, k.Kind, k.Material, d.timeArg(now()))
+	if err != nil {
+		return OAuthKey{}, fmt.Errorf("store: store oauth %s key: %w", k.Kind, err)
+	}
+	// Read on the write pool: on SQLite it has just written.
+	got, err := scanOAuthKey(d.db.QueryRowContext(ctx, d.rebind(
+		"SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? AND retired_at IS NULL"), k.Kind))
+	if err != nil {
+		return OAuthKey{}, fmt.Errorf("store: read oauth %s key: %w", k.Kind, err)
+	}
+	return got, nil
+}
+
+// ListOAuthKeys returns the keys of the kind, retired ones included,
+// newest first.
+func (d *DB) ListOAuthKeys(ctx context.Context, kind string) ([]OAuthKey, error) {
+	rows, err := d.query(ctx, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? ORDER BY created_at DESC, id", kind)
+	if err != nil {
+		return nil, fmt.Errorf("store: list oauth keys: %w", err)
+	}
+	defer rows.Close()
+	var ks []OAuthKey
+	for rows.Next() {
+		k, err := scanOAuthKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list oauth keys: %w", err)
+		}
+		ks = append(ks, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list oauth keys: %w", err)
+	}
+	return ks, nil
+}

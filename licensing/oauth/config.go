@@ -1,0 +1,86 @@
+package oauth
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config configures a Server. Start from DefaultConfig.
+type Config struct {
+	// Issuer is the "iss" of the access tokens: the server's base URL.
+	Issuer string
+	// Audience is the "aud" of the access tokens: the Management API.
+	Audience string
+	// TokenTTL is how long an access token lives.
+	TokenTTL time.Duration
+	// Leeway is the clock skew Verify tolerates on exp and iat.
+	Leeway time.Duration
+	// Pepper is the key of the secret hashes, at least 32 bytes, kept out
+	// of the database (a file in the data directory, an environment
+	// variable). Nil makes the server generate one and store it in the
+	// database, which protects less: a copy of the database then holds
+	// both. Changing it invalidates every client secret.
+	Pepper []byte
+	// RateLimit and RateBurst limit the credential-checking endpoints
+	// (token, introspection, revocation) per client address.
+	RateLimit rate.Limit
+	RateBurst int
+	// Logger receives the server's messages; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the default configuration. Issuer should be set to
+// the server's public base URL.
+func DefaultConfig() Config {
+	return Config{
+		Issuer:    "vigil",
+		Audience:  "vigil-management-api",
+		TokenTTL:  10 * time.Minute,
+		Leeway:    30 * time.Second,
+		RateLimit: rate.Every(time.Second),
+		RateBurst: 20,
+	}
+}
+
+// Limits Validate enforces.
+const (
+	maxTokenTTL  = 24 * time.Hour
+	maxLeeway    = 5 * time.Minute
+	minPepperLen = 32
+)
+
+// Validate reports what is wrong with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Issuer == "" {
+		errs = append(errs, errors.New("issuer is empty"))
+	}
+	if c.Audience == "" {
+		errs = append(errs, errors.New("audience is empty"))
+	}
+	if c.TokenTTL <= 0 || c.TokenTTL > maxTokenTTL {
+		errs = append(errs, fmt.Errorf("token TTL %v: must be positive and at most %v", c.TokenTTL, maxTokenTTL))
+	}
+	if c.Leeway < 0 || c.Leeway > maxLeeway {
+		errs = append(errs, fmt.Errorf("leeway %v: must be between 0 and %v", c.Leeway, maxLeeway))
+	}
+	if c.Pepper != nil && len(c.Pepper) < minPepperLen {
+		errs = append(errs, fmt.Errorf("pepper is %d bytes: must be at least %d", len(c.Pepper), minPepperLen))
+	}
+	if c.RateLimit <= 0 {
+		errs = append(errs, fmt.Errorf("rate limit %v: must be positive", c.RateLimit))
+	}
+	if c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("rate burst %d: must be at least 1", c.RateBurst))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("oauth config: %w", err)
+	}
+	return nil
+}

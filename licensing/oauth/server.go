@@ -1,0 +1,331 @@
+package oauth
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// AdminScope lets a client introspect and revoke other clients' tokens.
+const AdminScope = "admin"
+
+// secretLen is the number of random bytes in a client secret.
+const secretLen = 32
+
+// hashPrefix names the secret hash scheme in stored hashes.
+const hashPrefix = "hmac-sha256$"
+
+// ErrInvalidScope: a scope name is malformed (RFC 6749 §3.3).
+var ErrInvalidScope = errors.New("invalid scope")
+
+// Server is the authorization server. It is safe for concurrent use.
+type Server struct {
+	db      *store.DB
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	pepper  []byte
+	limiter *keyedLimiter
+
+	mu         sync.Mutex
+	signer     jose.Signer
+	signingKID string
+	keys       map[string]*ecdsa.PublicKey // by kid, retired keys included
+	reloadedAt time.Time
+}
+
+// Client is a Management API client, without its secret.
+type Client struct {
+	ID        string    `json:"client_id"`
+	Name      string    `json:"name"`
+	Scopes    []string  `json:"scopes"`
+	CreatedAt time.Time `json:"created_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// New returns a server on db, which must be migrated. On the first start
+// of a database it makes the signing key (and the pepper, when cfg has
+// none) and stores them.
+func New(ctx context.Context, db *store.DB, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{db: db, cfg: cfg, log: cfg.Logger, now: cfg.Now, pepper: cfg.Pepper}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.limiter = newKeyedLimiter(cfg.RateLimit, cfg.RateBurst)
+	if s.pepper == nil {
+		p := make([]byte, secretLen)
+		rand.Read(p)
+		k, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: "pepper-" + uuid.NewString(), Kind: store.OAuthKeyPepper, Material: base64.RawURLEncoding.EncodeToString(p)})
+		if err != nil {
+			return nil, fmt.Errorf("oauth: load pepper: %w", err)
+		}
+		if s.pepper, err = base64.RawURLEncoding.DecodeString(k.Material); err != nil || len(s.pepper) < minPepperLen {
+			return nil, fmt.Errorf("oauth: stored pepper %s is malformed", k.ID)
+		}
+	}
+	if err := s.loadSigningKey(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadSigningKey makes the signing key if the database has none, and
+// loads every signing key.
+func (s *Server) loadSigningKey(ctx context.Context) error {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("oauth: generate signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return fmt.Errorf("oauth: encode signing key: %w", err)
+	}
+	kid, err := thumbprint(&priv.PublicKey)
+	if err != nil {
+		return err
+	}
+	k, err := s.db.EnsureOAuthKey(ctx, store.OAuthKey{
+		ID: kid, Kind: store.OAuthKeySigning,
+		Material: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+	})
+	if err != nil {
+		return fmt.Errorf("oauth: load signing key: %w", err)
+	}
+	active, err := parsePrivateKey(k)
+	if err != nil {
+		return err
+	}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: active, KeyID: k.ID}},
+		(&jose.SignerOptions{}).WithType(tokenType))
+	if err != nil {
+		return fmt.Errorf("oauth: signer: %w", err)
+	}
+	s.mu.Lock()
+	s.signer, s.signingKID = signer, k.ID
+	s.mu.Unlock()
+	return s.reloadKeys(ctx)
+}
+
+// reloadKeys reads every signing key, so that tokens signed by another
+// process's newer key verify here too.
+func (s *Server) reloadKeys(ctx context.Context) error {
+	ks, err := s.db.ListOAuthKeys(ctx, store.OAuthKeySigning)
+	if err != nil {
+		return fmt.Errorf("oauth: load signing keys: %w", err)
+	}
+	keys := make(map[string]*ecdsa.PublicKey, len(ks))
+	for _, k := range ks {
+		priv, err := parsePrivateKey(k)
+		if err != nil {
+			return err
+		}
+		keys[k.ID] = &priv.PublicKey
+	}
+	s.mu.Lock()
+	s.keys, s.reloadedAt = keys, s.now()
+	s.mu.Unlock()
+	return nil
+}
+
+// minReload is how often an unknown kid may trigger a reload of the keys.
+const minReload = time.Minute
+
+// publicKey returns the verification key with the kid.
+func (s *Server) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
+	s.mu.Lock()
+	k, ok := s.keys[kid]
+	stale := s.now().Sub(s.reloadedAt) > minReload
+	s.mu.Unlock()
+	if ok || !stale {
+		return k, nil
+	}
+	if err := s.reloadKeys(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[kid], nil
+}
+
+func parsePrivateKey(k store.OAuthKey) (*ecdsa.PrivateKey, error) {
+	b, _ := pem.Decode([]byte(k.Material))
+	if b == nil {
+		return nil, fmt.Errorf("oauth: signing key %s: not PEM", k.ID)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: signing key %s: %w", k.ID, err)
+	}
+	priv, ok := key.(*ecdsa.PrivateKey)
+	if !ok || priv.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("oauth: signing key %s: not an ECDSA P-256 key", k.ID)
+	}
+	return priv, nil
+}
+
+// thumbprint is the RFC 7638 JWK thumbprint of the key, the "kid".
+func thumbprint(pub *ecdsa.PublicKey) (string, error) {
+	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("oauth: key thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
+}
+
+// CreateClient makes a client with the scopes and returns its ID and its
+// secret. The secret is not stored and cannot be shown again.
+func (s *Server) CreateClient(ctx context.Context, name string, scopes []string) (clientID, secret string, err error) {
+	scopes = slices.Clone(scopes)
+	for _, sc := range scopes {
+		if !validScopeToken(sc) {
+			return "", "", fmt.Errorf("%w: %q", ErrInvalidScope, sc)
+		}
+	}
+	slices.Sort(scopes)
+	scopes = slices.Compact(scopes)
+	b := make([]byte, secretLen)
+	rand.Read(b)
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	clientID = uuid.Must(uuid.NewV7()).String()
+	_, err = s.db.CreateOAuthClient(ctx, store.OAuthClient{
+		ID: clientID, Name: name, SecretHash: s.hashSecret(clientID, secret), Scopes: scopes,
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("oauth: create client %q: %w", name, err)
+	}
+	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", clientID), slog.String("name", name), slog.String("scope", strings.Join(scopes, " ")))
+	return clientID, secret, nil
+}
+
+// ListClients returns every client, revoked ones included.
+func (s *Server) ListClients(ctx context.Context) ([]Client, error) {
+	cs, err := s.db.ListOAuthClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: list clients: %w", err)
+	}
+	out := make([]Client, len(cs))
+	for i, c := range cs {
+		out[i] = Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt}
+	}
+	return out, nil
+}
+
+// RevokeClient revokes the client: it can get no more tokens, and the
+// tokens it holds stop verifying. The error wraps store.ErrNotFound for an
+// unknown client.
+func (s *Server) RevokeClient(ctx context.Context, clientID string) error {
+	if err := s.db.RevokeOAuthClient(ctx, clientID); err != nil {
+		return fmt.Errorf("oauth: revoke client: %w", err)
+	}
+	s.log.InfoContext(ctx, "oauth client revoked", slog.String("client_id", clientID))
+	return nil
+}
+
+// PruneRevokedTokens forgets the revocations of tokens that have expired,
+// and returns how many it forgot. Run it now and then.
+func (s *Server) PruneRevokedTokens(ctx context.Context) (int64, error) {
+	n, err := s.db.PruneOAuthRevokedTokens(ctx, s.now().Add(-s.cfg.Leeway))
+	if err != nil {
+		return 0, fmt.Errorf("oauth: prune revoked tokens: %w", err)
+	}
+	return n, nil
+}
+
+// hashSecret is what the store keeps of a client's secret. The client ID is
+// part of the input so that a hash copied to another row does not verify.
+func (s *Server) hashSecret(clientID, secret string) string {
+	return hashPrefix + base64.RawURLEncoding.EncodeToString(s.mac(clientID, secret))
+}
+
+func (s *Server) mac(clientID, secret string) []byte {
+	m := hmac.New(sha256.New, s.pepper)
+	m.Write([]byte(clientID))
+	m.Write([]byte{0})
+	m.Write([]byte(secret))
+	return m.Sum(nil)
+}
+
+// authenticate returns the active client with the ID if the secret is
+// its secret. The comparison takes the same time for an unknown client.
+func (s *Server) authenticate(ctx context.Context, clientID, secret string) (store.OAuthClient, authFailure, error) {
+	got := s.mac(clientID, secret)
+	c, err := s.db.GetOAuthClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		hmac.Equal(got, make([]byte, len(got)))
+		return store.OAuthClient{}, failUnknownClient, nil
+	}
+	if err != nil {
+		return store.OAuthClient{}, 0, err
+	}
+	want, derr := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(c.SecretHash, hashPrefix))
+	if !strings.HasPrefix(c.SecretHash, hashPrefix) || derr != nil {
+		return store.OAuthClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
+	}
+	if !hmac.Equal(got, want) {
+		return store.OAuthClient{}, failWrongSecret, nil
+	}
+	if c.Revoked() {
+		return store.OAuthClient{}, failRevokedClient, nil
+	}
+	return c, 0, nil
+}
+
+type authFailure int
+
+const (
+	failUnknownClient authFailure = iota + 1
+	failWrongSecret
+	failRevokedClient
+)
+
+func (f authFailure) String() string {
+	switch f {
+	case failUnknownClient:
+		return "unknown client"
+	case failWrongSecret:
+		return "wrong secret"
+	case failRevokedClient:
+		return "revoked client"
+	}
+	return "ok"
+}
+
+// validScopeToken reports whether s is a scope-token of RFC 6749 §3.3.
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}

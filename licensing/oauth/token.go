@@ -1,0 +1,350 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// tokenType is the JWT "typ" header of access tokens (RFC 9068 §2.1).
+const tokenType = "at+jwt"
+
+// maxBodyBytes bounds the form bodies of the token, introspection and
+// revocation endpoints.
+const maxBodyBytes = 64 << 10
+
+// Errors of Verify. Their messages, and those of errors wrapping them, are
+// safe to show to the caller.
+var (
+	ErrInvalidToken      = errors.New("invalid token")
+	ErrInsufficientScope = errors.New("insufficient scope")
+)
+
+// Claims are the verified claims of an access token.
+type Claims struct {
+	Issuer   string
+	Subject  string // the client ID
+	Audience []string
+	ClientID string
+	Scopes   []string
+	IssuedAt time.Time
+	Expiry   time.Time
+	ID       string // "jti"
+}
+
+// HasScope reports whether the token grants the scope.
+func (c *Claims) HasScope(scope string) bool { return slices.Contains(c.Scopes, scope) }
+
+// wireClaims is the JWT payload (RFC 9068 §2.2).
+type wireClaims struct {
+	jwt.Claims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+}
+
+// tokenResponse is the successful token response (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// oauthError is an error response of RFC 6749 §5.2.
+type oauthError struct {
+	status      int
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+func invalidRequest(desc string) *oauthError {
+	return &oauthError{http.StatusBadRequest, "invalid_request", desc}
+}
+
+var errInvalidClient = &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
+
+// TokenHandler serves the token endpoint (RFC 6749 §3.2) for the
+// client_credentials grant.
+func (s *Server) TokenHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if !s.parseForm(w, r, "grant_type", "scope") {
+			return
+		}
+		client, ok := s.authenticateRequest(w, r)
+		if !ok {
+			return
+		}
+		switch gt := r.PostForm.Get("grant_type"); gt {
+		case "client_credentials":
+		case "":
+			writeOAuthError(w, invalidRequest("grant_type is missing"))
+			return
+		default:
+			writeOAuthError(w, &oauthError{http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported"})
+			return
+		}
+		scopes := client.Scopes
+		if req := strings.Fields(r.PostForm.Get("scope")); len(req) > 0 {
+			for _, sc := range req {
+				if !slices.Contains(client.Scopes, sc) {
+					s.log.WarnContext(ctx, "oauth token refused: scope not granted to the client", slog.String("client_id", client.ID))
+					writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the scope granted to the client"})
+					return
+				}
+			}
+			slices.Sort(req)
+			scopes = slices.Compact(req)
+		}
+		tok, claims, err := s.issue(client.ID, scopes)
+		if err != nil {
+			s.log.ErrorContext(ctx, "oauth: sign access token", slog.Any("error", err))
+			writeOAuthError(w, &oauthError{http.StatusInternalServerError, "server_error", "the token could not be issued"})
+			return
+		}
+		s.log.InfoContext(ctx, "oauth token issued", slog.String("client_id", client.ID), slog.String("jti", claims.ID), slog.String("scope", claims.Scope))
+		writeJSON(w, http.StatusOK, tokenResponse{
+			AccessToken: tok,
+			TokenType:   "Bearer",
+			ExpiresIn:   int64(s.cfg.TokenTTL / time.Second),
+			Scope:       claims.Scope,
+		})
+	})
+}
+
+// issue signs an access token for the client.
+func (s *Server) issue(clientID string, scopes []string) (string, wireClaims, error) {
+	jti := make([]byte, 16)
+	rand.Read(jti)
+	now := s.now()
+	c := wireClaims{
+		Claims: jwt.Claims{
+			Issuer:   s.cfg.Issuer,
+			Subject:  clientID,
+			Audience: jwt.Audience{s.cfg.Audience},
+			IssuedAt: jwt.NewNumericDate(now),
+			Expiry:   jwt.NewNumericDate(now.Add(s.cfg.TokenTTL)),
+			ID:       base64.RawURLEncoding.EncodeToString(jti),
+		},
+		ClientID: clientID,
+		Scope:    strings.Join(scopes, " "),
+	}
+	s.mu.Lock()
+	signer := s.signer
+	s.mu.Unlock()
+	tok, err := jwt.Signed(signer).Claims(c).Serialize()
+	return tok, c, err
+}
+
+// parseForm checks the method, the content type and the rate limit, and
+// parses the bounded form body. The named parameters, and the client
+// credentials, may appear at most once. It answers the error itself.
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, params ...string) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeOAuthError(w, &oauthError{http.StatusMethodNotAllowed, "invalid_request", "use POST"})
+		return false
+	}
+	if ok, retry := s.limiter.allow(clientAddr(r), s.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
+		writeOAuthError(w, &oauthError{http.StatusTooManyRequests, "slow_down", "too many requests; retry later"})
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		writeOAuthError(w, invalidRequest("the body must be application/x-www-form-urlencoded"))
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, invalidRequest("the form body is malformed or larger than 64 KiB"))
+		return false
+	}
+	if q := r.URL.Query(); q.Has("client_secret") || q.Has("token") {
+		writeOAuthError(w, invalidRequest("credentials and tokens must not be sent in the URL"))
+		return false
+	}
+	for _, p := range append(params, "client_id", "client_secret") {
+		if len(r.PostForm[p]) > 1 {
+			writeOAuthError(w, invalidRequest("parameter "+p+" is repeated"))
+			return false
+		}
+	}
+	return true
+}
+
+// authenticateRequest authenticates the client by HTTP Basic
+// (client_secret_basic) or by the form (client_secret_post). It answers
+// the error itself.
+func (s *Server) authenticateRequest(w http.ResponseWriter, r *http.Request) (store.OAuthClient, bool) {
+	ctx := r.Context()
+	var id, secret string
+	if r.Header.Get("Authorization") != "" {
+		u, p, ok := r.BasicAuth()
+		if !ok {
+			writeOAuthError(w, errInvalidClient)
+			return store.OAuthClient{}, false
+		}
+		// RFC 6749 §2.3.1: both are form-urlencoded before Basic encoding.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(u)
+		secret, err2 = url.QueryUnescape(p)
+		if err1 != nil || err2 != nil {
+			writeOAuthError(w, errInvalidClient)
+			return store.OAuthClient{}, false
+		}
+		if r.PostForm.Has("client_secret") || (r.PostForm.Has("client_id") && r.PostForm.Get("client_id") != id) {
+			writeOAuthError(w, invalidRequest("use one client authentication method"))
+			return store.OAuthClient{}, false
+		}
+	} else {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if id == "" || secret == "" {
+		writeOAuthError(w, errInvalidClient)
+		return store.OAuthClient{}, false
+	}
+	c, fail, err := s.authenticate(ctx, id, secret)
+	if err != nil {
+		s.log.ErrorContext(ctx, "oauth: authenticate client", slog.Any("error", err))
+		writeOAuthError(w, &oauthError{http.StatusInternalServerError, "server_error", "try again later"})
+		return store.OAuthClient{}, false
+	}
+	if fail != 0 {
+		attrs := []any{slog.String("reason", fail.String()), slog.String("remote", clientAddr(r))}
+		if fail != failUnknownClient { // an unknown ID may be a misplaced secret: do not log it
+			attrs = append(attrs, slog.String("client_id", id))
+		}
+		s.log.WarnContext(ctx, "oauth client authentication failed", attrs...)
+		writeOAuthError(w, errInvalidClient)
+		return store.OAuthClient{}, false
+	}
+	return c, true
+}
+
+// Verify checks an access token and that it grants requiredScope (none if
+// empty): the ES256 signature by one of the server's keys, the "at+jwt"
+// type, iss, aud, exp and iat with the configured leeway, and that neither
+// the token nor its client has been revoked. Errors wrap ErrInvalidToken or
+// ErrInsufficientScope, or are internal (the database failed).
+func (s *Server) Verify(ctx context.Context, token, requiredScope string) (*Claims, error) {
+	c, err := s.verify(ctx, token, true)
+	if err != nil {
+		return nil, err
+	}
+	if requiredScope != "" && !c.HasScope(requiredScope) {
+		return c, fmt.Errorf("%w: the token does not grant %q", ErrInsufficientScope, requiredScope)
+	}
+	return c, nil
+}
+
+func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidToken, reason) }
+
+// verify checks the token; checkExpiry false skips exp (for revocation).
+func (s *Server) verify(ctx context.Context, token string, checkExpiry bool) (*Claims, error) {
+	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil || len(tok.Headers) != 1 {
+		return nil, invalid("malformed or not signed ES256")
+	}
+	h := tok.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, tokenType) && !strings.EqualFold(typ, "application/"+tokenType) {
+		return nil, invalid("not an access token (typ)")
+	}
+	key, err := s.publicKey(ctx, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		return nil, invalid("unknown signing key")
+	}
+	var wc wireClaims
+	if err := tok.Claims(key, &wc); err != nil {
+		return nil, invalid("bad signature")
+	}
+	if wc.Expiry == nil || wc.IssuedAt == nil || wc.ID == "" || wc.ClientID == "" || wc.Subject != wc.ClientID {
+		return nil, invalid("missing claims")
+	}
+	now := s.now()
+	if !checkExpiry {
+		now = wc.IssuedAt.Time()
+	}
+	err = wc.Claims.ValidateWithLeeway(jwt.Expected{Issuer: s.cfg.Issuer, AnyAudience: jwt.Audience{s.cfg.Audience}, Time: now}, s.cfg.Leeway)
+	switch {
+	case errors.Is(err, jwt.ErrExpired):
+		return nil, invalid("expired")
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return nil, invalid("wrong audience")
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return nil, invalid("wrong issuer")
+	case err != nil:
+		return nil, invalid("not valid yet")
+	}
+	c := &Claims{
+		Issuer: wc.Issuer, Subject: wc.Subject, Audience: wc.Audience, ClientID: wc.ClientID,
+		Scopes: strings.Fields(wc.Scope), IssuedAt: wc.IssuedAt.Time(), Expiry: wc.Expiry.Time(), ID: wc.ID,
+	}
+	if checkExpiry {
+		revoked, err := s.db.OAuthTokenRevoked(ctx, c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("oauth: verify token: %w", err)
+		}
+		if revoked {
+			return nil, invalid("revoked")
+		}
+		client, err := s.db.GetOAuthClient(ctx, c.ClientID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalid("unknown client")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("oauth: verify token: %w", err)
+		}
+		if client.Revoked() {
+			return nil, invalid("client revoked")
+		}
+	}
+	return c, nil
+}
+
+func writeOAuthError(w http.ResponseWriter, e *oauthError) {
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="vigil", charset="UTF-8"`)
+	}
+	writeJSON(w, e.status, e)
+}
+
+// writeJSON answers v with the no-store headers that every response of
+// the endpoints here carries (RFC 6749 §5.1).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// clientAddr is the rate-limiting key: the peer's IP address.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
