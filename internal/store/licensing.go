@@ -1,0 +1,613 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Tenant is a customer of the licensing platform.
+type Tenant struct {
+	ID        string
+	Name      string
+	Status    string // StatusActive or StatusSuspended
+	CreatedAt time.Time
+}
+
+// Product is a licensed application; its ID is what the application embeds.
+type Product struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Entitlement grants a tenant seats of a product.
+type Entitlement struct {
+	ID        string
+	TenantID  string
+	ProductID string
+	Seats     int
+	ExpiresAt time.Time // zero: never
+	Lease     time.Duration
+	Features  string // JSON object, owned by package licensing
+	Status    string // StatusActive or StatusSuspended
+	// CodeHash is the keyed hash of the activation code; the store never
+	// sees the code.
+	CodeHash  string
+	CreatedAt time.Time
+}
+
+// Activation is a seat taken on an entitlement.
+type Activation struct {
+	ID             string
+	EntitlementID  string
+	SeatID         string
+	SeatName       string
+	Fingerprint    string
+	TokenJTI       string
+	NonceHash      string
+	LeaseExpiresAt time.Time
+	Status         string // StatusActive, StatusExpired or StatusDeactivated
+	CreatedAt      time.Time
+	RefreshedAt    time.Time
+	DeactivatedAt  time.Time
+}
+
+// IdempotentAnswer is the stored answer to a Licensing API call made with
+// an Idempotency-Key.
+type IdempotentAnswer struct {
+	ActivationID  string
+	KeyHash       string
+	RequestHash   string
+	PrevNonceHash string
+	Status        int
+	Sealed        string
+	CreatedAt     time.Time
+}
+
+// LicensingKey is licensing server key material of a kind
+// (LicensingKeySigning, LicensingKeySecret).
+type LicensingKey struct {
+	ID        string
+	Kind      string
+	Material  string
+	CreatedAt time.Time
+	RetiredAt time.Time
+}
+
+// Statuses of tenants, entitlements and activations.
+const (
+	StatusActive      = "active"
+	StatusSuspended   = "suspended"
+	StatusExpired     = "expired"
+	StatusDeactivated = "deactivated"
+)
+
+// Kinds of LicensingKey.
+const (
+	LicensingKeySigning = "signing"
+	LicensingKeySecret  = "secret"
+)
+
+type rowScanner interface{ Scan(...any) error }
+
+const tenantCols = "id, name, status, created_at"
+
+func scanTenant(row rowScanner) (Tenant, error) {
+	var t Tenant
+	err := row.Scan(&t.ID, &t.Name, &t.Status, timeCol{&t.CreatedAt})
+	return t, err
+}
+
+// CreateTenant stores a new tenant, active, with a new ID unless t.ID is
+// set. The name must not be empty (ErrInvalid).
+func (d *DB) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
+	t.Name = strings.TrimSpace(t.Name)
+	if t.Name == "" {
+		return Tenant{}, fmt.Errorf("%w: tenant name is empty", ErrInvalid)
+	}
+	if t.ID == "" {
+		t.ID = newID()
+	}
+	t.Status, t.CreatedAt = StatusActive, now()
+	_, err := d.exec(ctx, "INSERT INTO licensing_tenants ("+tenantCols+") VALUES (?, ?, ?, ?)",
+		t.ID, t.Name, t.Status, d.timeArg(t.CreatedAt))
+	if isUniqueViolation(err) {
+		return Tenant{}, fmt.Errorf("%w: a tenant with id %q exists", ErrConflict, t.ID)
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("store: create tenant %q: %w", t.Name, err)
+	}
+	return t, nil
+}
+
+// GetTenant returns the tenant or ErrNotFound.
+func (d *DB) GetTenant(ctx context.Context, id string) (Tenant, error) {
+	t, err := scanTenant(d.queryRow(ctx, "SELECT "+tenantCols+" FROM licensing_tenants WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Tenant{}, fmt.Errorf("tenant %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("store: get tenant %q: %w", id, err)
+	}
+	return t, nil
+}
+
+// ListTenants returns every tenant, oldest first.
+func (d *DB) ListTenants(ctx context.Context) ([]Tenant, error) {
+	return listRows(ctx, d, "tenants", scanTenant, "SELECT "+tenantCols+" FROM licensing_tenants ORDER BY created_at, id")
+}
+
+// SetTenantStatus sets the tenant's status (StatusActive, StatusSuspended).
+func (d *DB) SetTenantStatus(ctx context.Context, id, status string) error {
+	return d.setStatus(ctx, "licensing_tenants", "tenant", id, status)
+}
+
+const productCols = "id, name, created_at"
+
+func scanProduct(row rowScanner) (Product, error) {
+	var p Product
+	err := row.Scan(&p.ID, &p.Name, timeCol{&p.CreatedAt})
+	return p, err
+}
+
+// CreateProduct stores a new product with a new ID unless p.ID is set.
+func (d *DB) CreateProduct(ctx context.Context, p Product) (Product, error) {
+	p.Name = strings.TrimSpace(p.Name)
+	if p.Name == "" {
+		return Product{}, fmt.Errorf("%w: product name is empty", ErrInvalid)
+	}
+	if p.ID == "" {
+		p.ID = newID()
+	}
+	p.CreatedAt = now()
+	_, err := d.exec(ctx, "INSERT INTO licensing_products ("+productCols+") VALUES (?, ?, ?)", p.ID, p.Name, d.timeArg(p.CreatedAt))
+	if isUniqueViolation(err) {
+		return Product{}, fmt.Errorf("%w: a product with id %q exists", ErrConflict, p.ID)
+	}
+	if err != nil {
+		return Product{}, fmt.Errorf("store: create product %q: %w", p.Name, err)
+	}
+	return p, nil
+}
+
+// GetProduct returns the product or ErrNotFound.
+func (d *DB) GetProduct(ctx context.Context, id string) (Product, error) {
+	p, err := scanProduct(d.queryRow(ctx, "SELECT "+productCols+" FROM licensing_products WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Product{}, fmt.Errorf("product %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Product{}, fmt.Errorf("store: get product %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// ListProducts returns every product, oldest first.
+func (d *DB) ListProducts(ctx context.Context) ([]Product, error) {
+	return listRows(ctx, d, "products", scanProduct, "SELECT "+productCols+" FROM licensing_products ORDER BY created_at, id")
+}
+
+const entitlementCols = "id, tenant_id, product_id, seats, expires_at, lease_seconds, features, status, code_hash, created_at"
+
+func scanEntitlement(row rowScanner) (Entitlement, error) {
+	var (
+		e     Entitlement
+		lease int64
+	)
+	err := row.Scan(&e.ID, &e.TenantID, &e.ProductID, &e.Seats, timeCol{&e.ExpiresAt}, &lease, &e.Features, &e.Status, &e.CodeHash, timeCol{&e.CreatedAt})
+	e.Lease = time.Duration(lease) * time.Second
+	return e, err
+}
+
+// CreateEntitlement stores a new, active entitlement. The tenant and the
+// product must exist (ErrNotFound); the code hash must be new (ErrConflict).
+func (d *DB) CreateEntitlement(ctx context.Context, e Entitlement) (Entitlement, error) {
+	switch {
+	case e.Seats < 1:
+		return Entitlement{}, fmt.Errorf("%w: an entitlement needs at least one seat", ErrInvalid)
+	case e.Lease < time.Second:
+		return Entitlement{}, fmt.Errorf("%w: lease %v: must be at least 1s", ErrInvalid, e.Lease)
+	case e.CodeHash == "":
+		return Entitlement{}, fmt.Errorf("%w: an entitlement needs an activation code hash", ErrInvalid)
+	}
+	if e.Features == "" {
+		e.Features = "{}"
+	}
+	e.ID, e.Status, e.CreatedAt = newID(), StatusActive, now()
+	_, err := d.exec(ctx, "INSERT INTO licensing_entitlements ("+entitlementCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		e.ID, e.TenantID, e.ProductID, e.Seats, d.timeArg(e.ExpiresAt), int64(e.Lease/time.Second), e.Features, e.Status, e.CodeHash, d.timeArg(e.CreatedAt))
+	switch {
+	case isForeignKeyViolation(err):
+		return Entitlement{}, fmt.Errorf("tenant %q or product %q: %w", e.TenantID, e.ProductID, ErrNotFound)
+	case isUniqueViolation(err):
+		return Entitlement{}, fmt.Errorf("%w: activation code already in use", ErrConflict)
+	case err != nil:
+		return Entitlement{}, fmt.Errorf("store: create entitlement: %w", err)
+	}
+	return e, nil
+}
+
+// GetEntitlement returns the entitlement or ErrNotFound.
+func (d *DB) GetEntitlement(ctx context.Context, id string) (Entitlement, error) {
+	return getEntitlement(d.queryRow(ctx, "SELECT "+entitlementCols+" FROM licensing_entitlements WHERE id = ?", id), id)
+}
+
+// EntitlementByCodeHash returns the entitlement whose activation code has
+// the hash, or ErrNotFound. The lookup is an indexed equality.
+func (d *DB) EntitlementByCodeHash(ctx context.Context, codeHash string) (Entitlement, error) {
+	return getEntitlement(d.queryRow(ctx, "SELECT "+entitlementCols+" FROM licensing_entitlements WHERE code_hash = ?", codeHash), "by code")
+}
+
+func getEntitlement(row *sql.Row, what string) (Entitlement, error) {
+	e, err := scanEntitlement(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entitlement{}, fmt.Errorf("entitlement %s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return Entitlement{}, fmt.Errorf("store: get entitlement %s: %w", what, err)
+	}
+	return e, nil
+}
+
+// ListEntitlements returns the tenant's entitlements (every one when
+// tenantID is ""), oldest first.
+func (d *DB) ListEntitlements(ctx context.Context, tenantID string) ([]Entitlement, error) {
+	q, args := "SELECT "+entitlementCols+" FROM licensing_entitlements", []any{}
+	if tenantID != "" {
+		q += " WHERE tenant_id = ?"
+		args = append(args, tenantID)
+	}
+	return listRows(ctx, d, "entitlements", scanEntitlement, q+" ORDER BY created_at, id", args...)
+}
+
+// SetEntitlementStatus sets the entitlement's status (StatusActive,
+// StatusSuspended).
+func (d *DB) SetEntitlementStatus(ctx context.Context, id, status string) error {
+	return d.setStatus(ctx, "licensing_entitlements", "entitlement", id, status)
+}
+
+func (d *DB) setStatus(ctx context.Context, table, what, id, status string) error {
+	if status != StatusActive && status != StatusSuspended {
+		return fmt.Errorf("%w: %s status %q", ErrInvalid, what, status)
+	}
+	res, err := d.exec(ctx, "UPDATE "+table+" SET status = ? WHERE id = ?", status, id)
+	if err != nil {
+		return fmt.Errorf("store: set %s status: %w", what, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: set %s status: %w", what, err)
+	} else if n == 0 {
+		return fmt.Errorf("%s %q: %w", what, id, ErrNotFound)
+	}
+	return nil
+}
+
+func listRows[T any](ctx context.Context, d *DB, what string, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := d.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list %s: %w", what, err)
+	}
+	return out, nil
+}
+
+const licensingKeyCols = "id, kind, material, created_at, retired_at"
+
+func scanLicensingKey(row rowScanner) (LicensingKey, error) {
+	var k LicensingKey
+	err := row.Scan(&k.ID, &k.Kind, &k.Material, timeCol{&k.CreatedAt}, timeCol{&k.RetiredAt})
+	return k, err
+}
+
+// EnsureLicensingKey returns the active key of k.Kind, storing k as that
+// key first if there is none. Of processes racing, one wins and all get its
+// key.
+func (d *DB) EnsureLicensingKey(ctx context.Context, k LicensingKey) (LicensingKey, error) {
+	if k.ID == "" || k.Material == "" {
+		return LicensingKey{}, fmt.Errorf("%w: a licensing key needs an id and material", ErrInvalid)
+	}
+	if k.Kind != LicensingKeySigning && k.Kind != LicensingKeySecret {
+		return LicensingKey{}, fmt.Errorf("%w: licensing key kind %q", ErrInvalid, k.Kind)
+	}
+	_, err := d.exec(ctx, "INSERT INTO licensing_keys ("+licensingKeyCols+") VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+		k.ID, k.Kind, k.Material, d.timeArg(now()))
+	if err != nil {
+		return LicensingKey{}, fmt.Errorf("store: store licensing %s key: %w", k.Kind, err)
+	}
+	got, err := scanLicensingKey(d.writeRow(ctx, "SELECT "+licensingKeyCols+" FROM licensing_keys WHERE kind = ? AND retired_at IS NULL", k.Kind))
+	if err != nil {
+		return LicensingKey{}, fmt.Errorf("store: read licensing %s key: %w", k.Kind, err)
+	}
+	return got, nil
+}
+
+// ListLicensingKeys returns the keys of the kind, retired ones included,
+// newest first.
+func (d *DB) ListLicensingKeys(ctx context.Context, kind string) ([]LicensingKey, error) {
+	return listRows(ctx, d, "licensing keys", scanLicensingKey, "SELECT "+licensingKeyCols+" FROM licensing_keys WHERE kind = ? ORDER BY created_at DESC, id", kind)
+}
+
+// LicensingTx is a write transaction over the licensing tables. Its
+// methods are the steps of an activation or a Licensing API call that
+// must happen together.
+type LicensingTx struct {
+	d  *DB
+	tx *sql.Tx
+}
+
+// InLicensingTx runs fn in a write transaction, committed if fn returns
+// nil and rolled back otherwise. On SQLite the single writer serialises
+// these transactions; on PostgreSQL the rows they lock (LockEntitlement,
+// ActivationForUpdate) do.
+func (d *DB) InLicensingTx(ctx context.Context, fn func(*LicensingTx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(&LicensingTx{d: d, tx: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+func (t *LicensingTx) forUpdate() string {
+	if t.d.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func (t *LicensingTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)
+}
+
+func (t *LicensingTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.d.rebind(q), args...)
+}
+
+// LockEntitlement reads the entitlement and, on PostgreSQL, locks its row
+// until the transaction ends, so that seat counts and feature usage are
+// checked and changed by one transaction at a time.
+func (t *LicensingTx) LockEntitlement(ctx context.Context, id string) (Entitlement, error) {
+	return getEntitlement(t.queryRow(ctx, "SELECT "+entitlementCols+" FROM licensing_entitlements WHERE id = ?"+t.forUpdate(), id), id)
+}
+
+// Entitlement reads the entitlement inside the transaction without
+// locking it.
+func (t *LicensingTx) Entitlement(ctx context.Context, id string) (Entitlement, error) {
+	return getEntitlement(t.queryRow(ctx, "SELECT "+entitlementCols+" FROM licensing_entitlements WHERE id = ?", id), id)
+}
+
+const activationCols = "id, entitlement_id, seat_id, seat_name, fingerprint, token_jti, nonce_hash, lease_expires_at, status, created_at, refreshed_at, deactivated_at"
+
+func scanActivation(row rowScanner) (Activation, error) {
+	var a Activation
+	err := row.Scan(&a.ID, &a.EntitlementID, &a.SeatID, &a.SeatName, &a.Fingerprint, &a.TokenJTI, &a.NonceHash,
+		timeCol{&a.LeaseExpiresAt}, &a.Status, timeCol{&a.CreatedAt}, timeCol{&a.RefreshedAt}, timeCol{&a.DeactivatedAt})
+	return a, err
+}
+
+func getActivation(row *sql.Row, what string) (Activation, error) {
+	a, err := scanActivation(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Activation{}, fmt.Errorf("activation %s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return Activation{}, fmt.Errorf("store: get activation %s: %w", what, err)
+	}
+	return a, nil
+}
+
+// ActivationForUpdate reads the activation and, on PostgreSQL, locks its
+// row until the transaction ends.
+func (t *LicensingTx) ActivationForUpdate(ctx context.Context, id string) (Activation, error) {
+	return getActivation(t.queryRow(ctx, "SELECT "+activationCols+" FROM licensing_activations WHERE id = ?"+t.forUpdate(), id), id)
+}
+
+// ExpireLeases marks the entitlement's active activations whose lease
+// ended at or before now as expired, which frees their seats.
+func (t *LicensingTx) ExpireLeases(ctx context.Context, entitlementID string, now time.Time) error {
+	_, err := t.exec(ctx, "UPDATE licensing_activations SET status = ? WHERE entitlement_id = ? AND status = ? AND lease_expires_at <= ?",
+		StatusExpired, entitlementID, StatusActive, t.d.timeArg(now))
+	if err != nil {
+		return fmt.Errorf("store: expire leases: %w", err)
+	}
+	return nil
+}
+
+// ActiveSeat returns the active activation of the seat, or ErrNotFound.
+func (t *LicensingTx) ActiveSeat(ctx context.Context, entitlementID, seatID string) (Activation, error) {
+	return getActivation(t.queryRow(ctx, "SELECT "+activationCols+" FROM licensing_activations WHERE entitlement_id = ? AND seat_id = ? AND status = ?",
+		entitlementID, seatID, StatusActive), "of seat "+seatID)
+}
+
+// CountActiveSeats counts the entitlement's active activations whose lease
+// runs after now.
+func (t *LicensingTx) CountActiveSeats(ctx context.Context, entitlementID string, now time.Time) (int, error) {
+	var n int
+	err := t.queryRow(ctx, "SELECT count(*) FROM licensing_activations WHERE entitlement_id = ? AND status = ? AND lease_expires_at > ?",
+		entitlementID, StatusActive, t.d.timeArg(now)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count seats: %w", err)
+	}
+	return n, nil
+}
+
+// InsertActivation stores a new activation, with a new ID unless a.ID is
+// set, and returns it.
+func (t *LicensingTx) InsertActivation(ctx context.Context, a Activation) (Activation, error) {
+	if a.ID == "" {
+		a.ID = newID()
+	}
+	_, err := t.exec(ctx, "INSERT INTO licensing_activations ("+activationCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+		a.ID, a.EntitlementID, a.SeatID, a.SeatName, a.Fingerprint, a.TokenJTI, a.NonceHash,
+		t.d.timeArg(a.LeaseExpiresAt), a.Status, t.d.timeArg(a.CreatedAt), t.d.timeArg(a.RefreshedAt))
+	if isUniqueViolation(err) {
+		return Activation{}, fmt.Errorf("%w: seat %q is active", ErrConflict, a.SeatID)
+	}
+	if err != nil {
+		return Activation{}, fmt.Errorf("store: insert activation: %w", err)
+	}
+	return a, nil
+}
+
+// UpdateActivation overwrites the activation's seat name, fingerprint,
+// token, nonce hash, lease, status and times.
+func (t *LicensingTx) UpdateActivation(ctx context.Context, a Activation) error {
+	_, err := t.exec(ctx, `UPDATE licensing_activations SET seat_name = ?, fingerprint = ?, token_jti = ?, nonce_hash = ?,
+		lease_expires_at = ?, status = ?, refreshed_at = ?, deactivated_at = ? WHERE id = ?`,
+		a.SeatName, a.Fingerprint, a.TokenJTI, a.NonceHash, t.d.timeArg(a.LeaseExpiresAt), a.Status,
+		t.d.timeArg(a.RefreshedAt), t.d.timeArg(a.DeactivatedAt), a.ID)
+	if err != nil {
+		return fmt.Errorf("store: update activation: %w", err)
+	}
+	return nil
+}
+
+// SwapNonce replaces the activation's nonce hash if it still is oldHash,
+// and reports whether it did: the compare-and-swap of the nonce chain.
+func (t *LicensingTx) SwapNonce(ctx context.Context, id, oldHash, newHash string) (bool, error) {
+	res, err := t.exec(ctx, "UPDATE licensing_activations SET nonce_hash = ? WHERE id = ? AND nonce_hash = ? AND status = ?",
+		newHash, id, oldHash, StatusActive)
+	if err != nil {
+		return false, fmt.Errorf("store: swap nonce: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: swap nonce: %w", err)
+	}
+	return n == 1, nil
+}
+
+// FeatureInUse sums the checkouts of the feature by the entitlement's
+// active activations whose lease runs after now.
+func (t *LicensingTx) FeatureInUse(ctx context.Context, entitlementID, feature string, now time.Time) (int, error) {
+	var n int
+	err := t.queryRow(ctx, `SELECT COALESCE(SUM(u.checked_out), 0) FROM licensing_feature_usage u
+		JOIN licensing_activations a ON a.id = u.activation_id
+		WHERE a.entitlement_id = ? AND a.status = ? AND a.lease_expires_at > ? AND u.feature = ?`,
+		entitlementID, StatusActive, t.d.timeArg(now), feature).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: feature usage: %w", err)
+	}
+	return n, nil
+}
+
+// AddFeatureUsage adds checkedOut to the activation's checkouts of the
+// feature and tracked to its tracked usage, and returns the new values.
+// Callers check first that checkouts do not go below zero (the CHECK
+// constraint would fail the transaction).
+func (t *LicensingTx) AddFeatureUsage(ctx context.Context, activationID, feature string, checkedOut int, tracked int64) (int, int64, error) {
+	var (
+		c  int
+		tr int64
+	)
+	if checkedOut < 0 { // an insert's row would fail the CHECK before the conflict
+		err := t.queryRow(ctx, `UPDATE licensing_feature_usage SET checked_out = checked_out + ?, tracked = tracked + ?
+			WHERE activation_id = ? AND feature = ? RETURNING checked_out, tracked`, checkedOut, tracked, activationID, feature).Scan(&c, &tr)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, fmt.Errorf("%w: feature %q is not checked out", ErrConflict, feature)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("store: feature usage: %w", err)
+		}
+		return c, tr, nil
+	}
+	err := t.queryRow(ctx, `INSERT INTO licensing_feature_usage (activation_id, feature, checked_out, tracked) VALUES (?, ?, ?, ?)
+		ON CONFLICT (activation_id, feature) DO UPDATE SET
+			checked_out = licensing_feature_usage.checked_out + excluded.checked_out,
+			tracked = licensing_feature_usage.tracked + excluded.tracked
+		RETURNING checked_out, tracked`, activationID, feature, checkedOut, tracked).Scan(&c, &tr)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: feature usage: %w", err)
+	}
+	return c, tr, nil
+}
+
+// FeatureUsage returns the activation's checkouts and tracked usage of the
+// feature (zero when it never used it).
+func (t *LicensingTx) FeatureUsage(ctx context.Context, activationID, feature string) (int, int64, error) {
+	var (
+		c  int
+		tr int64
+	)
+	err := t.queryRow(ctx, "SELECT checked_out, tracked FROM licensing_feature_usage WHERE activation_id = ? AND feature = ?", activationID, feature).Scan(&c, &tr)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: feature usage: %w", err)
+	}
+	return c, tr, nil
+}
+
+// IdempotentAnswer returns the stored answer for the activation and key
+// hash, or ErrNotFound.
+func (t *LicensingTx) IdempotentAnswer(ctx context.Context, activationID, keyHash string) (IdempotentAnswer, error) {
+	var a IdempotentAnswer
+	err := t.queryRow(ctx, `SELECT activation_id, key_hash, request_hash, prev_nonce_hash, status, sealed, created_at
+		FROM licensing_idempotency WHERE activation_id = ? AND key_hash = ?`, activationID, keyHash).
+		Scan(&a.ActivationID, &a.KeyHash, &a.RequestHash, &a.PrevNonceHash, &a.Status, &a.Sealed, timeCol{&a.CreatedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return IdempotentAnswer{}, fmt.Errorf("idempotent answer: %w", ErrNotFound)
+	}
+	if err != nil {
+		return IdempotentAnswer{}, fmt.Errorf("store: read idempotent answer: %w", err)
+	}
+	return a, nil
+}
+
+// PutIdempotentAnswer stores the answer; a second one for the same key is
+// ErrConflict.
+func (t *LicensingTx) PutIdempotentAnswer(ctx context.Context, a IdempotentAnswer) error {
+	_, err := t.exec(ctx, `INSERT INTO licensing_idempotency (activation_id, key_hash, request_hash, prev_nonce_hash, status, sealed, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ActivationID, a.KeyHash, a.RequestHash, a.PrevNonceHash, a.Status, a.Sealed, t.d.timeArg(a.CreatedAt))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("%w: idempotency key already used", ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store: store idempotent answer: %w", err)
+	}
+	return nil
+}
+
+// PruneIdempotentAnswers deletes the answers stored before the time and
+// returns how many it deleted.
+func (d *DB) PruneIdempotentAnswers(ctx context.Context, before time.Time) (int64, error) {
+	res, err := d.exec(ctx, "DELETE FROM licensing_idempotency WHERE created_at < ?", d.timeArg(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune idempotent answers: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// Tenant reads the tenant inside the transaction, or ErrNotFound.
+func (t *LicensingTx) Tenant(ctx context.Context, id string) (Tenant, error) {
+	tn, err := scanTenant(t.queryRow(ctx, "SELECT "+tenantCols+" FROM licensing_tenants WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Tenant{}, fmt.Errorf("tenant %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("store: get tenant %q: %w", id, err)
+	}
+	return tn, nil
+}

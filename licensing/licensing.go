@@ -1,0 +1,237 @@
+package licensing
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// Config configures a Service. Start from DefaultConfig.
+type Config struct {
+	// Issuer and Audience are the "iss" and "aud" of access tokens.
+	Issuer   string
+	Audience string
+	// DefaultLease is the lease of entitlements created without one.
+	DefaultLease time.Duration
+	// Leeway is the clock skew tolerated on token times.
+	Leeway time.Duration
+	// IdempotencyTTL is how long a stored answer can be replayed.
+	IdempotencyTTL time.Duration
+	// Secret keys the hashes of activation codes, nonces and idempotency
+	// keys (at least 32 bytes), kept out of the database. Nil makes the
+	// service generate one and store it in the database, which protects
+	// less. Changing it invalidates every activation code.
+	Secret []byte
+	// Logger receives the service's messages; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() Config {
+	return Config{
+		Issuer:         "vigil",
+		Audience:       "vigil-licensing-api",
+		DefaultLease:   24 * time.Hour,
+		Leeway:         30 * time.Second,
+		IdempotencyTTL: 24 * time.Hour,
+	}
+}
+
+const minSecretLen = 32
+
+// Validate reports what is wrong with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Issuer == "" || c.Audience == "" {
+		errs = append(errs, errors.New("issuer and audience must be set"))
+	}
+	if c.DefaultLease < time.Second {
+		errs = append(errs, fmt.Errorf("default lease %v: must be at least 1s", c.DefaultLease))
+	}
+	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("leeway %v: must be between 0 and 5m", c.Leeway))
+	}
+	if c.IdempotencyTTL <= 0 {
+		errs = append(errs, fmt.Errorf("idempotency TTL %v: must be positive", c.IdempotencyTTL))
+	}
+	if c.Secret != nil && len(c.Secret) < minSecretLen {
+		errs = append(errs, fmt.Errorf("secret is %d bytes: must be at least %d", len(c.Secret), minSecretLen))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("licensing config: %w", err)
+	}
+	return nil
+}
+
+// Service is the licensing platform: the model and the online Licensing
+// API's operations. It is safe for concurrent use.
+type Service struct {
+	db  *store.DB
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	codeKey, nonceKey, idemKey []byte
+	seal                       cipher.AEAD
+
+	signer jose.Signer
+	keys   map[string]*ecdsa.PublicKey // by kid
+}
+
+// New returns a service on db, which must be migrated. On the first start
+// of a database it makes the signing key (and the secret, when cfg has
+// none) and stores them.
+func New(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{db: db, cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	secret := cfg.Secret
+	if secret == nil {
+		k, err := db.EnsureLicensingKey(ctx, store.LicensingKey{ID: "secret-" + uuid.NewString(), Kind: store.LicensingKeySecret,
+			Material: base64.RawURLEncoding.EncodeToString(randomBytes(32))})
+		if err != nil {
+			return nil, fmt.Errorf("licensing: load secret: %w", err)
+		}
+		if secret, err = base64.RawURLEncoding.DecodeString(k.Material); err != nil || len(secret) < minSecretLen {
+			return nil, fmt.Errorf("licensing: stored secret %s is malformed", k.ID)
+		}
+	}
+	s.codeKey = derive(secret, "activation-code")
+	s.nonceKey = derive(secret, "nonce")
+	s.idemKey = derive(secret, "idempotency-key")
+	block, err := aes.NewCipher(derive(secret, "idempotency-seal"))
+	if err != nil {
+		return nil, fmt.Errorf("licensing: %w", err)
+	}
+	if s.seal, err = cipher.NewGCM(block); err != nil {
+		return nil, fmt.Errorf("licensing: %w", err)
+	}
+	if err := s.loadSigningKeys(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func derive(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("vigil-licensing/" + purpose))
+	return m.Sum(nil)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// keyedHash is HMAC-SHA256(key, s) in base64url.
+func keyedHash(key []byte, s string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// equalHash compares two stored hashes in constant time.
+func equalHash(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
+
+func (s *Service) loadSigningKeys(ctx context.Context) error {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("licensing: generate signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return fmt.Errorf("licensing: encode signing key: %w", err)
+	}
+	k, err := s.db.EnsureLicensingKey(ctx, store.LicensingKey{
+		ID: "lic-" + uuid.NewString(), Kind: store.LicensingKeySigning,
+		Material: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+	})
+	if err != nil {
+		return fmt.Errorf("licensing: load signing key: %w", err)
+	}
+	active, err := parsePrivateKey(k)
+	if err != nil {
+		return err
+	}
+	s.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: active, KeyID: k.ID}},
+		(&jose.SignerOptions{}).WithType(tokenType))
+	if err != nil {
+		return fmt.Errorf("licensing: signer: %w", err)
+	}
+	ks, err := s.db.ListLicensingKeys(ctx, store.LicensingKeySigning)
+	if err != nil {
+		return fmt.Errorf("licensing: load signing keys: %w", err)
+	}
+	s.keys = make(map[string]*ecdsa.PublicKey, len(ks))
+	for _, k := range ks {
+		priv, err := parsePrivateKey(k)
+		if err != nil {
+			return err
+		}
+		s.keys[k.ID] = &priv.PublicKey
+	}
+	return nil
+}
+
+func parsePrivateKey(k store.LicensingKey) (*ecdsa.PrivateKey, error) {
+	b, _ := pem.Decode([]byte(k.Material))
+	if b == nil {
+		return nil, fmt.Errorf("licensing: signing key %s: not PEM", k.ID)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("licensing: signing key %s: %w", k.ID, err)
+	}
+	priv, ok := key.(*ecdsa.PrivateKey)
+	if !ok || priv.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("licensing: signing key %s: not an ECDSA P-256 key", k.ID)
+	}
+	return priv, nil
+}
+
+// sealAnswer encrypts a stored answer, bound to its activation and key.
+func (s *Service) sealAnswer(plain []byte, activationID, keyHash string) string {
+	nonce := randomBytes(s.seal.NonceSize())
+	out := s.seal.Seal(nonce, nonce, plain, []byte(activationID+"\x00"+keyHash))
+	return base64.RawURLEncoding.EncodeToString(out)
+}
+
+func (s *Service) openAnswer(sealed, activationID, keyHash string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(b) < s.seal.NonceSize() {
+		return nil, errors.New("licensing: stored answer is malformed")
+	}
+	n := s.seal.NonceSize()
+	plain, err := s.seal.Open(nil, b[:n], b[n:], []byte(activationID+"\x00"+keyHash))
+	if err != nil {
+		return nil, errors.New("licensing: stored answer does not open")
+	}
+	return plain, nil
+}

@@ -1,0 +1,249 @@
+package licensing
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// Tenant is a customer of the licensing platform.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Product is a licensed application. Its ID is what the application
+// embeds and sends as N-ProductId.
+type Product struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Feature kinds.
+const (
+	FeatureBoolean = "boolean"
+	FeatureCounted = "counted"
+)
+
+// Feature is a feature an entitlement grants: boolean (present means on)
+// or counted (at most Limit checked out at once across its seats).
+type Feature struct {
+	Kind  string `json:"kind"`
+	Limit int    `json:"limit,omitempty"`
+}
+
+// Entitlement grants a tenant seats of a product.
+type Entitlement struct {
+	ID           string             `json:"id"`
+	TenantID     string             `json:"tenant_id"`
+	ProductID    string             `json:"product_id"`
+	Seats        int                `json:"seats"`
+	ExpiresAt    time.Time          `json:"expires_at,omitzero"`
+	LeaseSeconds int64              `json:"lease_seconds"`
+	Features     map[string]Feature `json:"features"`
+	Status       string             `json:"status"`
+	CreatedAt    time.Time          `json:"created_at"`
+}
+
+// NewEntitlement is the input of CreateEntitlement.
+type NewEntitlement struct {
+	TenantID  string
+	ProductID string
+	Seats     int
+	ExpiresAt time.Time     // zero: never
+	Lease     time.Duration // zero: Config.DefaultLease
+	Features  map[string]Feature
+}
+
+// CreatedEntitlement is a new entitlement and its activation code, which
+// is not stored and cannot be shown again.
+type CreatedEntitlement struct {
+	Entitlement
+	ActivationCode string `json:"activation_code"`
+}
+
+// CreateTenant makes an active tenant.
+func (s *Service) CreateTenant(ctx context.Context, name string) (Tenant, error) {
+	t, err := s.db.CreateTenant(ctx, store.Tenant{Name: name})
+	if err != nil {
+		return Tenant{}, fmt.Errorf("licensing: create tenant: %w", err)
+	}
+	return Tenant(t), nil
+}
+
+// ListTenants returns every tenant, oldest first.
+func (s *Service) ListTenants(ctx context.Context) ([]Tenant, error) {
+	ts, err := s.db.ListTenants(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("licensing: %w", err)
+	}
+	out := make([]Tenant, len(ts))
+	for i, t := range ts {
+		out[i] = Tenant(t)
+	}
+	return out, nil
+}
+
+// SuspendTenant suspends the tenant: none of its entitlements activates or
+// refreshes until it is resumed.
+func (s *Service) SuspendTenant(ctx context.Context, id string) error {
+	return s.db.SetTenantStatus(ctx, id, store.StatusSuspended)
+}
+
+// ResumeTenant makes a suspended tenant active again.
+func (s *Service) ResumeTenant(ctx context.Context, id string) error {
+	return s.db.SetTenantStatus(ctx, id, store.StatusActive)
+}
+
+// CreateProduct makes a product. id may be "" for a generated one.
+func (s *Service) CreateProduct(ctx context.Context, id, name string) (Product, error) {
+	p, err := s.db.CreateProduct(ctx, store.Product{ID: id, Name: name})
+	if err != nil {
+		return Product{}, fmt.Errorf("licensing: create product: %w", err)
+	}
+	return Product(p), nil
+}
+
+// ListProducts returns every product, oldest first.
+func (s *Service) ListProducts(ctx context.Context) ([]Product, error) {
+	ps, err := s.db.ListProducts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("licensing: %w", err)
+	}
+	out := make([]Product, len(ps))
+	for i, p := range ps {
+		out[i] = Product(p)
+	}
+	return out, nil
+}
+
+// CreateEntitlement makes an active entitlement and its activation code.
+// Errors wrap store.ErrInvalid for bad input and store.ErrNotFound for an
+// unknown tenant or product.
+func (s *Service) CreateEntitlement(ctx context.Context, ne NewEntitlement) (CreatedEntitlement, error) {
+	if ne.Lease == 0 {
+		ne.Lease = s.cfg.DefaultLease
+	}
+	if ne.Lease < time.Second || ne.Lease%time.Second != 0 {
+		return CreatedEntitlement{}, fmt.Errorf("licensing: %w: lease %v: must be whole seconds, at least 1s", store.ErrInvalid, ne.Lease)
+	}
+	for k, f := range ne.Features {
+		if k == "" || len(k) > 64 || strings.ContainsAny(k, "/ \t\r\n?#") {
+			return CreatedEntitlement{}, fmt.Errorf("licensing: %w: feature key %q", store.ErrInvalid, k)
+		}
+		switch {
+		case f.Kind == FeatureBoolean && f.Limit == 0:
+		case f.Kind == FeatureCounted && f.Limit > 0:
+		default:
+			return CreatedEntitlement{}, fmt.Errorf("licensing: %w: feature %q: kind must be %q, or %q with a positive limit", store.ErrInvalid, k, FeatureBoolean, FeatureCounted)
+		}
+	}
+	if ne.Features == nil {
+		ne.Features = map[string]Feature{}
+	}
+	features, err := json.Marshal(ne.Features)
+	if err != nil {
+		return CreatedEntitlement{}, fmt.Errorf("licensing: encode features: %w", err)
+	}
+	code := NewActivationCode()
+	e, err := s.db.CreateEntitlement(ctx, store.Entitlement{
+		TenantID: ne.TenantID, ProductID: ne.ProductID, Seats: ne.Seats, ExpiresAt: ne.ExpiresAt,
+		Lease: ne.Lease, Features: string(features), CodeHash: s.codeHash(code),
+	})
+	if err != nil {
+		return CreatedEntitlement{}, fmt.Errorf("licensing: create entitlement: %w", err)
+	}
+	out, err := entitlementFrom(e)
+	if err != nil {
+		return CreatedEntitlement{}, err
+	}
+	return CreatedEntitlement{Entitlement: out, ActivationCode: code}, nil
+}
+
+// ListEntitlements returns the tenant's entitlements ("" for all).
+func (s *Service) ListEntitlements(ctx context.Context, tenantID string) ([]Entitlement, error) {
+	es, err := s.db.ListEntitlements(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("licensing: %w", err)
+	}
+	out := make([]Entitlement, len(es))
+	for i, e := range es {
+		if out[i], err = entitlementFrom(e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// SuspendEntitlement suspends the entitlement: it neither activates nor
+// refreshes until resumed.
+func (s *Service) SuspendEntitlement(ctx context.Context, id string) error {
+	return s.db.SetEntitlementStatus(ctx, id, store.StatusSuspended)
+}
+
+// ResumeEntitlement makes a suspended entitlement active again.
+func (s *Service) ResumeEntitlement(ctx context.Context, id string) error {
+	return s.db.SetEntitlementStatus(ctx, id, store.StatusActive)
+}
+
+func entitlementFrom(e store.Entitlement) (Entitlement, error) {
+	out := Entitlement{
+		ID: e.ID, TenantID: e.TenantID, ProductID: e.ProductID, Seats: e.Seats, ExpiresAt: e.ExpiresAt,
+		LeaseSeconds: int64(e.Lease / time.Second), Status: e.Status, CreatedAt: e.CreatedAt,
+	}
+	if err := json.Unmarshal([]byte(e.Features), &out.Features); err != nil {
+		return Entitlement{}, fmt.Errorf("licensing: entitlement %s: stored features: %w", e.ID, err)
+	}
+	return out, nil
+}
+
+// codeAlphabet has 32 symbols (no 0, O, 1, I), so each is 5 random bits.
+const codeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// codeLen symbols of 5 bits: 80 bits.
+const codeLen = 16
+
+// NewActivationCode returns a random activation code, XXXX-XXXX-XXXX-XXXX
+// (80 bits from crypto/rand).
+func NewActivationCode() string {
+	b := make([]byte, codeLen)
+	rand.Read(b)
+	var sb strings.Builder
+	for i, c := range b {
+		if i > 0 && i%4 == 0 {
+			sb.WriteByte('-')
+		}
+		sb.WriteByte(codeAlphabet[c&31]) // 256 is a multiple of 32: uniform
+	}
+	return sb.String()
+}
+
+// NormalizeCode upper-cases the code and drops dashes and spaces. ok is
+// false when the result cannot be a code.
+func NormalizeCode(code string) (norm string, ok bool) {
+	var sb strings.Builder
+	for _, r := range strings.ToUpper(code) {
+		switch {
+		case r == '-' || r == ' ':
+		case strings.ContainsRune(codeAlphabet, r):
+			sb.WriteRune(r)
+		default:
+			return "", false
+		}
+	}
+	return sb.String(), sb.Len() == codeLen
+}
+
+// codeHash is what the store keeps of an activation code.
+func (s *Service) codeHash(code string) string {
+	norm, _ := NormalizeCode(code)
+	return keyedHash(s.codeKey, norm)
+}
