@@ -13,9 +13,9 @@ import (
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/engines"
 	"github.com/vigil-sec/vigil/scanner/format"
 	"github.com/vigil-sec/vigil/scanner/image"
-	"github.com/vigil-sec/vigil/scanner/sast"
 	"github.com/vigil-sec/vigil/scanner/sbom"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -173,16 +173,10 @@ func runScan(ctx context.Context, stdio Stdio, f scanFlags, ref string) error {
 	return nil
 }
 
-// registry is the table of engines `vigil scan` can run.
+// registry is the table of engines `vigil scan` can run, reporting their
+// progress on the terminal.
 func registry(prog *progress) []scanner.Engine {
-	return []scanner.Engine{
-		sast.Engine(&sast.Config{
-			Progress: func(done, total int) { prog.set("sast", "analysed %d/%d packages", done, total) },
-		}),
-		sbom.Engine(&sbom.Config{
-			Progress: func(msg string) { prog.set("sbom", "%s", msg) },
-		}),
-	}
+	return engines.Registry(func(engine, msg string) { prog.set(engine, "%s", msg) })
 }
 
 // resolveTarget turns TARGET into a scanner.Target and a cleanup function
