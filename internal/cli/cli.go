@@ -90,7 +90,7 @@ Exit codes: 0 pass, 1 the gate failed, 2 bad usage or bad input,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newScanCmd(stdio), newVersionCmd(stdio))
+	root.AddCommand(newScanCmd(stdio), newGateCmd(stdio), newVersionCmd(stdio), newServeCmd(stdio), newMigrateCmd(stdio), newClientsCmd(stdio))
 	// Unknown subcommands and bad arguments are usage errors too.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

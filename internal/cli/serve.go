@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/internal/jobs"
+	"github.com/vigil-sec/vigil/internal/server"
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+type serveFlags struct {
+	storeFlags
+	addr          string
+	plainHTTP     bool
+	tlsCert       string
+	tlsKey        string
+	insecure      []string
+	logFormat     string
+	workers       int
+	registryToken string
+	sealKeyFile   string
+}
+
+// sealKeyFile is where serve keeps the key that seals webhook secrets,
+// unless --seal-key-file names another.
+const sealKeyFile = "seal.key"
+
+func newServeCmd(stdio Stdio) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Vigil service: Management API, gate, webhooks and scan workers",
+		Long: `Serve the Management API (/api/v1), the OAuth2 token endpoint, push and
+registry webhooks (/hooks/), the Kubernetes admission webhook
+(/admission/v1/validate), /healthz, /readyz and /metrics, and run scan
+workers in this process.
+
+With no flags it keeps everything in ./vigil-data: a SQLite database, the
+blobs, a self-signed TLS certificate (its SHA-256 fingerprint is printed)
+and the key that seals webhook secrets. The first start of an empty store
+creates an admin client and prints its ID and secret once.
+
+SIGTERM or Ctrl-C drains: no new requests or scans; running scans get a
+grace period and are retried at the next start if cut off.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), stdio, f)
+		},
+	}
+	f.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", ":8443", "address to listen on")
+	fl.BoolVar(&f.plainHTTP, "http", false, "serve plain HTTP (behind a TLS-terminating proxy)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed one in DATA/tls")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM) of --tls-cert")
+	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reached over plain HTTP; repeatable")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.IntVar(&f.workers, "workers", 0, "scans run at once in this process (default: the number of CPUs)")
+	fl.StringVar(&f.registryToken, "registry-token", os.Getenv("VIGIL_REGISTRY_TOKEN"), "bearer token of registry notifications at /hooks/registry (default $VIGIL_REGISTRY_TOKEN; empty disables the endpoint)")
+	fl.StringVar(&f.sealKeyFile, "seal-key-file", "", "key sealing webhook secrets (default DATA/"+sealKeyFile+", made on first start; share it between hosts)")
+	return cmd
+}
+
+func (f *serveFlags) validate() error {
+	switch {
+	case f.logFormat != "text" && f.logFormat != "json":
+		return &usageError{fmt.Errorf("--log-format %q: want text or json", f.logFormat)}
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return &usageError{errors.New("--tls-cert and --tls-key go together")}
+	case f.plainHTTP && f.tlsCert != "":
+		return &usageError{errors.New("--http serves plain HTTP: drop --tls-cert/--tls-key")}
+	case f.workers < 0:
+		return &usageError{fmt.Errorf("--workers %d is negative", f.workers)}
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	var log *slog.Logger
+	if f.logFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(stdio.Err, nil))
+	} else {
+		log = slog.New(slog.NewTextHandler(stdio.Err, nil))
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+
+	db, err := f.openStore(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	blobs, err := store.NewBlobs(filepath.Join(f.data, "blobs"))
+	if err != nil {
+		return err
+	}
+	keyFile := f.sealKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(f.data, sealKeyFile)
+	}
+	key, err := loadOrCreateKey(keyFile, server.SealKeySize)
+	if err != nil {
+		return err
+	}
+
+	jcfg := jobs.DefaultConfig()
+	if f.workers > 0 {
+		jcfg.Workers = f.workers
+	}
+	srv, err := server.New(ctx, server.Config{
+		DB: db, Blobs: blobs, SealKey: key, Jobs: &jcfg,
+		InsecureRegistries: f.insecure,
+		RegistryToken:      f.registryToken,
+		Logger:             log,
+	})
+	if err != nil {
+		return err
+	}
+
+	useTLS := !f.plainHTTP
+	var hcfg = httpx.ServerConfig{Addr: f.addr, Handler: srv.Handler(), Logger: log}
+	if useTLS {
+		var fp string
+		if f.tlsCert != "" {
+			cert, err := httpx.LoadCert(f.tlsCert, f.tlsKey)
+			if err != nil {
+				return err
+			}
+			fp = httpx.Fingerprint(cert.Certificate[0])
+			hcfg.TLSConfig = httpx.TLSConfig(cert)
+		} else {
+			cert, fingerprint, created, err := httpx.LoadOrCreateCert(filepath.Join(f.data, "tls"), nil)
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(stdio.Out, "created a self-signed TLS certificate in %s\n", filepath.Join(f.data, "tls"))
+			}
+			fp = fingerprint
+			hcfg.TLSConfig = httpx.TLSConfig(cert)
+		}
+		fmt.Fprintf(stdio.Out, "TLS certificate SHA-256 fingerprint: %s\n", fp)
+	}
+
+	creds, created, err := srv.Bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(stdio.Out, "created the admin client (shown only now):\n  client_id:     %s\n  client_secret: %s\n", creds.ClientID, creds.ClientSecret)
+	}
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	// The workers stop through Stop, with their grace period, not
+	// through ctx, which a signal cancels.
+	if err := srv.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return err
+	}
+	scheme := "https"
+	if !useTLS {
+		scheme = "http"
+	}
+	fmt.Fprintf(stdio.Out, "serving on %s://%s\n", scheme, ln.Addr())
+
+	serveErr := httpx.Serve(ctx, httpx.NewServer(hcfg), ln, useTLS)
+	log.Info("stopping: draining scans")
+	stopCtx, cancel := context.WithTimeout(context.Background(), jcfg.StopTimeout+15*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, srv.Stop(stopCtx))
+}
+
+// loadOrCreateKey reads a key of size bytes from path, or makes one there
+// (mode 0600) when the file does not exist.
+func loadOrCreateKey(path string, size int) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != size {
+			return nil, fmt.Errorf("key file %s holds %d bytes, want %d", path, len(b), size)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	b = make([]byte, size)
+	rand.Read(b)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // another process made it meanwhile
+		return loadOrCreateKey(path, size)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	if _, err := fh.Write(b); err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	if err := fh.Sync(); err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	return b, fh.Close()
+}

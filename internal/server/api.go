@@ -1,0 +1,488 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/vigil-sec/vigil/ci"
+	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/internal/jobs"
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/image"
+	"github.com/vigil-sec/vigil/scanner/source"
+)
+
+// Limits on project fields.
+const (
+	maxPolicySize     = 256 << 10
+	minWebhookSecret  = 16
+	maxWebhookSecret  = 256
+	defaultBranchName = "main"
+)
+
+// projectNameRE keeps names usable in webhook URLs (/hooks/github/{name}).
+var projectNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// Project is a project as the API shows it. The webhook secret is never
+// shown.
+type Project struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	RepoURL       string    `json:"repo_url"`
+	DefaultBranch string    `json:"default_branch"`
+	Schedule      string    `json:"schedule,omitempty"`
+	PolicyVersion int       `json:"policy_version,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+type createProjectRequest struct {
+	Name          string `json:"name"`
+	RepoURL       string `json:"repo_url"`
+	DefaultBranch string `json:"default_branch"`
+	WebhookSecret string `json:"webhook_secret"`
+	Schedule      string `json:"schedule"`
+	Policy        string `json:"policy"` // a policy file (YAML), as `vigil scan --policy` reads
+}
+
+func invalidField(format string, args ...any) *httpx.Error {
+	return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalidField, Message: fmt.Sprintf(format, args...)}
+}
+
+func (req *createProjectRequest) validate() error {
+	req.Name = strings.TrimSpace(req.Name)
+	req.RepoURL = strings.TrimSpace(req.RepoURL)
+	req.DefaultBranch = strings.TrimSpace(req.DefaultBranch)
+	switch {
+	case !projectNameRE.MatchString(req.Name):
+		return invalidField("name %q: want 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Name)
+	case req.RepoURL == "":
+		return invalidField("repo_url is required (https://, ssh://, git@host:path or file://)")
+	case !source.IsRepoURL(req.RepoURL):
+		return invalidField("repo_url %q: want an https://, ssh://, git@host:path or file:// URL", req.RepoURL)
+	case strings.HasPrefix(req.RepoURL, "-"):
+		return invalidField("repo_url %q must not start with '-'", req.RepoURL)
+	case len(req.WebhookSecret) < minWebhookSecret || len(req.WebhookSecret) > maxWebhookSecret:
+		return invalidField("webhook_secret: want %d to %d characters", minWebhookSecret, maxWebhookSecret)
+	case len(req.Policy) > maxPolicySize:
+		return invalidField("policy: at most %d bytes", maxPolicySize)
+	}
+	if req.DefaultBranch == "" {
+		req.DefaultBranch = defaultBranchName
+	}
+	if strings.HasPrefix(req.DefaultBranch, "-") || strings.ContainsAny(req.DefaultBranch, " \t\n~^:?*[\\") {
+		return invalidField("default_branch %q is not a branch name", req.DefaultBranch)
+	}
+	if req.Schedule != "" {
+		if _, err := jobs.ParseSchedule(req.Schedule); err != nil {
+			return invalidField("schedule: %v", err)
+		}
+	}
+	if req.Policy != "" {
+		if _, err := ci.ParsePolicy("policy", []byte(req.Policy)); err != nil {
+			return invalidField("%v", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
+	var req createProjectRequest
+	if err := httpx.DecodeJSON(w, r, &req, maxPolicySize+16<<10); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	if err := req.validate(); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	ctx := r.Context()
+	p, err := s.db.CreateProject(ctx, store.Project{
+		Name:          req.Name,
+		RepoURL:       req.RepoURL,
+		DefaultBranch: req.DefaultBranch,
+		WebhookSecret: s.seal.seal(req.Name, req.WebhookSecret),
+		Schedule:      req.Schedule,
+	})
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	out := apiProject(p, 0)
+	if req.Policy != "" {
+		pol, err := s.db.AddPolicy(ctx, p.ID, req.Policy)
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		out.PolicyVersion = pol.Version
+	}
+	w.Header().Set("Location", "/api/v1/projects/"+p.Name)
+	httpx.WriteJSON(w, http.StatusCreated, out)
+}
+
+func apiProject(p store.Project, policyVersion int) Project {
+	return Project{ID: p.ID, Name: p.Name, RepoURL: p.RepoURL, DefaultBranch: p.DefaultBranch,
+		Schedule: p.Schedule, PolicyVersion: policyVersion, CreatedAt: p.CreatedAt}
+}
+
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.db.ListProjects(r.Context())
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	out := make([]Project, 0, len(ps))
+	for _, p := range ps {
+		v := 0
+		if pol, err := s.db.GetPolicy(r.Context(), p.ID, 0); err == nil {
+			v = pol.Version
+		}
+		out = append(out, apiProject(p, v))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"projects": out, "next_cursor": ""})
+}
+
+// project finds a project by name, or by ID.
+func (s *Server) project(ctx context.Context, ref string) (store.Project, error) {
+	p, err := s.db.GetProjectByName(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		if p2, err2 := s.db.GetProject(ctx, ref); err2 == nil {
+			return p2, nil
+		}
+	}
+	return p, err
+}
+
+// Scan is a scan as the API shows it. Lists leave out the findings, the
+// SBOM summary and the gate.
+type Scan struct {
+	ID          string             `json:"id"`
+	Project     string             `json:"project,omitempty"`
+	Kind        string             `json:"kind"`
+	Commit      string             `json:"commit,omitempty"`
+	Branch      string             `json:"branch,omitempty"`
+	Image       string             `json:"image,omitempty"`
+	ImageDigest string             `json:"image_digest,omitempty"`
+	Status      string             `json:"status"`
+	Error       string             `json:"error,omitempty"`
+	Attempts    int                `json:"attempts"`
+	CreatedAt   time.Time          `json:"created_at"`
+	StartedAt   *time.Time         `json:"started_at,omitempty"`
+	FinishedAt  *time.Time         `json:"finished_at,omitempty"`
+	Engines     map[string]string  `json:"engines,omitempty"`
+	Timings     map[string]float64 `json:"timings,omitempty"` // seconds per phase
+	Findings    []scanner.Finding  `json:"findings,omitempty"`
+	SBOM        *SBOMSummary       `json:"sbom,omitempty"`
+	Gate        *ci.Decision       `json:"gate,omitempty"`
+	Reports     map[string]string  `json:"reports,omitempty"` // format -> download path
+}
+
+// SBOMSummary counts a scan's SBOM components.
+type SBOMSummary struct {
+	Components int            `json:"components"`
+	ByType     map[string]int `json:"by_type"`
+}
+
+func (s *Server) apiScan(ctx context.Context, sc store.Scan) Scan {
+	out := Scan{
+		ID: sc.ID, Kind: string(sc.Kind), Commit: sc.CommitSHA, Image: sc.ImageRef, ImageDigest: sc.ImageDigest,
+		Status: string(sc.Status), Error: sc.Error, Attempts: sc.Attempts, CreatedAt: sc.CreatedAt,
+		Engines: sc.EngineVersions,
+	}
+	if sc.ProjectID != "" {
+		if p, err := s.db.GetProject(ctx, sc.ProjectID); err == nil {
+			out.Project = p.Name
+		}
+	}
+	if sc.Kind == store.KindCommit {
+		out.Branch, _ = s.db.ScanBranch(ctx, sc.ID)
+	}
+	if !sc.StartedAt.IsZero() {
+		out.StartedAt = &sc.StartedAt
+	}
+	if !sc.FinishedAt.IsZero() {
+		out.FinishedAt = &sc.FinishedAt
+	}
+	if len(sc.Timings) > 0 {
+		out.Timings = make(map[string]float64, len(sc.Timings))
+		for k, v := range sc.Timings {
+			out.Timings[k] = v.Seconds()
+		}
+	}
+	return out
+}
+
+type createScanRequest struct {
+	Project string `json:"project"`
+	Commit  string `json:"commit"`
+	Branch  string `json:"branch"` // optional: the branch the commit is on
+	Image   string `json:"image"`
+}
+
+type createScanResponse struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
+	var req createScanRequest
+	if err := httpx.DecodeJSON(w, r, &req, 16<<10); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	ctx := r.Context()
+	var (
+		sc      store.Scan
+		created bool
+		err     error
+	)
+	switch {
+	case req.Image != "" && (req.Project != "" || req.Commit != ""):
+		httpx.WriteErr(w, invalidField("give either image, or project and commit"))
+		return
+	case req.Image != "":
+		sc, created, err = s.enqueueImageRef(ctx, req.Image)
+	case req.Project != "" && req.Commit != "":
+		sc, created, err = s.enqueueCommit(ctx, req.Project, req.Commit, req.Branch)
+	default:
+		httpx.WriteErr(w, invalidField("give either image, or project and commit"))
+		return
+	}
+	if err != nil {
+		s.writeEnqueueError(w, r, err)
+		return
+	}
+	status := http.StatusOK // a repeat: the existing scan
+	if created {
+		status = http.StatusAccepted
+	}
+	w.Header().Set("Location", "/api/v1/scans/"+sc.ID)
+	httpx.WriteJSON(w, status, createScanResponse{ID: sc.ID, Status: string(sc.Status)})
+}
+
+func (s *Server) writeEnqueueError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpx.Error
+	switch {
+	case errors.As(err, &he):
+		httpx.WriteErr(w, err)
+	case errors.Is(err, scanner.ErrUsage):
+		httpx.WriteError(w, http.StatusBadRequest, "BAD_IMAGE", strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+	case errors.Is(err, errRegistry):
+		s.log.WarnContext(r.Context(), "image resolve failed", slog.Any("error", err))
+		httpx.WriteError(w, http.StatusBadGateway, "REGISTRY_UNREACHABLE", "the image's registry could not be read; check the reference and that the registry is reachable, then retry")
+	default:
+		s.writeStoreError(w, r, err)
+	}
+}
+
+var errRegistry = errors.New("registry unreachable")
+
+// enqueueCommit records the scan of a project's commit and queues its job.
+func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit, branch string) (store.Scan, bool, error) {
+	p, err := s.project(ctx, projectRef)
+	if err != nil {
+		return store.Scan{}, false, err
+	}
+	return s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit}, branch)
+}
+
+// enqueueImageRef resolves a registry reference to its digest (manifests
+// only, no layers) and records the scan of that digest.
+func (s *Server) enqueueImageRef(ctx context.Context, ref string) (store.Scan, bool, error) {
+	ref = strings.TrimSpace(ref)
+	if strings.HasPrefix(ref, image.OCIPrefix) || strings.HasPrefix(ref, image.ArchivePrefix) {
+		return store.Scan{}, false, invalidField("image %q: the server scans registry images only", ref)
+	}
+	norm, err := normalizeRef(ref)
+	if err != nil {
+		return store.Scan{}, false, invalidField("image %q: %v", ref, err)
+	}
+	t, err := image.Resolve(ctx, norm, s.imageOptions(norm))
+	if err != nil {
+		if errors.Is(err, scanner.ErrUsage) {
+			return store.Scan{}, false, err
+		}
+		return store.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
+	}
+	return s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: t.Digest, ImageRef: norm}, "")
+}
+
+// enqueue records the scan and, while it is queued, makes sure it has a
+// job (inserting is idempotent per scan).
+func (s *Server) enqueue(ctx context.Context, n store.NewScan, branch string) (store.Scan, bool, error) {
+	sc, created, err := s.db.EnqueueScan(ctx, n)
+	if err != nil {
+		return store.Scan{}, false, err
+	}
+	if err := s.db.SetScanBranch(ctx, sc.ID, branch); err != nil {
+		return store.Scan{}, false, err
+	}
+	if sc.Status == store.Queued {
+		if _, err := s.queue.InsertScan(ctx, sc.ID); err != nil {
+			return store.Scan{}, false, err
+		}
+	}
+	return sc, created, nil
+}
+
+// normalizeRef writes an image reference in its full form
+// ("index.docker.io/library/alpine:latest"), so that lookups by reference
+// match however it was written.
+func normalizeRef(ref string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	return r.Name(), nil
+}
+
+func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sc, err := s.db.GetScan(ctx, r.PathValue("id"))
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	out := s.apiScan(ctx, sc)
+	if sc.Status == store.Succeeded {
+		res, err := s.loadResult(sc)
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		out.Findings = res.Findings
+		if out.Findings == nil {
+			out.Findings = []scanner.Finding{}
+		}
+		if res.SBOM != nil {
+			sum := &SBOMSummary{Components: len(res.SBOM.Components), ByType: map[string]int{}}
+			for _, c := range res.SBOM.Components {
+				sum.ByType[c.Type]++
+			}
+			out.SBOM = sum
+		}
+		out.Reports = map[string]string{}
+		if a, err := s.loadArtifacts(sc); err == nil {
+			for _, f := range reportFormats {
+				if f.key(a) != "" {
+					out.Reports[f.name] = "/api/v1/scans/" + sc.ID + "/" + f.name
+				}
+			}
+		}
+	}
+	d, err := s.decide(ctx, sc)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	out.Gate = d
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// reportFormats are the downloads of a succeeded scan.
+var reportFormats = []struct {
+	name, contentType string
+	key               func(artifacts) string
+}{
+	{"sarif", "application/sarif+json", func(a artifacts) string { return a.SARIF }},
+	{"cyclonedx", "application/vnd.cyclonedx+json; version=1.6", func(a artifacts) string { return a.CycloneDX }},
+	{"spdx", "application/spdx+json", func(a artifacts) string { return a.SPDX }},
+}
+
+func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	i := -1
+	for j, f := range reportFormats {
+		if f.name == r.PathValue("format") {
+			i = j
+		}
+	}
+	if i < 0 {
+		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such report; the formats are sarif, cyclonedx and spdx")
+		return
+	}
+	sc, err := s.db.GetScan(ctx, r.PathValue("id"))
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	if sc.Status != store.Succeeded {
+		httpx.WriteError(w, http.StatusConflict, "NOT_FINISHED", fmt.Sprintf("scan %s is %s; reports exist once it has succeeded", sc.ID, sc.Status))
+		return
+	}
+	a, err := s.loadArtifacts(sc)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	f := reportFormats[i]
+	key := f.key(a)
+	if key == "" {
+		httpx.WriteError(w, http.StatusNotFound, "NO_SBOM", "this scan has no SBOM: the sbom engine did not run")
+		return
+	}
+	rc, err := s.blobs.Open(key)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	defer rc.Close()
+	if size, err := s.blobs.Size(key); err == nil {
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	w.Header().Set("Content-Type", f.contentType)
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s.json"`, sc.ID, f.name))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.WarnContext(ctx, "report download cut off", slog.Any("error", err))
+	}
+}
+
+func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	f := store.ScanFilter{Cursor: q.Get("cursor"), Status: store.Status(q.Get("status"))}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxScanLimit {
+			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, store.MaxScanLimit))
+			return
+		}
+		f.Limit = n
+	}
+	switch f.Status {
+	case "", store.Queued, store.Running, store.Succeeded, store.Failed:
+	default:
+		httpx.WriteErr(w, invalidField("status %q: want queued, running, succeeded or failed", f.Status))
+		return
+	}
+	if p := q.Get("project"); p != "" {
+		proj, err := s.project(ctx, p)
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		f.ProjectID = proj.ID
+	}
+	scans, next, err := s.db.ListScans(ctx, f)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	out := make([]Scan, 0, len(scans))
+	for _, sc := range scans {
+		out = append(out, s.apiScan(ctx, sc))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"scans": out, "next_cursor": next})
+}

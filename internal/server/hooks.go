@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vigil-sec/vigil/ci/webhook"
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// hookSecrets gives the push webhook handler the projects' secrets.
+type hookSecrets struct{ s *Server }
+
+func (h hookSecrets) WebhookSecret(ctx context.Context, project string) (string, error) {
+	p, err := h.s.db.GetProjectByName(ctx, project)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("%w: %q", webhook.ErrUnknownProject, project)
+	}
+	if err != nil {
+		return "", err
+	}
+	if p.WebhookSecret == "" {
+		return "", nil
+	}
+	return h.s.seal.open(p.Name, p.WebhookSecret)
+}
+
+// hookEnqueuer queues the scans that verified deliveries ask for.
+type hookEnqueuer struct{ s *Server }
+
+// EnqueueCommits queues a scan of each pushed commit, recording the branch
+// it was pushed to; commits scanned or queued already are not counted.
+func (h hookEnqueuer) EnqueueCommits(ctx context.Context, project string, p webhook.Push) (int, error) {
+	proj, err := h.s.db.GetProjectByName(ctx, project)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range p.Commits {
+		_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: proj.ID, CommitSHA: c}, p.Branch)
+		if err != nil {
+			return n, err
+		}
+		if created {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// EnqueueImage queues a scan of a pushed image digest.
+func (h hookEnqueuer) EnqueueImage(ctx context.Context, ref, digest string) (bool, error) {
+	if norm, err := normalizeRef(ref); err == nil {
+		ref = norm
+	}
+	_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest, ImageRef: ref}, "")
+	return created, err
+}

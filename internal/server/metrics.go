@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// metrics are the service's own Prometheus collectors, beside httpx's.
+type metrics struct {
+	engineSeconds *prometheus.HistogramVec
+	decisions     *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry, db *store.DB) *metrics {
+	m := &metrics{
+		engineSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "vigil",
+			Subsystem: "scan",
+			Name:      "engine_duration_seconds",
+			Help:      "Wall time of each engine's part of a scan, by engine.",
+			Buckets:   prometheus.ExponentialBuckets(0.25, 2, 14), // 0.25 s … ~34 min
+		}, []string{"engine"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "vigil",
+			Subsystem: "gate",
+			Name:      "decisions_total",
+			Help:      "Gate decisions answered, by decision and by who asked (api, admission).",
+		}, []string{"decision", "source"}),
+	}
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "vigil",
+		Subsystem: "scan",
+		Name:      "queued",
+		Help:      "Scans waiting for a worker.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := db.CountScans(ctx, store.Queued)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	reg.MustRegister(m.engineSeconds, m.decisions, queued)
+	return m
+}

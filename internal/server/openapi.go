@@ -1,0 +1,17 @@
+package server
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+// openAPI is the OpenAPI 3.1 description of the Management API.
+//
+//go:embed openapi.json
+var openAPI []byte
+
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(openAPI)
+}

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// SealKeySize is the size of Config.SealKey (AES-256).
+const SealKeySize = 32
+
+// sealPrefix marks a sealed secret and the scheme that sealed it.
+const sealPrefix = "aesgcm1:"
+
+// sealer seals the webhook secrets the store keeps: verifying an HMAC
+// needs the secret itself, so it cannot be hashed, and a copy of the
+// database alone must not reveal it.
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer(key []byte) (*sealer, error) {
+	if len(key) != SealKeySize {
+		return nil, fmt.Errorf("server: seal key is %d bytes, want %d", len(key), SealKeySize)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{aead: aead}, nil
+}
+
+// seal encrypts secret, bound to the project name (a sealed secret copied
+// to another project does not open).
+func (s *sealer) seal(project, secret string) string {
+	nonce := make([]byte, s.aead.NonceSize())
+	rand.Read(nonce)
+	ct := s.aead.Seal(nonce, nonce, []byte(secret), []byte(project))
+	return sealPrefix + base64.RawStdEncoding.EncodeToString(ct)
+}
+
+func (s *sealer) open(project, sealed string) (string, error) {
+	b64, ok := strings.CutPrefix(sealed, sealPrefix)
+	if !ok {
+		return "", errors.New("server: webhook secret is not sealed")
+	}
+	b, err := base64.RawStdEncoding.DecodeString(b64)
+	if err != nil || len(b) < s.aead.NonceSize() {
+		return "", errors.New("server: sealed webhook secret is malformed")
+	}
+	pt, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], []byte(project))
+	if err != nil {
+		return "", errors.New("server: sealed webhook secret does not open with this seal key")
+	}
+	return string(pt), nil
+}

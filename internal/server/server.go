@@ -1,0 +1,284 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vigil-sec/vigil/ci/admission"
+	"github.com/vigil-sec/vigil/ci/webhook"
+	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/internal/jobs"
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/licensing/oauth"
+	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/engines"
+)
+
+// The scopes of the Management API. AdminScope grants every other.
+const (
+	ScopeProjectsAdmin = "projects:admin"
+	ScopeScansRead     = "scans:read"
+	ScopeScansWrite    = "scans:write"
+	ScopeGateRead      = "gate:read"
+	ScopeAdmin         = oauth.AdminScope
+)
+
+// Scopes lists every scope, for help texts and validation.
+var Scopes = []string{ScopeAdmin, ScopeProjectsAdmin, ScopeScansRead, ScopeScansWrite, ScopeGateRead}
+
+// Config configures a Server. DB, Blobs and SealKey are required.
+type Config struct {
+	DB    *store.DB
+	Blobs *store.Blobs
+	// SealKey (SealKeySize bytes) encrypts the projects' webhook secrets
+	// in the store. Every process of one installation needs the same key.
+	SealKey []byte
+	// Engines is the engine table; nil means engines.Registry.
+	Engines []scanner.Engine
+	// InsecureRegistries are registry hosts (host[:port]) reached over
+	// plain HTTP. Loopback and private addresses always are.
+	InsecureRegistries []string
+	// RegistryToken authenticates registry notifications at
+	// /hooks/registry; empty leaves that endpoint unmounted.
+	RegistryToken string
+	// OAuth configures the token server; zero means oauth.DefaultConfig.
+	OAuth *oauth.Config
+	// Jobs configures the job queue; nil means jobs.DefaultConfig. Its
+	// Scans and Logger are set by New.
+	Jobs *jobs.Config
+	// AdmissionFailOpen admits images whose gate is unknown or pending.
+	AdmissionFailOpen bool
+	Logger            *slog.Logger
+}
+
+// Server is the Vigil service.
+type Server struct {
+	cfg     Config
+	db      *store.DB
+	blobs   *store.Blobs
+	log     *slog.Logger
+	oauth   *oauth.Server
+	queue   *jobs.Client
+	seal    *sealer
+	engines []scanner.Engine
+	metrics *metrics
+	http    *httpx.Metrics
+	handler http.Handler
+}
+
+// New makes a server on a migrated store (store and job queue: see
+// store.DB.Migrate and jobs.Migrate). It starts nothing: call Start to
+// work scans, and serve Handler.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	switch {
+	case cfg.DB == nil:
+		return nil, errors.New("server: Config.DB is required")
+	case cfg.Blobs == nil:
+		return nil, errors.New("server: Config.Blobs is required")
+	}
+	seal, err := newSealer(cfg.SealKey)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, db: cfg.DB, blobs: cfg.Blobs, log: log, seal: seal, engines: cfg.Engines}
+	if s.engines == nil {
+		s.engines = engines.Registry(nil)
+	}
+
+	ocfg := oauth.DefaultConfig()
+	if cfg.OAuth != nil {
+		ocfg = *cfg.OAuth
+	}
+	if ocfg.Logger == nil {
+		ocfg.Logger = log
+	}
+	if s.oauth, err = oauth.New(ctx, cfg.DB, ocfg); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+
+	jcfg := jobs.DefaultConfig()
+	if cfg.Jobs != nil {
+		jcfg = *cfg.Jobs
+	}
+	jcfg.Scans = s
+	jcfg.Logger = log
+	if s.queue, err = jobs.New(cfg.DB, &jcfg); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+
+	s.http = httpx.NewMetrics()
+	s.metrics = newMetrics(s.http.Registry, cfg.DB)
+	if s.handler, err = s.routes(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OAuth returns the token server, to manage clients.
+func (s *Server) OAuth() *oauth.Server { return s.oauth }
+
+// Credentials are a client's ID and secret, as `vigil clients create
+// --json` prints them.
+type Credentials struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// Bootstrap makes an admin client when the store has no client at all, and
+// returns its credentials (shown once: the secret is not stored). created
+// is false, with empty credentials, when clients exist.
+func (s *Server) Bootstrap(ctx context.Context) (creds Credentials, created bool, err error) {
+	cs, err := s.db.ListOAuthClients(ctx)
+	if err != nil {
+		return Credentials{}, false, fmt.Errorf("server: bootstrap: %w", err)
+	}
+	if len(cs) > 0 {
+		return Credentials{}, false, nil
+	}
+	id, secret, err := s.oauth.CreateClient(ctx, "admin", []string{ScopeAdmin})
+	if err != nil {
+		return Credentials{}, false, fmt.Errorf("server: bootstrap: %w", err)
+	}
+	return Credentials{ClientID: id, ClientSecret: secret}, true, nil
+}
+
+// Start starts working scans in this process and queues a job for every
+// queued scan that lost its own (a crash between the two writes).
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.queue.Start(ctx); err != nil {
+		return err
+	}
+	n, err := s.queue.ResumeQueued(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "resumed queued scans", slog.Int("count", n))
+	}
+	return nil
+}
+
+// Stop stops fetching scans; running ones have the queue's stop timeout
+// to finish, then are cancelled and retried by a later start.
+func (s *Server) Stop(ctx context.Context) error { return s.queue.Stop(ctx) }
+
+// Handler serves everything: the API, the OAuth endpoints, the webhooks,
+// health and metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() (http.Handler, error) {
+	mux := http.NewServeMux()
+	s.oauth.Register(mux)
+
+	api := func(pattern, scope string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.oauth.Middleware("")(requireScope(scope, h)))
+	}
+	api("POST /api/v1/projects", ScopeProjectsAdmin, s.createProject)
+	api("GET /api/v1/projects", ScopeScansRead, s.listProjects)
+	api("POST /api/v1/scans", ScopeScansWrite, s.createScan)
+	api("GET /api/v1/scans", ScopeScansRead, s.listScans)
+	api("GET /api/v1/scans/{id}", ScopeScansRead, s.getScan)
+	api("GET /api/v1/scans/{id}/{format}", ScopeScansRead, s.downloadReport)
+	api("GET /api/v1/gate", ScopeGateRead, s.gate)
+	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")
+	})
+
+	hooks, err := webhook.Handler(webhook.Config{Secrets: hookSecrets{s}, Enqueuer: hookEnqueuer{s}, Logger: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	mux.Handle("/hooks/", hooks)
+	if s.cfg.RegistryToken != "" {
+		reg, err := webhook.RegistryHandler(webhook.RegistryConfig{Token: s.cfg.RegistryToken, Enqueuer: hookEnqueuer{s}, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		mux.Handle("/hooks/registry", reg)
+	}
+	adm, err := admission.Handler(admission.Config{Gates: admissionGates{s}, FailOpen: s.cfg.AdmissionFailOpen, Logger: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	mux.Handle("POST /admission/v1/validate", adm)
+
+	mux.HandleFunc("GET /healthz", httpx.Health)
+	mux.Handle("GET /readyz", httpx.Ready(s.db.Ping))
+	mux.Handle("GET /metrics", s.http.Handler())
+
+	var h http.Handler = s.http.Middleware(mux)
+	h = httpx.Recover(s.log)(h)
+	h = httpx.LimitBody(httpx.DefaultBodyLimit)(h)
+	h = httpx.AccessLog(s.log)(h)
+	h = httpx.RequestID(h)
+	return h, nil
+}
+
+// requireScope lets through tokens with the scope or the admin scope.
+// oauth.Middleware has verified the token and put its claims in the
+// context.
+func requireScope(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := oauth.ClaimsFromContext(r.Context())
+		if !ok || !(c.HasScope(scope) || c.HasScope(ScopeAdmin)) {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="vigil", error="insufficient_scope", scope=%q`, scope))
+			httpx.WriteError(w, http.StatusForbidden, "INSUFFICIENT_SCOPE", fmt.Sprintf("this call needs a token with scope %q (or %q)", scope, ScopeAdmin))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// storeError maps a store error to an API error: the sentinel's own text
+// is safe to show, the rest of the message is for logs.
+func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", safeMessage(err))
+	case errors.Is(err, store.ErrConflict):
+		httpx.WriteError(w, http.StatusConflict, "CONFLICT", safeMessage(err))
+	case errors.Is(err, store.ErrInvalid):
+		httpx.WriteError(w, http.StatusBadRequest, httpx.CodeInvalidField, safeMessage(err))
+	default:
+		s.log.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", err))
+		httpx.WriteErr(w, err)
+	}
+}
+
+// safeMessage is the text of errors the store built from its sentinels
+// and user input ("project \"x\": not found", "invalid input: …"); an
+// error that went through the database reads as the bare sentinel.
+func safeMessage(err error) string {
+	msg := err.Error()
+	if len(msg) > 300 || containsAny(msg, "store: ", "SQL", "sql:") {
+		for _, e := range []error{store.ErrNotFound, store.ErrConflict, store.ErrInvalid} {
+			if errors.Is(err, e) {
+				return e.Error()
+			}
+		}
+		return "internal error"
+	}
+	return msg
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// now is the gate's clock.
+func now() time.Time { return time.Now() }

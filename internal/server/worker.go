@@ -1,0 +1,259 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/vigil-sec/vigil/internal/jobs"
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/format"
+	"github.com/vigil-sec/vigil/scanner/image"
+	"github.com/vigil-sec/vigil/scanner/source"
+)
+
+// artifacts is the manifest blob a succeeded scan's ResultKey names: the
+// blob keys of its reports. SBOM documents are written at scan time, as
+// only then does the engine's full document exist.
+type artifacts struct {
+	Result    string `json:"result"` // Vigil JSON, without a gate decision
+	SARIF     string `json:"sarif,omitempty"`
+	CycloneDX string `json:"cyclonedx,omitempty"`
+	SPDX      string `json:"spdx,omitempty"`
+}
+
+// RunScan runs one scan: it is the job queue's scan runner. A scan that
+// succeeded already is left as it is (a duplicate or rescued job), so
+// results are never written twice. Bad input (an unknown commit, an image
+// no engine applies to) fails the scan at once; other errors are retried
+// by the queue, and the last attempt's failure is recorded.
+func (s *Server) RunScan(ctx context.Context, scanID string) error {
+	sc, err := s.db.GetScan(ctx, scanID)
+	if errors.Is(err, store.ErrNotFound) {
+		return jobs.Permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	if sc.Status == store.Succeeded {
+		return nil
+	}
+	sc, err = s.db.MarkRunning(ctx, scanID)
+	if errors.Is(err, store.ErrConflict) {
+		return nil // it succeeded meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	log := s.log.With(slog.String("scan", scanID), slog.Int("attempt", sc.Attempts))
+	log.InfoContext(ctx, "scan started", slog.String("kind", string(sc.Kind)))
+
+	res, timings, err := s.scan(ctx, sc)
+	if err != nil {
+		return s.scanFailed(ctx, log, sc, err)
+	}
+	arts, err := s.writeArtifacts(ctx, res)
+	if err != nil {
+		return s.scanFailed(ctx, log, sc, err)
+	}
+	versions := map[string]string{}
+	for _, e := range res.Engines {
+		versions[e.ID] = e.Version
+		timings[e.ID] = time.Duration(e.Seconds * float64(time.Second))
+		s.metrics.engineSeconds.WithLabelValues(e.ID).Observe(e.Seconds)
+	}
+	if _, err := s.db.MarkSucceeded(ctx, scanID, store.ScanResult{ResultKey: arts, EngineVersions: versions, Timings: timings}); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return err
+	}
+	log.InfoContext(ctx, "scan succeeded", slog.Int("findings", len(res.Findings)))
+	return nil
+}
+
+// scan checks out or resolves the target and runs the engines.
+func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[string]time.Duration, error) {
+	timings := map[string]time.Duration{}
+	var t *scanner.Target
+	switch sc.Kind {
+	case store.KindCommit:
+		p, err := s.db.GetProject(ctx, sc.ProjectID)
+		if err != nil {
+			return nil, nil, err
+		}
+		start := time.Now()
+		ws, err := source.Checkout(ctx, p.RepoURL, sc.CommitSHA)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer ws.Close()
+		timings["checkout"] = time.Since(start)
+		t = ws.Target
+	case store.KindImage:
+		ref, err := digestRef(sc.ImageRef, sc.ImageDigest)
+		if err != nil {
+			return nil, nil, err
+		}
+		start := time.Now()
+		if t, err = image.Resolve(ctx, ref, s.imageOptions(ref)); err != nil {
+			return nil, nil, err
+		}
+		timings["pull"] = time.Since(start)
+	default:
+		return nil, nil, fmt.Errorf("%w: unknown scan kind %q", scanner.ErrUsage, sc.Kind)
+	}
+	engs, err := scanner.Select(s.engines, nil, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := scanner.Scan(ctx, t, engs, scanner.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, timings, nil
+}
+
+// digestRef pins the reference a scan was enqueued with to its digest, so
+// that a tag moved since is not what gets scanned.
+func digestRef(ref, digest string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("%w: image reference %q: %v", scanner.ErrUsage, ref, err)
+	}
+	return r.Context().Digest(digest).String(), nil
+}
+
+// imageOptions allows plain HTTP for the configured insecure registries.
+func (s *Server) imageOptions(ref string) image.Options {
+	var opts image.Options
+	if r, err := name.ParseReference(ref); err == nil {
+		host := r.Context().RegistryStr()
+		for _, h := range s.cfg.InsecureRegistries {
+			if strings.EqualFold(h, host) {
+				opts.Insecure = true
+			}
+		}
+	}
+	return opts
+}
+
+// writeArtifacts stores the reports and returns the key of their manifest.
+func (s *Server) writeArtifacts(ctx context.Context, res *scanner.Result) (string, error) {
+	put := func(f format.Format) (string, error) {
+		var buf bytes.Buffer
+		if err := format.Write(&buf, f, res, nil); err != nil {
+			return "", fmt.Errorf("write %s: %w", f, err)
+		}
+		key, _, err := s.blobs.Put(ctx, &buf)
+		return key, err
+	}
+	var (
+		a   artifacts
+		err error
+	)
+	if a.Result, err = put(format.JSON); err != nil {
+		return "", err
+	}
+	if a.SARIF, err = put(format.SARIF); err != nil {
+		return "", err
+	}
+	if res.SBOM != nil {
+		if a.CycloneDX, err = put(format.CycloneDXJSON); err != nil {
+			return "", err
+		}
+		if a.SPDX, err = put(format.SPDXJSON); err != nil {
+			return "", err
+		}
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", err
+	}
+	key, _, err := s.blobs.Put(ctx, bytes.NewReader(b))
+	return key, err
+}
+
+// scanFailed records a failure when it is final (bad input, or the last
+// attempt) and tells the queue whether to retry.
+func (s *Server) scanFailed(ctx context.Context, log *slog.Logger, sc store.Scan, err error) error {
+	if ctx.Err() != nil {
+		// Shutting down or timed out: the queue runs the job again.
+		log.WarnContext(ctx, "scan interrupted", slog.Any("error", err))
+		return err
+	}
+	permanent := errors.Is(err, scanner.ErrUsage) || errors.Is(err, store.ErrNotFound)
+	attempt, maxAttempts := jobs.Attempt(ctx)
+	if !permanent && attempt < maxAttempts {
+		log.WarnContext(ctx, "scan attempt failed; it will be retried", slog.Any("error", err))
+		return err
+	}
+	log.ErrorContext(ctx, "scan failed", slog.Any("error", err))
+	if _, merr := s.db.MarkFailed(context.WithoutCancel(ctx), sc.ID, failureReason(sc, err)); merr != nil && !errors.Is(merr, store.ErrConflict) {
+		return errors.Join(err, merr)
+	}
+	return jobs.Permanent(err)
+}
+
+// failureReason says why a scan failed in words safe for API users: the
+// messages of usage errors were written for them; others may hold paths
+// and internals, which stay in the server log.
+func failureReason(sc store.Scan, err error) string {
+	var ee *scanner.EngineError
+	switch {
+	case errors.Is(err, scanner.ErrUsage):
+		return strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", "")
+	case errors.Is(err, store.ErrNotFound):
+		return "the scan's project no longer exists"
+	case errors.As(err, &ee):
+		return fmt.Sprintf("the %s engine failed on this target; the server log has the details", ee.Engine)
+	case sc.Kind == store.KindImage:
+		return "the image could not be read from its registry; the server log has the details"
+	case sc.Kind == store.KindCommit:
+		return "the commit could not be checked out or scanned; the server log has the details"
+	}
+	return "the scan failed; the server log has the details"
+}
+
+// loadArtifacts reads a succeeded scan's manifest.
+func (s *Server) loadArtifacts(sc store.Scan) (artifacts, error) {
+	var a artifacts
+	if sc.ResultKey == "" {
+		return a, fmt.Errorf("scan %s has no result", sc.ID)
+	}
+	rc, err := s.blobs.Open(sc.ResultKey)
+	if err != nil {
+		return a, err
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(rc).Decode(&a); err != nil {
+		return a, fmt.Errorf("scan %s: bad artifacts manifest: %w", sc.ID, err)
+	}
+	return a, nil
+}
+
+// loadResult reads a succeeded scan's result.
+func (s *Server) loadResult(sc store.Scan) (*scanner.Result, error) {
+	a, err := s.loadArtifacts(sc)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := s.blobs.Open(a.Result)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var res scanner.Result
+	if err := json.NewDecoder(rc).Decode(&res); err != nil {
+		return nil, fmt.Errorf("scan %s: bad stored result: %w", sc.ID, err)
+	}
+	return &res, nil
+}

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The queries of the server (package internal/server) beyond the scan life
+// cycle of scan.go: lookups by commit, digest, reference and branch.
+
+// SetScanBranch records the branch a commit scan was triggered for, if none
+// is recorded yet (the first trigger names it). It does nothing for an
+// empty branch.
+func (d *DB) SetScanBranch(ctx context.Context, id, branch string) error {
+	branch = strings.TrimSpace(branch)
+	if branch == "" {
+		return nil
+	}
+	if _, err := d.exec(ctx, "UPDATE scans SET branch = ? WHERE id = ? AND kind = ? AND branch IS NULL", branch, id, KindCommit); err != nil {
+		return fmt.Errorf("store: set branch of scan %q: %w", id, err)
+	}
+	return nil
+}
+
+// ScanBranch returns the branch recorded for the scan, "" if none.
+func (d *DB) ScanBranch(ctx context.Context, id string) (string, error) {
+	var b string
+	err := d.queryRow(ctx, "SELECT branch FROM scans WHERE id = ?", id).Scan(textCol{&b})
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("scan %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: branch of scan %q: %w", id, err)
+	}
+	return b, nil
+}
+
+// FindCommitScan returns the scan of the project's commit, or ErrNotFound.
+func (d *DB) FindCommitScan(ctx context.Context, projectID, commit string) (Scan, error) {
+	commit = strings.ToLower(strings.TrimSpace(commit))
+	return d.oneScan(ctx, fmt.Sprintf("scan of commit %s", commit),
+		"SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ?", projectID, commit)
+}
+
+// FindImageScan returns the scan of the image digest, or ErrNotFound.
+func (d *DB) FindImageScan(ctx context.Context, digest string) (Scan, error) {
+	return d.oneScan(ctx, "scan of image "+digest,
+		"SELECT "+scanCols+" FROM scans WHERE image_digest = ?", strings.TrimSpace(digest))
+}
+
+// LatestImageScanByRef returns the newest scan of an image recorded with
+// the reference (as given when it was enqueued), or ErrNotFound.
+func (d *DB) LatestImageScanByRef(ctx context.Context, ref string) (Scan, error) {
+	return d.oneScan(ctx, "scan of image "+ref,
+		"SELECT "+scanCols+" FROM scans WHERE image_ref = ? AND kind = ? ORDER BY id DESC LIMIT 1", ref, KindImage)
+}
+
+// LatestBranchScan returns the newest succeeded scan of the project
+// recorded for the branch, other than of commit exceptCommit, or
+// ErrNotFound.
+func (d *DB) LatestBranchScan(ctx context.Context, projectID, branch, exceptCommit string) (Scan, error) {
+	return d.oneScan(ctx, "succeeded scan of branch "+branch,
+		"SELECT "+scanCols+` FROM scans WHERE project_id = ? AND branch = ? AND status = ? AND commit_sha <> ?
+		ORDER BY id DESC LIMIT 1`, projectID, branch, Succeeded, exceptCommit)
+}
+
+// CountScans returns how many scans have the status.
+func (d *DB) CountScans(ctx context.Context, status Status) (int, error) {
+	var n int
+	if err := d.queryRow(ctx, "SELECT count(*) FROM scans WHERE status = ?", status).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count %s scans: %w", status, err)
+	}
+	return n, nil
+}
+
+// Ping checks that the database answers, for readiness probes. Its error
+// names the database, never a DSN.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("the %s database does not answer", d.dialect)
+	}
+	if d.read != d.db {
+		if err := d.db.PingContext(ctx); err != nil {
+			return fmt.Errorf("the %s database does not answer", d.dialect)
+		}
+	}
+	return nil
+}
+
+func (d *DB) oneScan(ctx context.Context, what, q string, args ...any) (Scan, error) {
+	s, err := scanScan(d.queryRow(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Scan{}, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return Scan{}, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return s, nil
+}

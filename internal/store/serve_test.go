@@ -1,0 +1,76 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/internal/store/storetest"
+)
+
+func TestServeLookups(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		p, err := db.CreateProject(ctx, store.Project{Name: "app", DefaultBranch: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c1, c2 := strings.Repeat("a", 40), strings.Repeat("b", 40)
+		s1, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: c1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetScanBranch(ctx, s1.ID, "main"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetScanBranch(ctx, s1.ID, "other"); err != nil { // the first branch stays
+			t.Fatal(err)
+		}
+		if b, err := db.ScanBranch(ctx, s1.ID); err != nil || b != "main" {
+			t.Fatalf("ScanBranch = %q, %v; want main", b, err)
+		}
+		if _, err := db.LatestBranchScan(ctx, p.ID, "main", c2); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("LatestBranchScan of a queued scan: %v, want ErrNotFound", err)
+		}
+		if _, err := db.MarkRunning(ctx, s1.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.MarkSucceeded(ctx, s1.ID, store.ScanResult{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.LatestBranchScan(ctx, p.ID, "main", c2)
+		if err != nil || got.ID != s1.ID {
+			t.Fatalf("LatestBranchScan = %v, %v; want %s", got.ID, err, s1.ID)
+		}
+		if _, err := db.LatestBranchScan(ctx, p.ID, "main", c1); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("LatestBranchScan excluding its own commit: %v, want ErrNotFound", err)
+		}
+		if got, err := db.FindCommitScan(ctx, p.ID, strings.ToUpper(c1)); err != nil || got.ID != s1.ID {
+			t.Fatalf("FindCommitScan = %v, %v", got.ID, err)
+		}
+
+		dg := "sha256:" + strings.Repeat("c", 64)
+		img, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: dg, ImageRef: "reg.example/app:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.FindImageScan(ctx, dg); err != nil || got.ID != img.ID {
+			t.Fatalf("FindImageScan = %v, %v", got.ID, err)
+		}
+		if got, err := db.LatestImageScanByRef(ctx, "reg.example/app:1"); err != nil || got.ID != img.ID {
+			t.Fatalf("LatestImageScanByRef = %v, %v", got.ID, err)
+		}
+		if _, err := db.LatestImageScanByRef(ctx, "reg.example/app:2"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("LatestImageScanByRef of an unknown ref: %v", err)
+		}
+		if n, err := db.CountScans(ctx, store.Queued); err != nil || n != 1 {
+			t.Fatalf("CountScans(queued) = %d, %v; want 1", n, err)
+		}
+		if err := db.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
