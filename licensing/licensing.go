@@ -5,13 +5,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
+	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -161,17 +159,13 @@ func keyedHash(key []byte, s string) string {
 func equalHash(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
 
 func (s *Service) loadSigningKeys(ctx context.Context) error {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, material, err := keys.NewP256()
 	if err != nil {
-		return fmt.Errorf("licensing: generate signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return fmt.Errorf("licensing: encode signing key: %w", err)
+		return fmt.Errorf("licensing: signing key: %w", err)
 	}
 	k, err := s.db.EnsureLicensingKey(ctx, store.LicensingKey{
 		ID: "lic-" + uuid.NewString(), Kind: store.LicensingKeySigning,
-		Material: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		Material: material,
 	})
 	if err != nil {
 		return fmt.Errorf("licensing: load signing key: %w", err)
@@ -201,17 +195,9 @@ func (s *Service) loadSigningKeys(ctx context.Context) error {
 }
 
 func parsePrivateKey(k store.LicensingKey) (*ecdsa.PrivateKey, error) {
-	b, _ := pem.Decode([]byte(k.Material))
-	if b == nil {
-		return nil, fmt.Errorf("licensing: signing key %s: not PEM", k.ID)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	priv, err := keys.ParseP256(k.Material)
 	if err != nil {
 		return nil, fmt.Errorf("licensing: signing key %s: %w", k.ID, err)
-	}
-	priv, ok := key.(*ecdsa.PrivateKey)
-	if !ok || priv.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("licensing: signing key %s: not an ECDSA P-256 key", k.ID)
 	}
 	return priv, nil
 }

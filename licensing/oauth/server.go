@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
+	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -97,13 +95,9 @@ func New(ctx context.Context, db *store.DB, cfg Config) (*Server, error) {
 // loadSigningKey makes the signing key if the database has none, and
 // loads every signing key.
 func (s *Server) loadSigningKey(ctx context.Context) error {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	priv, material, err := keys.NewP256()
 	if err != nil {
-		return fmt.Errorf("oauth: generate signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return fmt.Errorf("oauth: encode signing key: %w", err)
+		return fmt.Errorf("oauth: signing key: %w", err)
 	}
 	kid, err := thumbprint(&priv.PublicKey)
 	if err != nil {
@@ -111,7 +105,7 @@ func (s *Server) loadSigningKey(ctx context.Context) error {
 	}
 	k, err := s.db.EnsureOAuthKey(ctx, store.OAuthKey{
 		ID: kid, Kind: store.OAuthKeySigning,
-		Material: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		Material: material,
 	})
 	if err != nil {
 		return fmt.Errorf("oauth: load signing key: %w", err)
@@ -174,17 +168,9 @@ func (s *Server) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, e
 }
 
 func parsePrivateKey(k store.OAuthKey) (*ecdsa.PrivateKey, error) {
-	b, _ := pem.Decode([]byte(k.Material))
-	if b == nil {
-		return nil, fmt.Errorf("oauth: signing key %s: not PEM", k.ID)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	priv, err := keys.ParseP256(k.Material)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: signing key %s: %w", k.ID, err)
-	}
-	priv, ok := key.(*ecdsa.PrivateKey)
-	if !ok || priv.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("oauth: signing key %s: not an ECDSA P-256 key", k.ID)
 	}
 	return priv, nil
 }
