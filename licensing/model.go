@@ -92,6 +92,16 @@ func (s *Service) ListTenants(ctx context.Context) ([]Tenant, error) {
 	return out, nil
 }
 
+// GetTenant returns the tenant; errors wrap store.ErrNotFound for an
+// unknown one.
+func (s *Service) GetTenant(ctx context.Context, id string) (Tenant, error) {
+	t, err := s.db.GetTenant(ctx, id)
+	if err != nil {
+		return Tenant{}, err
+	}
+	return Tenant(t), nil
+}
+
 // SuspendTenant suspends the tenant: none of its entitlements activates or
 // refreshes until it is resumed.
 func (s *Service) SuspendTenant(ctx context.Context, id string) error {
@@ -108,6 +118,16 @@ func (s *Service) CreateProduct(ctx context.Context, id, name string) (Product, 
 	p, err := s.db.CreateProduct(ctx, store.Product{ID: id, Name: name})
 	if err != nil {
 		return Product{}, fmt.Errorf("licensing: create product: %w", err)
+	}
+	return Product(p), nil
+}
+
+// GetProduct returns the product; errors wrap store.ErrNotFound for an
+// unknown one.
+func (s *Service) GetProduct(ctx context.Context, id string) (Product, error) {
+	p, err := s.db.GetProduct(ctx, id)
+	if err != nil {
+		return Product{}, err
 	}
 	return Product(p), nil
 }
@@ -181,6 +201,16 @@ func (s *Service) ListEntitlements(ctx context.Context, tenantID string) ([]Enti
 		}
 	}
 	return out, nil
+}
+
+// GetEntitlement returns the entitlement; errors wrap store.ErrNotFound
+// for an unknown one.
+func (s *Service) GetEntitlement(ctx context.Context, id string) (Entitlement, error) {
+	e, err := s.db.GetEntitlement(ctx, id)
+	if err != nil {
+		return Entitlement{}, err
+	}
+	return entitlementFrom(e)
 }
 
 // SuspendEntitlement suspends the entitlement: it neither activates nor

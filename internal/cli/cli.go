@@ -91,6 +91,8 @@ Exit codes: 0 pass, 1 the gate failed, 2 bad usage or bad input,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newScanCmd(stdio), newGateCmd(stdio), newVersionCmd(stdio), newServeCmd(stdio), newMigrateCmd(stdio), newClientsCmd(stdio))
+	root.AddCommand(newLicensingCmds(stdio)...)
+	root.AddCommand(newWorkerCmd(stdio))
 	// Unknown subcommands and bad arguments are usage errors too.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

@@ -31,6 +31,45 @@ type serveFlags struct {
 	workers       int
 	registryToken string
 	sealKeyFile   string
+	queue         queueFlags
+}
+
+// queueFlags tune the scan workers of serve and worker.
+type queueFlags struct {
+	rescueAfter time.Duration
+	rescanDays  int
+	reclaim     string
+}
+
+func (q *queueFlags) register(cmd *cobra.Command, reclaimDefault string) {
+	fl := cmd.Flags()
+	fl.DurationVar(&q.rescueAfter, "rescue-after", 0, "how long a scan job may stay running before another process deems its worker dead and runs it again; must exceed the job timeout (default: job timeout + 10m = 1h10m). Shorter rescues sooner after a crash, but a scan slower than it would run twice")
+	fl.IntVar(&q.rescanDays, "rescan-days", server.DefaultRescanDays, "scheduled rescans scan again every image digest first scanned for the project in this many days")
+	if reclaimDefault != "" {
+		fl.StringVar(&q.reclaim, "reclaim", reclaimDefault, "at start, run again at once the scans a dead process left running: auto (yes on SQLite, where this process is the only worker), always, never. Never 'always' with other workers on the database")
+	}
+}
+
+func (q *queueFlags) validate(jcfg jobs.Config) error {
+	switch {
+	case q.rescanDays < 1:
+		return &usageError{fmt.Errorf("--rescan-days %d: want 1 or more", q.rescanDays)}
+	case q.rescueAfter < 0:
+		return &usageError{fmt.Errorf("--rescue-after %s is negative", q.rescueAfter)}
+	case q.rescueAfter != 0 && q.rescueAfter <= jcfg.JobTimeout:
+		return &usageError{fmt.Errorf("--rescue-after %s must exceed the job timeout %s, or a slow scan would run twice at once", q.rescueAfter, jcfg.JobTimeout)}
+	}
+	switch q.reclaim {
+	case "", "auto", "always", "never":
+	default:
+		return &usageError{fmt.Errorf("--reclaim %q: want auto, always or never", q.reclaim)}
+	}
+	return nil
+}
+
+// reclaimOnStart says whether to reclaim running jobs at start.
+func (q *queueFlags) reclaimOnStart(dialect store.Dialect) bool {
+	return q.reclaim == "always" || (q.reclaim == "auto" && dialect == store.SQLite)
 }
 
 // sealKeyFile is where serve keeps the key that seals webhook secrets,
@@ -53,13 +92,29 @@ and the key that seals webhook secrets. The first start of an empty store
 creates an admin client and prints its ID and secret once.
 
 SIGTERM or Ctrl-C drains: no new requests or scans; running scans get a
-grace period and are retried at the next start if cut off.`,
+grace period and are retried at the next start if cut off.
+
+Crashes (SIGKILL, power loss): on SQLite this process is the only worker,
+so at start it runs again at once the scans a dead process left running
+(--reclaim auto). With --database postgres://… and workers on other hosts
+it cannot tell a dead worker from a slow one, so it leaves that to the
+queue's rescuer, which runs a scan again once it has been running for
+--rescue-after (default 1h10m, the job timeout plus 10 minutes): lower it
+to recover sooner, at the risk of a scan slower than it running twice (the
+result is still written once).
+
+Projects with a schedule (cron syntax) are rescanned on it: the default
+branch's head, and the images first scanned for the project in the last
+--rescan-days days. Rescans are scans of their own (trigger "schedule");
+they never change the deploy gate of a commit or image, which reads its
+first scan.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), stdio, f)
 		},
 	}
 	f.register(cmd)
+	f.queue.register(cmd, "auto")
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", ":8443", "address to listen on")
 	fl.BoolVar(&f.plainHTTP, "http", false, "serve plain HTTP (behind a TLS-terminating proxy)")
@@ -89,6 +144,9 @@ func (f *serveFlags) validate() error {
 
 func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 	if err := f.validate(); err != nil {
+		return err
+	}
+	if err := f.queue.validate(jobs.DefaultConfig()); err != nil {
 		return err
 	}
 	var log *slog.Logger
@@ -123,10 +181,13 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 	if f.workers > 0 {
 		jcfg.Workers = f.workers
 	}
+	jcfg.RescueAfter = f.queue.rescueAfter
 	srv, err := server.New(ctx, server.Config{
 		DB: db, Blobs: blobs, SealKey: key, Jobs: &jcfg,
 		InsecureRegistries: f.insecure,
 		RegistryToken:      f.registryToken,
+		ReclaimOnStart:     f.queue.reclaimOnStart(db.Dialect()),
+		RescanDays:         f.queue.rescanDays,
 		Logger:             log,
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
@@ -51,9 +52,11 @@ type Config struct {
 	Backoff func(attempt int) time.Duration
 	// JobTimeout bounds one attempt of a job. Default 1h.
 	JobTimeout time.Duration
-	// RescueAfter is how long a job may stay running before it is deemed
-	// lost (its process died) and run again. It must exceed JobTimeout.
-	// Default: JobTimeout + 10m.
+	// RescueAfter is how long a job may stay running before River's
+	// rescuer deems it lost (its process died) and runs it again. It must
+	// exceed JobTimeout, or a slow job that is still running elsewhere
+	// would run twice at once. Default: JobTimeout + 10m. A single host
+	// need not wait that long: see Reclaim.
 	RescueAfter time.Duration
 	// StopTimeout is the grace period of Stop: running jobs may finish
 	// for this long, then their contexts are cancelled (and they are
@@ -143,6 +146,8 @@ type Client struct {
 	db    *store.DB
 	cfg   Config
 	river riverClient
+	// exec reaches River's tables through its driver (Reclaim).
+	exec riverdriver.Executor
 }
 
 // New returns a client of the job queue in db. The queue's tables must be
@@ -182,21 +187,26 @@ func New(db *store.DB, cfg *Config) (*Client, error) {
 	}
 
 	var (
-		rcl riverClient
-		err error
+		rcl  riverClient
+		exec riverdriver.Executor
+		err  error
 	)
 	switch db.Dialect() {
 	case store.Postgres:
-		rcl, err = river.NewClient(riverpgxv5.New(db.Pool()), rc)
+		d := riverpgxv5.New(db.Pool())
+		exec = d.GetExecutor()
+		rcl, err = river.NewClient(d, rc)
 	case store.SQLite:
-		rcl, err = river.NewClient(riversqlite.New(db.SQL()), rc)
+		d := riversqlite.New(db.SQL())
+		exec = d.GetExecutor()
+		rcl, err = river.NewClient(d, rc)
 	default:
 		err = fmt.Errorf("unsupported dialect %q", db.Dialect())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jobs: new client: %w", err)
 	}
-	return &Client{db: db, cfg: c, river: rcl}, nil
+	return &Client{db: db, cfg: c, river: rcl, exec: exec}, nil
 }
 
 // Start starts working jobs and maintaining the queue (rescuing lost

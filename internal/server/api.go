@@ -127,6 +127,9 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		}
 		out.PolicyVersion = pol.Version
 	}
+	if err := s.scheduleRescan(p); err != nil {
+		s.log.ErrorContext(ctx, "project created, but its rescans were not scheduled; they will be at the next start", slog.String("project", p.Name), slog.Any("error", err))
+	}
 	w.Header().Set("Location", "/api/v1/projects/"+p.Name)
 	httpx.WriteJSON(w, http.StatusCreated, out)
 }
@@ -172,6 +175,8 @@ type Scan struct {
 	Kind        string             `json:"kind"`
 	Commit      string             `json:"commit,omitempty"`
 	Branch      string             `json:"branch,omitempty"`
+	RescanOf    string             `json:"rescan_of,omitempty"` // a scheduled rescan: the ID of the first scan
+	Trigger     string             `json:"trigger"`             // "event" (push, registry, API, gate) or "schedule"
 	Image       string             `json:"image,omitempty"`
 	ImageDigest string             `json:"image_digest,omitempty"`
 	Status      string             `json:"status"`
@@ -207,6 +212,10 @@ func (s *Server) apiScan(ctx context.Context, sc store.Scan) Scan {
 	}
 	if sc.Kind == store.KindCommit {
 		out.Branch, _ = s.db.ScanBranch(ctx, sc.ID)
+	}
+	out.Trigger = "event"
+	if out.RescanOf, _ = s.db.RescanOf(ctx, sc.ID); out.RescanOf != "" {
+		out.Trigger = "schedule"
 	}
 	if !sc.StartedAt.IsZero() {
 		out.StartedAt = &sc.StartedAt

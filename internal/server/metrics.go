@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	engineSeconds *prometheus.HistogramVec
 	decisions     *prometheus.CounterVec
+	rescans       *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, db *store.DB) *metrics {
@@ -30,6 +31,12 @@ func newMetrics(reg *prometheus.Registry, db *store.DB) *metrics {
 			Name:      "decisions_total",
 			Help:      "Gate decisions answered, by decision and by who asked (api, admission).",
 		}, []string{"decision", "source"}),
+		rescans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "vigil",
+			Subsystem: "scan",
+			Name:      "rescans_total",
+			Help:      "Scheduled rescans that succeeded, by kind (commit, image) and whether they found what the first scan had not (new_findings, unchanged).",
+		}, []string{"kind", "outcome"}),
 	}
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "vigil",
@@ -45,6 +52,6 @@ func newMetrics(reg *prometheus.Registry, db *store.DB) *metrics {
 		}
 		return float64(n)
 	})
-	reg.MustRegister(m.engineSeconds, m.decisions, queued)
+	reg.MustRegister(m.engineSeconds, m.decisions, m.rescans, queued)
 	return m
 }

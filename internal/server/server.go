@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/licensing"
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/engines"
@@ -49,12 +51,26 @@ type Config struct {
 	// OAuth configures the token server; zero means oauth.DefaultConfig.
 	OAuth *oauth.Config
 	// Jobs configures the job queue; nil means jobs.DefaultConfig. Its
-	// Scans and Logger are set by New.
+	// Scans, Periodic and Logger are set by New.
 	Jobs *jobs.Config
+	// Licensing configures the licensing platform; nil means
+	// licensing.DefaultConfig. Its Logger is set by New when nil.
+	Licensing *licensing.Config
 	// AdmissionFailOpen admits images whose gate is unknown or pending.
 	AdmissionFailOpen bool
-	Logger            *slog.Logger
+	// ReclaimOnStart makes Start run again, at once, the scans that a dead
+	// process left running (jobs.Client.Reclaim), instead of waiting for
+	// River's rescuer (Jobs.RescueAfter). Set it only when no other
+	// process works the same queue: the single-host SQLite deployment.
+	ReclaimOnStart bool
+	// RescanDays is how far back a project's scheduled rescan looks for
+	// image digests to scan again. Default DefaultRescanDays.
+	RescanDays int
+	Logger     *slog.Logger
 }
+
+// DefaultRescanDays is the default of Config.RescanDays.
+const DefaultRescanDays = 30
 
 // Server is the Vigil service.
 type Server struct {
@@ -64,11 +80,14 @@ type Server struct {
 	log     *slog.Logger
 	oauth   *oauth.Server
 	queue   *jobs.Client
+	lic     *licensing.Service
 	seal    *sealer
 	engines []scanner.Engine
 	metrics *metrics
 	http    *httpx.Metrics
 	handler http.Handler
+
+	scanDelay time.Duration // TestScanDelayEnv: tests only
 }
 
 // New makes a server on a migrated store (store and job queue: see
@@ -93,6 +112,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.engines == nil {
 		s.engines = engines.Registry(nil)
 	}
+	if s.cfg.RescanDays <= 0 {
+		s.cfg.RescanDays = DefaultRescanDays
+	}
+	if v := os.Getenv(TestScanDelayEnv); v != "" {
+		if s.scanDelay, err = time.ParseDuration(v); err != nil {
+			return nil, fmt.Errorf("server: $%s: %w", TestScanDelayEnv, err)
+		}
+		log.Warn("test hook: every scan attempt waits first", slog.String("env", TestScanDelayEnv), slog.Duration("delay", s.scanDelay))
+	}
 
 	ocfg := oauth.DefaultConfig()
 	if cfg.OAuth != nil {
@@ -105,11 +133,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 
+	if s.lic, err = s.newLicensing(ctx); err != nil {
+		return nil, err
+	}
+
 	jcfg := jobs.DefaultConfig()
 	if cfg.Jobs != nil {
 		jcfg = *cfg.Jobs
 	}
 	jcfg.Scans = s
+	jcfg.Periodic = s
 	jcfg.Logger = log
 	if s.queue, err = jobs.New(cfg.DB, &jcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -151,9 +184,20 @@ func (s *Server) Bootstrap(ctx context.Context) (creds Credentials, created bool
 	return Credentials{ClientID: id, ClientSecret: secret}, true, nil
 }
 
-// Start starts working scans in this process and queues a job for every
-// queued scan that lost its own (a crash between the two writes).
+// Start starts working scans in this process: with Config.ReclaimOnStart
+// it first makes the scans a dead process left running run again; it
+// schedules the projects' rescans, starts the workers, and queues a job
+// for every queued scan that lost its own (a crash between the two
+// writes).
 func (s *Server) Start(ctx context.Context) error {
+	if s.cfg.ReclaimOnStart {
+		if err := s.reclaim(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.scheduleRescans(ctx); err != nil {
+		return err
+	}
 	if err := s.queue.Start(ctx); err != nil {
 		return err
 	}
@@ -189,6 +233,7 @@ func (s *Server) routes() (http.Handler, error) {
 	api("GET /api/v1/scans/{id}", ScopeScansRead, s.getScan)
 	api("GET /api/v1/scans/{id}/{format}", ScopeScansRead, s.downloadReport)
 	api("GET /api/v1/gate", ScopeGateRead, s.gate)
+	s.registerLicensing(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")

@@ -54,7 +54,21 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		return err
 	}
 	log := s.log.With(slog.String("scan", scanID), slog.Int("attempt", sc.Attempts))
+	rescanOf, err := s.db.RescanOf(ctx, scanID)
+	if err != nil {
+		return err
+	}
+	if rescanOf != "" {
+		log = log.With(slog.String("rescan_of", rescanOf))
+	}
 	log.InfoContext(ctx, "scan started", slog.String("kind", string(sc.Kind)))
+	if s.scanDelay > 0 {
+		select {
+		case <-time.After(s.scanDelay):
+		case <-ctx.Done():
+			return s.scanFailed(ctx, log, sc, ctx.Err())
+		}
+	}
 
 	res, timings, err := s.scan(ctx, sc)
 	if err != nil {
@@ -77,8 +91,17 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		return err
 	}
 	log.InfoContext(ctx, "scan succeeded", slog.Int("findings", len(res.Findings)))
+	if rescanOf != "" {
+		s.rescanFinished(ctx, log, sc.Kind, rescanOf, res)
+	}
 	return nil
 }
+
+// TestScanDelayEnv names an environment variable for tests only: a Go
+// duration that every scan attempt waits, once marked running, before it
+// starts work, so that a test can kill the process in the middle of a
+// scan. Never set it in production.
+const TestScanDelayEnv = "VIGIL_TEST_SCAN_DELAY"
 
 // scan checks out or resolves the target and runs the engines.
 func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[string]time.Duration, error) {

@@ -43,7 +43,8 @@ const (
 )
 
 // Scan is one scan of a commit or an image digest. There is at most one
-// scan per (project, commit) and one per image digest.
+// first scan per (project, commit) and one per image digest; scheduled
+// rescans of them are scans of their own (see EnqueueRescan).
 type Scan struct {
 	ID          string
 	ProjectID   string // "" for an image scan outside any project
@@ -166,9 +167,9 @@ func (d *DB) EnqueueScan(ctx context.Context, n NewScan) (scan Scan, created boo
 	// Read the row back from the write pool: it has the newest state.
 	var row *sql.Row
 	if n.Kind == KindCommit {
-		row = d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ?", n.ProjectID, n.CommitSHA)
+		row = d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ? AND rescan_of IS NULL", n.ProjectID, n.CommitSHA)
 	} else {
-		row = d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE image_digest = ?", n.ImageDigest)
+		row = d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE image_digest = ? AND rescan_of IS NULL", n.ImageDigest)
 	}
 	scan, err = scanScan(row)
 	if err != nil {

@@ -38,29 +38,33 @@ func (d *DB) ScanBranch(ctx context.Context, id string) (string, error) {
 	return b, nil
 }
 
-// FindCommitScan returns the scan of the project's commit, or ErrNotFound.
+// FindCommitScan returns the (first, not a rescan) scan of the project's
+// commit, or ErrNotFound.
 func (d *DB) FindCommitScan(ctx context.Context, projectID, commit string) (Scan, error) {
 	commit = strings.ToLower(strings.TrimSpace(commit))
 	return d.oneScan(ctx, fmt.Sprintf("scan of commit %s", commit),
-		"SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ?", projectID, commit)
+		"SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ? AND rescan_of IS NULL", projectID, commit)
 }
 
-// FindImageScan returns the scan of the image digest, or ErrNotFound.
+// FindImageScan returns the (first, not a rescan) scan of the image
+// digest, or ErrNotFound.
 func (d *DB) FindImageScan(ctx context.Context, digest string) (Scan, error) {
 	return d.oneScan(ctx, "scan of image "+digest,
-		"SELECT "+scanCols+" FROM scans WHERE image_digest = ?", strings.TrimSpace(digest))
+		"SELECT "+scanCols+" FROM scans WHERE image_digest = ? AND rescan_of IS NULL", strings.TrimSpace(digest))
 }
 
-// LatestImageScanByRef returns the newest scan of an image recorded with
-// the reference (as given when it was enqueued), or ErrNotFound.
+// LatestImageScanByRef returns the newest first scan (not a rescan) of an
+// image recorded with the reference (as given when it was enqueued), or
+// ErrNotFound.
 func (d *DB) LatestImageScanByRef(ctx context.Context, ref string) (Scan, error) {
 	return d.oneScan(ctx, "scan of image "+ref,
-		"SELECT "+scanCols+" FROM scans WHERE image_ref = ? AND kind = ? ORDER BY id DESC LIMIT 1", ref, KindImage)
+		"SELECT "+scanCols+" FROM scans WHERE image_ref = ? AND kind = ? AND rescan_of IS NULL ORDER BY id DESC LIMIT 1", ref, KindImage)
 }
 
 // LatestBranchScan returns the newest succeeded scan of the project
 // recorded for the branch, other than of commit exceptCommit, or
-// ErrNotFound.
+// ErrNotFound. A rescan counts: the baseline of change gates then holds
+// what new rules found in old code, which no change introduced.
 func (d *DB) LatestBranchScan(ctx context.Context, projectID, branch, exceptCommit string) (Scan, error) {
 	return d.oneScan(ctx, "succeeded scan of branch "+branch,
 		"SELECT "+scanCols+` FROM scans WHERE project_id = ? AND branch = ? AND status = ? AND commit_sha <> ?

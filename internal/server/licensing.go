@@ -1,0 +1,448 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/licensing"
+	licapi "github.com/vigil-sec/vigil/licensing/api"
+	"github.com/vigil-sec/vigil/licensing/oauth"
+)
+
+// The scopes of the licensing part of the Management API.
+// ScopeLicensingAdmin grants ScopeLicensingRead; ScopeAdmin grants both.
+const (
+	ScopeLicensingRead  = "licensing:read"
+	ScopeLicensingAdmin = "licensing:admin"
+)
+
+// The licensing scopes join Scopes here, so that this file holds all of
+// the licensing routes' wiring.
+func init() { Scopes = append(Scopes, ScopeLicensingRead, ScopeLicensingAdmin) }
+
+// Limits on licensing input.
+const (
+	maxLicensingName = 200
+	maxSeats         = 1_000_000
+	maxLease         = 366 * 24 * time.Hour
+	defaultPageLimit = 100
+	maxPageLimit     = 1000
+)
+
+// productIDRE is what applications embed and send as N-ProductId.
+var productIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// licensingAPIPatterns are the routes of the Licensing API (package
+// licensing/api), mounted on the server's mux as they are so that the
+// Management API's /api/ fallback and metrics see the real patterns.
+var licensingAPIPatterns = []string{
+	"POST /api/v1/activate",
+	"GET /api/v1/activation",
+	"POST /api/v1/activation/refresh",
+	"POST /api/v1/activation/features/{key}/{op}",
+	"DELETE /api/v1/activation",
+}
+
+// newLicensing makes the licensing service from the server's config.
+func (s *Server) newLicensing(ctx context.Context) (*licensing.Service, error) {
+	cfg := licensing.DefaultConfig()
+	if s.cfg.Licensing != nil {
+		cfg = *s.cfg.Licensing
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = s.log
+	}
+	svc, err := licensing.New(ctx, s.db, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return svc, nil
+}
+
+// Licensing returns the licensing service.
+func (s *Server) Licensing() *licensing.Service { return s.lic }
+
+// registerLicensing mounts the Licensing API (licensing/api, its own
+// tokens and nonce chain) and the licensing part of the Management API
+// (OAuth2 tokens with the licensing scopes).
+func (s *Server) registerLicensing(mux *http.ServeMux) {
+	acfg := licapi.DefaultConfig()
+	acfg.Logger = s.log
+	lic := licapi.New(s.lic, acfg)
+	for _, p := range licensingAPIPatterns {
+		mux.Handle(p, lic)
+	}
+
+	api := func(pattern, scope string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.oauth.Middleware("")(requireLicensingScope(scope, h)))
+	}
+	api("POST /api/v1/tenants", ScopeLicensingAdmin, s.createTenant)
+	api("GET /api/v1/tenants", ScopeLicensingRead, s.listTenants)
+	api("GET /api/v1/tenants/{id}", ScopeLicensingRead, s.getTenant)
+	api("POST /api/v1/tenants/{id}/suspend", ScopeLicensingAdmin, s.setTenantStatus(true))
+	api("POST /api/v1/tenants/{id}/resume", ScopeLicensingAdmin, s.setTenantStatus(false))
+	api("POST /api/v1/products", ScopeLicensingAdmin, s.createProduct)
+	api("GET /api/v1/products", ScopeLicensingRead, s.listProducts)
+	api("GET /api/v1/products/{id}", ScopeLicensingRead, s.getProduct)
+	api("POST /api/v1/entitlements", ScopeLicensingAdmin, s.createEntitlement)
+	api("GET /api/v1/entitlements", ScopeLicensingRead, s.listEntitlements)
+	api("GET /api/v1/entitlements/{id}", ScopeLicensingRead, s.getEntitlement)
+	api("POST /api/v1/entitlements/{id}/suspend", ScopeLicensingAdmin, s.setEntitlementStatus(true))
+	api("POST /api/v1/entitlements/{id}/resume", ScopeLicensingAdmin, s.setEntitlementStatus(false))
+}
+
+// requireLicensingScope lets through tokens with the scope, the
+// licensing admin scope or the admin scope.
+func requireLicensingScope(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := oauth.ClaimsFromContext(r.Context())
+		if !ok || !(c.HasScope(scope) || c.HasScope(ScopeLicensingAdmin) || c.HasScope(ScopeAdmin)) {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="vigil", error="insufficient_scope", scope=%q`, scope))
+			httpx.WriteError(w, http.StatusForbidden, "INSUFFICIENT_SCOPE",
+				fmt.Sprintf("this call needs a token with scope %q (or %q, or %q)", scope, ScopeLicensingAdmin, ScopeAdmin))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Validation shared by the API and the CLI. Each returns an error whose
+// message names the field as the API calls it.
+
+// CheckLicensingName trims and checks the name of a tenant or product.
+func CheckLicensingName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", errors.New("name is required")
+	case len(name) > maxLicensingName:
+		return "", fmt.Errorf("name: at most %d bytes", maxLicensingName)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "", errors.New("name must not contain control characters")
+	}
+	return name, nil
+}
+
+// CheckProductID checks a product ID chosen by the caller ("" for one made
+// by Vigil).
+func CheckProductID(id string) error {
+	if id != "" && !productIDRE.MatchString(id) {
+		return fmt.Errorf("id %q: want 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", id)
+	}
+	return nil
+}
+
+// CheckSeats checks an entitlement's seat count.
+func CheckSeats(n int) error {
+	if n < 1 || n > maxSeats {
+		return fmt.Errorf("seats %d: want 1 to %d", n, maxSeats)
+	}
+	return nil
+}
+
+// CheckLease checks an entitlement's lease (0 for the default).
+func CheckLease(d time.Duration) error {
+	if d != 0 && (d < time.Second || d > maxLease || d%time.Second != 0) {
+		return fmt.Errorf("lease %v: want whole seconds from 1s to %v", d, maxLease)
+	}
+	return nil
+}
+
+// CheckExpiry checks an entitlement's expiry (zero for never).
+func CheckExpiry(t, now time.Time) error {
+	if !t.IsZero() && !t.After(now) {
+		return fmt.Errorf("expiry %s is not in the future", t.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+type createTenantRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
+	var req createTenantRequest
+	if err := httpx.DecodeJSON(w, r, &req, 0); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	name, err := CheckLicensingName(req.Name)
+	if err != nil {
+		httpx.WriteErr(w, invalidField("%v", err))
+		return
+	}
+	t, err := s.lic.CreateTenant(r.Context(), name)
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/tenants/"+t.ID)
+	httpx.WriteJSON(w, http.StatusCreated, t)
+}
+
+func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.lic.ListTenants(r.Context())
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	writePage(w, r, "tenants", ts, func(t licensing.Tenant) string { return t.ID })
+}
+
+func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) {
+	t, err := s.lic.GetTenant(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) setTenantStatus(suspend bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, id := r.Context(), r.PathValue("id")
+		set := s.lic.ResumeTenant
+		if suspend {
+			set = s.lic.SuspendTenant
+		}
+		if err := set(ctx, id); err != nil {
+			s.writeLicensingError(w, r, err)
+			return
+		}
+		t, err := s.lic.GetTenant(ctx, id)
+		if err != nil {
+			s.writeLicensingError(w, r, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, t)
+	}
+}
+
+type createProductRequest struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) {
+	var req createProductRequest
+	if err := httpx.DecodeJSON(w, r, &req, 0); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	name, err := CheckLicensingName(req.Name)
+	if err == nil {
+		err = CheckProductID(req.ID)
+	}
+	if err != nil {
+		httpx.WriteErr(w, invalidField("%v", err))
+		return
+	}
+	p, err := s.lic.CreateProduct(r.Context(), req.ID, name)
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/products/"+p.ID)
+	httpx.WriteJSON(w, http.StatusCreated, p)
+}
+
+func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.lic.ListProducts(r.Context())
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	writePage(w, r, "products", ps, func(p licensing.Product) string { return p.ID })
+}
+
+func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
+	p, err := s.lic.GetProduct(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, p)
+}
+
+type createEntitlementRequest struct {
+	TenantID     string                       `json:"tenant_id"`
+	ProductID    string                       `json:"product_id"`
+	Seats        int                          `json:"seats"`
+	ExpiresAt    time.Time                    `json:"expires_at"`    // absent: never
+	LeaseSeconds int64                        `json:"lease_seconds"` // absent: the default lease
+	Features     map[string]licensing.Feature `json:"features"`
+}
+
+// CheckNewEntitlement checks ne as POST /api/v1/entitlements does (without
+// looking up the tenant and product), naming the fields as the API does.
+func CheckNewEntitlement(ne licensing.NewEntitlement, now time.Time) error {
+	switch {
+	case strings.TrimSpace(ne.TenantID) == "":
+		return errors.New("tenant_id is required")
+	case strings.TrimSpace(ne.ProductID) == "":
+		return errors.New("product_id is required")
+	}
+	if err := CheckSeats(ne.Seats); err != nil {
+		return err
+	}
+	if err := CheckLease(ne.Lease); err != nil {
+		return err
+	}
+	return CheckExpiry(ne.ExpiresAt, now)
+}
+
+func (s *Server) createEntitlement(w http.ResponseWriter, r *http.Request) {
+	var req createEntitlementRequest
+	if err := httpx.DecodeJSON(w, r, &req, 0); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	if req.LeaseSeconds < 0 || req.LeaseSeconds > int64(maxLease/time.Second) {
+		httpx.WriteErr(w, invalidField("lease_seconds %d: want 1 to %d", req.LeaseSeconds, int64(maxLease/time.Second)))
+		return
+	}
+	ne := licensing.NewEntitlement{
+		TenantID: req.TenantID, ProductID: req.ProductID, Seats: req.Seats,
+		ExpiresAt: req.ExpiresAt, Lease: time.Duration(req.LeaseSeconds) * time.Second, Features: req.Features,
+	}
+	if err := CheckNewEntitlement(ne, now()); err != nil {
+		httpx.WriteErr(w, invalidField("%v", err))
+		return
+	}
+	ctx := r.Context()
+	if _, err := s.lic.GetTenant(ctx, ne.TenantID); errors.Is(err, store.ErrNotFound) {
+		httpx.WriteErr(w, invalidField("tenant_id %q: no such tenant", ne.TenantID))
+		return
+	}
+	if _, err := s.lic.GetProduct(ctx, ne.ProductID); errors.Is(err, store.ErrNotFound) {
+		httpx.WriteErr(w, invalidField("product_id %q: no such product", ne.ProductID))
+		return
+	}
+	ce, err := s.lic.CreateEntitlement(ctx, ne)
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/entitlements/"+ce.ID)
+	w.Header().Set("Cache-Control", "no-store") // the activation code
+	httpx.WriteJSON(w, http.StatusCreated, ce)
+}
+
+func (s *Server) listEntitlements(w http.ResponseWriter, r *http.Request) {
+	es, err := s.lic.ListEntitlements(r.Context(), r.URL.Query().Get("tenant_id"))
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	writePage(w, r, "entitlements", es, func(e licensing.Entitlement) string { return e.ID })
+}
+
+func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) {
+	e, err := s.lic.GetEntitlement(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) setEntitlementStatus(suspend bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, id := r.Context(), r.PathValue("id")
+		set := s.lic.ResumeEntitlement
+		if suspend {
+			set = s.lic.SuspendEntitlement
+		}
+		if err := set(ctx, id); err != nil {
+			s.writeLicensingError(w, r, err)
+			return
+		}
+		e, err := s.lic.GetEntitlement(ctx, id)
+		if err != nil {
+			s.writeLicensingError(w, r, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, e)
+	}
+}
+
+// writeLicensingError is writeStoreError without the "licensing: …: "
+// prefixes the service puts on the store's messages.
+func (s *Server) writeLicensingError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalid) {
+		msg := safeMessage(err)
+		for _, p := range []string{"licensing: ", "create tenant: ", "create product: ", "create entitlement: "} {
+			msg = strings.TrimPrefix(msg, p)
+		}
+		err = &sentinelMessage{err: err, msg: msg}
+	}
+	s.writeStoreError(w, r, err)
+}
+
+// sentinelMessage keeps err's sentinel with a cleaned message.
+type sentinelMessage struct {
+	err error
+	msg string
+}
+
+func (e *sentinelMessage) Error() string { return e.msg }
+func (e *sentinelMessage) Unwrap() error { return e.err }
+
+// LicensingList is the JSON of a list of the licensing API: {"<items>":
+// [...], "next_cursor": "..."}. The CLI prints the same.
+func LicensingList[T any](items string, page []T, next string) map[string]any {
+	if page == nil {
+		page = []T{}
+	}
+	return map[string]any{items: page, "next_cursor": next}
+}
+
+// writePage answers one page of items (?limit=&cursor=). The cursor is
+// opaque to clients: the ID of the last item of the previous page, in a
+// list that only grows at its end (oldest first).
+func writePage[T any](w http.ResponseWriter, r *http.Request, name string, items []T, id func(T) string) {
+	q := r.URL.Query()
+	limit := defaultPageLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageLimit {
+			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, maxPageLimit))
+			return
+		}
+		limit = n
+	}
+	start := 0
+	if c := q.Get("cursor"); c != "" {
+		after, err := base64.RawURLEncoding.DecodeString(c)
+		i := -1
+		if err == nil {
+			for j, it := range items {
+				if id(it) == string(after) {
+					i = j
+					break
+				}
+			}
+		}
+		if i < 0 {
+			httpx.WriteErr(w, invalidField("cursor %q: not a cursor of this list; start again without one", c))
+			return
+		}
+		start = i + 1
+	}
+	end := min(start+limit, len(items))
+	next := ""
+	if end < len(items) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(id(items[end-1])))
+	}
+	httpx.WriteJSON(w, http.StatusOK, LicensingList(name, items[start:end], next))
+}
