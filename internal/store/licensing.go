@@ -92,8 +92,6 @@ const (
 	LicensingKeySecret  = "secret"
 )
 
-type rowScanner interface{ Scan(...any) error }
-
 const tenantCols = "id, name, status, created_at"
 
 func scanTenant(row rowScanner) (Tenant, error) {
@@ -284,26 +282,6 @@ func (d *DB) setStatus(ctx context.Context, table, what, id, status string) erro
 		return fmt.Errorf("%s %q: %w", what, id, ErrNotFound)
 	}
 	return nil
-}
-
-func listRows[T any](ctx context.Context, d *DB, what string, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := d.query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list %s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list %s: %w", what, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list %s: %w", what, err)
-	}
-	return out, nil
 }
 
 const licensingKeyCols = "id, kind, material, created_at, retired_at"

@@ -106,23 +106,7 @@ func (d *DB) GetOAuthClient(ctx context.Context, id string) (OAuthClient, error)
 // ListOAuthClients returns every client, revoked ones included, oldest
 // first.
 func (d *DB) ListOAuthClients(ctx context.Context) ([]OAuthClient, error) {
-	rows, err := d.query(ctx, "SELECT "+oauthClientCols+" FROM oauth_clients ORDER BY created_at, id")
-	if err != nil {
-		return nil, fmt.Errorf("store: list oauth clients: %w", err)
-	}
-	defer rows.Close()
-	var cs []OAuthClient
-	for rows.Next() {
-		c, err := scanOAuthClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list oauth clients: %w", err)
-		}
-		cs = append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list oauth clients: %w", err)
-	}
-	return cs, nil
+	return listRows(ctx, d, "oauth clients", scanOAuthClient, "SELECT "+oauthClientCols+" FROM oauth_clients ORDER BY created_at, id")
 }
 
 // RevokeOAuthClient marks the client revoked. Revoking a revoked client
@@ -218,21 +202,5 @@ func (d *DB) EnsureOAuthKey(ctx context.Context, k OAuthKey) (OAuthKey, error) {
 // ListOAuthKeys returns the keys of the kind, retired ones included,
 // newest first.
 func (d *DB) ListOAuthKeys(ctx context.Context, kind string) ([]OAuthKey, error) {
-	rows, err := d.query(ctx, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? ORDER BY created_at DESC, id", kind)
-	if err != nil {
-		return nil, fmt.Errorf("store: list oauth keys: %w", err)
-	}
-	defer rows.Close()
-	var ks []OAuthKey
-	for rows.Next() {
-		k, err := scanOAuthKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list oauth keys: %w", err)
-		}
-		ks = append(ks, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list oauth keys: %w", err)
-	}
-	return ks, nil
+	return listRows(ctx, d, "oauth keys", scanOAuthKey, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? ORDER BY created_at DESC, id", kind)
 }

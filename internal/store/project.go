@@ -93,23 +93,7 @@ func (d *DB) GetProjectByName(ctx context.Context, name string) (Project, error)
 
 // ListProjects returns all projects ordered by name.
 func (d *DB) ListProjects(ctx context.Context) ([]Project, error) {
-	rows, err := d.query(ctx, "SELECT "+projectCols+" FROM projects ORDER BY name")
-	if err != nil {
-		return nil, fmt.Errorf("store: list projects: %w", err)
-	}
-	defer rows.Close()
-	var ps []Project
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list projects: %w", err)
-		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list projects: %w", err)
-	}
-	return ps, nil
+	return listRows(ctx, d, "projects", scanProject, "SELECT "+projectCols+" FROM projects ORDER BY name")
 }
 
 // AddPolicy stores body as the next version of the project's policy and

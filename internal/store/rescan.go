@@ -81,25 +81,9 @@ func (d *DB) RescanOf(ctx context.Context, id string) (string, error) {
 // RecentImageScans returns the first scans of image digests recorded for
 // the project since the time, newest first.
 func (d *DB) RecentImageScans(ctx context.Context, projectID string, since time.Time) ([]Scan, error) {
-	rows, err := d.query(ctx, "SELECT "+scanCols+` FROM scans
+	return listRows(ctx, d, "recent image scans", scanScan, "SELECT "+scanCols+` FROM scans
 		WHERE project_id = ? AND kind = ? AND rescan_of IS NULL AND created_at >= ?
 		ORDER BY id DESC LIMIT ?`, projectID, KindImage, d.timeArg(since), MaxScanLimit)
-	if err != nil {
-		return nil, fmt.Errorf("store: recent image scans: %w", err)
-	}
-	defer rows.Close()
-	var out []Scan
-	for rows.Next() {
-		s, err := scanScan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: recent image scans: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: recent image scans: %w", err)
-	}
-	return out, nil
 }
 
 // RequeueRunning moves running scans back to queued, for scans whose job a

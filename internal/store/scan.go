@@ -243,20 +243,9 @@ func (d *DB) ListScans(ctx context.Context, f ScanFilter) (scans []Scan, next st
 	q += " ORDER BY id DESC LIMIT ?"
 	args = append(args, limit+1)
 
-	rows, err := d.query(ctx, q, args...)
+	scans, err = listRows(ctx, d, "scans", scanScan, q, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("store: list scans: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		s, err := scanScan(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("store: list scans: %w", err)
-		}
-		scans = append(scans, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("store: list scans: %w", err)
+		return nil, "", err
 	}
 	if len(scans) > limit {
 		scans = scans[:limit]

@@ -241,6 +241,31 @@ func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return d.read.QueryRowContext(ctx, d.rebind(q), args...)
 }
 
+// rowScanner is what *sql.Row and *sql.Rows have in common.
+type rowScanner = interface{ Scan(...any) error }
+
+// listRows runs a query on the read pool and scans every row; what names
+// the list in errors ("store: list <what>: …").
+func listRows[T any](ctx context.Context, d *DB, what string, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := d.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list %s: %w", what, err)
+	}
+	return out, nil
+}
+
 // query reads from the read pool.
 func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	return d.read.QueryContext(ctx, d.rebind(q), args...)
