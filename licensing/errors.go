@@ -7,7 +7,7 @@ import (
 
 // Machine-readable codes of the Licensing API's errors.
 const (
-	CodeInvalidCredentials   = "INVALID_CREDENTIALS"
+	CodeInvalidCredentials   = "INVALID_CREDENTIALS" // #nosec G101 -- an error code, not a credential
 	CodeInvalidToken         = "INVALID_TOKEN"
 	CodeInvalidRequest       = "INVALID_REQUEST"
 	CodeExpired              = "EXPIRED"

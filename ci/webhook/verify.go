@@ -13,7 +13,7 @@ import (
 // Signature headers.
 const (
 	HeaderGitHubSignature  = "X-Hub-Signature-256"
-	HeaderGitLabToken      = "X-Gitlab-Token"
+	HeaderGitLabToken      = "X-Gitlab-Token" // #nosec G101 -- a header name, not a credential
 	HeaderGenericSignature = "X-Vigil-Signature"
 )
 

@@ -174,7 +174,7 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 	if !strings.Contains(dsn, "pool_max_conns") {
 		// pgxpool's default (4 on small machines) is shared with the job
 		// queue, whose listener holds one connection for good.
-		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
+		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU())) // #nosec G115 -- CPU counts are far below 2^31/4
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
