@@ -1,16 +1,13 @@
 package cli_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -43,41 +40,11 @@ func token(t *testing.T, base, id, secret string) {
 	}
 }
 
-// serve runs `vigil serve` on a loopback port until the test ends and
-// returns its base URL and what it printed before serving.
+// serve runs `vigil serve` on a loopback port over the data directory
+// until the test ends; see serveOn.
 func serve(t *testing.T, data string) (base string, banner string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--workers", "1"},
-			cli.Stdio{In: strings.NewReader(""), Out: pw, Err: io.Discard})
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exited %d after cancel", code)
-			}
-		case <-time.After(2 * time.Minute):
-			t.Errorf("serve did not stop after cancel")
-		}
-	})
-	sc := bufio.NewScanner(pr)
-	var b strings.Builder
-	for sc.Scan() {
-		line := sc.Text()
-		b.WriteString(line + "\n")
-		if u, ok := strings.CutPrefix(line, "serving on "); ok {
-			go io.Copy(io.Discard, pr)
-			return u, b.String()
-		}
-	}
-	t.Fatalf("serve ended before serving:\n%s", b.String())
-	return "", ""
+	return serveOn(t, "--data", data)
 }
 
 func field(banner, name string) string {
