@@ -124,14 +124,7 @@ func (d *DB) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
 
 // GetTenant returns the tenant or ErrNotFound.
 func (d *DB) GetTenant(ctx context.Context, id string) (Tenant, error) {
-	t, err := scanTenant(d.queryRow(ctx, "SELECT "+tenantCols+" FROM licensing_tenants WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Tenant{}, fmt.Errorf("tenant %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Tenant{}, fmt.Errorf("store: get tenant %q: %w", id, err)
-	}
-	return t, nil
+	return getRow(ctx, d, "tenant", id, scanTenant, "SELECT "+tenantCols+" FROM licensing_tenants WHERE id = ?", id)
 }
 
 // ListTenants returns every tenant, oldest first.
@@ -174,14 +167,7 @@ func (d *DB) CreateProduct(ctx context.Context, p Product) (Product, error) {
 
 // GetProduct returns the product or ErrNotFound.
 func (d *DB) GetProduct(ctx context.Context, id string) (Product, error) {
-	p, err := scanProduct(d.queryRow(ctx, "SELECT "+productCols+" FROM licensing_products WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Product{}, fmt.Errorf("product %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Product{}, fmt.Errorf("store: get product %q: %w", id, err)
-	}
-	return p, nil
+	return getRow(ctx, d, "product", id, scanProduct, "SELECT "+productCols+" FROM licensing_products WHERE id = ?", id)
 }
 
 // ListProducts returns every product, oldest first.

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -93,14 +91,7 @@ func (d *DB) CreateOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient,
 // GetOAuthClient returns the client with the ID, revoked or not, or
 // ErrNotFound.
 func (d *DB) GetOAuthClient(ctx context.Context, id string) (OAuthClient, error) {
-	c, err := scanOAuthClient(d.queryRow(ctx, "SELECT "+oauthClientCols+" FROM oauth_clients WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return OAuthClient{}, fmt.Errorf("oauth client %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return OAuthClient{}, fmt.Errorf("store: get oauth client %q: %w", id, err)
-	}
-	return c, nil
+	return getRow(ctx, d, "oauth client", id, scanOAuthClient, "SELECT "+oauthClientCols+" FROM oauth_clients WHERE id = ?", id)
 }
 
 // ListOAuthClients returns every client, revoked ones included, oldest

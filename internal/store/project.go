@@ -69,26 +69,12 @@ func (d *DB) CreateProject(ctx context.Context, p Project) (Project, error) {
 
 // GetProject returns the project with the ID, or ErrNotFound.
 func (d *DB) GetProject(ctx context.Context, id string) (Project, error) {
-	p, err := scanProject(d.queryRow(ctx, "SELECT "+projectCols+" FROM projects WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Project{}, fmt.Errorf("project %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Project{}, fmt.Errorf("store: get project %q: %w", id, err)
-	}
-	return p, nil
+	return getRow(ctx, d, "project", id, scanProject, "SELECT "+projectCols+" FROM projects WHERE id = ?", id)
 }
 
 // GetProjectByName returns the project with the name, or ErrNotFound.
 func (d *DB) GetProjectByName(ctx context.Context, name string) (Project, error) {
-	p, err := scanProject(d.queryRow(ctx, "SELECT "+projectCols+" FROM projects WHERE name = ?", name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Project{}, fmt.Errorf("project %q: %w", name, ErrNotFound)
-	}
-	if err != nil {
-		return Project{}, fmt.Errorf("store: get project %q: %w", name, err)
-	}
-	return p, nil
+	return getRow(ctx, d, "project", name, scanProject, "SELECT "+projectCols+" FROM projects WHERE name = ?", name)
 }
 
 // ListProjects returns all projects ordered by name.

@@ -181,14 +181,7 @@ func (d *DB) EnqueueScan(ctx context.Context, n NewScan) (scan Scan, created boo
 
 // GetScan returns the scan with the ID, or ErrNotFound.
 func (d *DB) GetScan(ctx context.Context, id string) (Scan, error) {
-	s, err := scanScan(d.queryRow(ctx, "SELECT "+scanCols+" FROM scans WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Scan{}, fmt.Errorf("scan %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Scan{}, fmt.Errorf("store: get scan %q: %w", id, err)
-	}
-	return s, nil
+	return getRow(ctx, d, "scan", id, scanScan, "SELECT "+scanCols+" FROM scans WHERE id = ?", id)
 }
 
 // Page sizes of ListScans.

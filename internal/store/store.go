@@ -266,6 +266,22 @@ func listRows[T any](ctx context.Context, d *DB, what string, scan func(rowScann
 	return out, nil
 }
 
+// getRow runs a one-row query on the read pool and scans the row; what and
+// key name it in errors ("<what> <key>: not found", "store: get <what>
+// <key>: …").
+func getRow[T any](ctx context.Context, d *DB, what, key string, scan func(rowScanner) (T, error), q string, args ...any) (T, error) {
+	v, err := scan(d.queryRow(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		var zero T
+		return zero, fmt.Errorf("%s %q: %w", what, key, ErrNotFound)
+	}
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("store: get %s %q: %w", what, key, err)
+	}
+	return v, nil
+}
+
 // query reads from the read pool.
 func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	return d.read.QueryContext(ctx, d.rebind(q), args...)
