@@ -233,7 +233,10 @@ func (s *Server) routes() (http.Handler, error) {
 	api("GET /api/v1/scans/{id}", ScopeScansRead, s.getScan)
 	api("GET /api/v1/scans/{id}/{format}", ScopeScansRead, s.downloadReport)
 	api("GET /api/v1/gate", ScopeGateRead, s.gate)
+	s.registerFindings(mux)
 	s.registerLicensing(mux)
+	s.registerOffline(mux)
+	s.registerLicenseWebhooks(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")
