@@ -79,17 +79,19 @@ func (s *Service) CreateTenant(ctx context.Context, name string) (Tenant, error)
 	return Tenant(t), nil
 }
 
-// ListTenants returns every tenant, oldest first.
-func (s *Service) ListTenants(ctx context.Context) ([]Tenant, error) {
-	ts, err := s.db.ListTenants(ctx)
+// ListTenants returns one page of the tenants, oldest first, and the
+// cursor of the next page ("" on the last). Errors wrap store.ErrInvalid
+// for a bad cursor or limit.
+func (s *Service) ListTenants(ctx context.Context, p store.Page) ([]Tenant, string, error) {
+	ts, next, err := s.db.ListTenants(ctx, p)
 	if err != nil {
-		return nil, fmt.Errorf("licensing: %w", err)
+		return nil, "", fmt.Errorf("licensing: %w", err)
 	}
 	out := make([]Tenant, len(ts))
 	for i, t := range ts {
 		out[i] = Tenant(t)
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // GetTenant returns the tenant; errors wrap store.ErrNotFound for an
@@ -132,17 +134,18 @@ func (s *Service) GetProduct(ctx context.Context, id string) (Product, error) {
 	return Product(p), nil
 }
 
-// ListProducts returns every product, oldest first.
-func (s *Service) ListProducts(ctx context.Context) ([]Product, error) {
-	ps, err := s.db.ListProducts(ctx)
+// ListProducts returns one page of the products, oldest first, and the
+// cursor of the next page ("" on the last).
+func (s *Service) ListProducts(ctx context.Context, p store.Page) ([]Product, string, error) {
+	ps, next, err := s.db.ListProducts(ctx, p)
 	if err != nil {
-		return nil, fmt.Errorf("licensing: %w", err)
+		return nil, "", fmt.Errorf("licensing: %w", err)
 	}
 	out := make([]Product, len(ps))
 	for i, p := range ps {
 		out[i] = Product(p)
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // CreateEntitlement makes an active entitlement and its activation code.
@@ -188,19 +191,20 @@ func (s *Service) CreateEntitlement(ctx context.Context, ne NewEntitlement) (Cre
 	return CreatedEntitlement{Entitlement: out, ActivationCode: code}, nil
 }
 
-// ListEntitlements returns the tenant's entitlements ("" for all).
-func (s *Service) ListEntitlements(ctx context.Context, tenantID string) ([]Entitlement, error) {
-	es, err := s.db.ListEntitlements(ctx, tenantID)
+// ListEntitlements returns one page of the tenant's entitlements (of
+// every tenant for ""), oldest first, and the cursor of the next page.
+func (s *Service) ListEntitlements(ctx context.Context, tenantID string, p store.Page) ([]Entitlement, string, error) {
+	es, next, err := s.db.ListEntitlements(ctx, tenantID, p)
 	if err != nil {
-		return nil, fmt.Errorf("licensing: %w", err)
+		return nil, "", fmt.Errorf("licensing: %w", err)
 	}
 	out := make([]Entitlement, len(es))
 	for i, e := range es {
 		if out[i], err = entitlementFrom(e); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // GetEntitlement returns the entitlement; errors wrap store.ErrNotFound

@@ -147,7 +147,7 @@ func newTenantsListCmd(stdio Stdio) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				ts, err := s.ListTenants(cmd.Context())
+				ts, err := allPages(func(p store.Page) ([]licensing.Tenant, string, error) { return s.ListTenants(cmd.Context(), p) })
 				if err != nil {
 					return err
 				}
@@ -217,7 +217,7 @@ func newProductsListCmd(stdio Stdio) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				ps, err := s.ListProducts(cmd.Context())
+				ps, err := allPages(func(p store.Page) ([]licensing.Product, string, error) { return s.ListProducts(cmd.Context(), p) })
 				if err != nil {
 					return err
 				}
@@ -365,7 +365,9 @@ func newEntitlementsListCmd(stdio Stdio) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				es, err := s.ListEntitlements(cmd.Context(), tenant)
+				es, err := allPages(func(p store.Page) ([]licensing.Entitlement, string, error) {
+					return s.ListEntitlements(cmd.Context(), tenant, p)
+				})
 				if err != nil {
 					return err
 				}
@@ -425,4 +427,22 @@ func newStatusCmd(stdio Stdio, kind, verb, short string,
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the "+strings.TrimSuffix(kind, "s")+" as the API does")
 	return cmd
+}
+
+// allPages reads a paginated list to its end, for the commands that print
+// every item.
+func allPages[T any](list func(store.Page) ([]T, string, error)) ([]T, error) {
+	var all []T
+	p := store.Page{Limit: store.MaxPageLimit}
+	for {
+		items, next, err := list(p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		p.Cursor = next
+	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,8 +34,6 @@ const (
 	maxLicensingName = 200
 	maxSeats         = 1_000_000
 	maxLease         = 366 * 24 * time.Hour
-	defaultPageLimit = 100
-	maxPageLimit     = 1000
 )
 
 // productIDRE is what applications embed and send as N-ProductId.
@@ -191,12 +188,16 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.lic.ListTenants(r.Context())
+	page, ok := pageOf(w, r)
+	if !ok {
+		return
+	}
+	ts, next, err := s.lic.ListTenants(r.Context(), page)
 	if err != nil {
 		s.writeLicensingError(w, r, err)
 		return
 	}
-	writePage(w, r, "tenants", ts, func(t licensing.Tenant) string { return t.ID })
+	httpx.WriteJSON(w, http.StatusOK, LicensingList("tenants", ts, next))
 }
 
 func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) {
@@ -257,12 +258,16 @@ func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.lic.ListProducts(r.Context())
+	page, ok := pageOf(w, r)
+	if !ok {
+		return
+	}
+	ps, next, err := s.lic.ListProducts(r.Context(), page)
 	if err != nil {
 		s.writeLicensingError(w, r, err)
 		return
 	}
-	writePage(w, r, "products", ps, func(p licensing.Product) string { return p.ID })
+	httpx.WriteJSON(w, http.StatusOK, LicensingList("products", ps, next))
 }
 
 func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
@@ -339,12 +344,16 @@ func (s *Server) createEntitlement(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listEntitlements(w http.ResponseWriter, r *http.Request) {
-	es, err := s.lic.ListEntitlements(r.Context(), r.URL.Query().Get("tenant_id"))
+	page, ok := pageOf(w, r)
+	if !ok {
+		return
+	}
+	es, next, err := s.lic.ListEntitlements(r.Context(), r.URL.Query().Get("tenant_id"), page)
 	if err != nil {
 		s.writeLicensingError(w, r, err)
 		return
 	}
-	writePage(w, r, "entitlements", es, func(e licensing.Entitlement) string { return e.ID })
+	httpx.WriteJSON(w, http.StatusOK, LicensingList("entitlements", es, next))
 }
 
 func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) {
@@ -407,42 +416,18 @@ func LicensingList[T any](items string, page []T, next string) map[string]any {
 	return map[string]any{items: page, "next_cursor": next}
 }
 
-// writePage answers one page of items (?limit=&cursor=). The cursor is
-// opaque to clients: the ID of the last item of the previous page, in a
-// list that only grows at its end (oldest first).
-func writePage[T any](w http.ResponseWriter, r *http.Request, name string, items []T, id func(T) string) {
+// pageOf reads ?limit= and ?cursor= (opaque: store.Page); it answers the
+// error itself and returns false when the limit is not a number in range.
+func pageOf(w http.ResponseWriter, r *http.Request) (store.Page, bool) {
 	q := r.URL.Query()
-	limit := defaultPageLimit
+	p := store.Page{Cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageLimit {
-			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, maxPageLimit))
-			return
+		if err != nil || n < 1 || n > store.MaxPageLimit {
+			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, store.MaxPageLimit))
+			return store.Page{}, false
 		}
-		limit = n
+		p.Limit = n
 	}
-	start := 0
-	if c := q.Get("cursor"); c != "" {
-		after, err := base64.RawURLEncoding.DecodeString(c)
-		i := -1
-		if err == nil {
-			for j, it := range items {
-				if id(it) == string(after) {
-					i = j
-					break
-				}
-			}
-		}
-		if i < 0 {
-			httpx.WriteErr(w, invalidField("cursor %q: not a cursor of this list; start again without one", c))
-			return
-		}
-		start = i + 1
-	}
-	end := min(start+limit, len(items))
-	next := ""
-	if end < len(items) {
-		next = base64.RawURLEncoding.EncodeToString([]byte(id(items[end-1])))
-	}
-	httpx.WriteJSON(w, http.StatusOK, LicensingList(name, items[start:end], next))
+	return p, true
 }

@@ -127,9 +127,10 @@ func (d *DB) GetTenant(ctx context.Context, id string) (Tenant, error) {
 	return getRow(ctx, d, "tenant", id, scanTenant, "SELECT "+tenantCols+" FROM licensing_tenants WHERE id = ?", id)
 }
 
-// ListTenants returns every tenant, oldest first.
-func (d *DB) ListTenants(ctx context.Context) ([]Tenant, error) {
-	return listRows(ctx, d, "tenants", scanTenant, "SELECT "+tenantCols+" FROM licensing_tenants ORDER BY created_at, id")
+// ListTenants returns one page of the tenants, oldest first, and the
+// cursor of the next page ("" on the last).
+func (d *DB) ListTenants(ctx context.Context, p Page) ([]Tenant, string, error) {
+	return listPage(ctx, d, "tenants", "licensing_tenants", tenantCols, scanTenant, func(t Tenant) string { return t.ID }, p, "")
 }
 
 // SetTenantStatus sets the tenant's status (StatusActive, StatusSuspended).
@@ -170,9 +171,10 @@ func (d *DB) GetProduct(ctx context.Context, id string) (Product, error) {
 	return getRow(ctx, d, "product", id, scanProduct, "SELECT "+productCols+" FROM licensing_products WHERE id = ?", id)
 }
 
-// ListProducts returns every product, oldest first.
-func (d *DB) ListProducts(ctx context.Context) ([]Product, error) {
-	return listRows(ctx, d, "products", scanProduct, "SELECT "+productCols+" FROM licensing_products ORDER BY created_at, id")
+// ListProducts returns one page of the products, oldest first, and the
+// cursor of the next page ("" on the last).
+func (d *DB) ListProducts(ctx context.Context, p Page) ([]Product, string, error) {
+	return listPage(ctx, d, "products", "licensing_products", productCols, scanProduct, func(p Product) string { return p.ID }, p, "")
 }
 
 const entitlementCols = "id, tenant_id, product_id, seats, expires_at, lease_seconds, features, status, code_hash, created_at"
@@ -237,15 +239,15 @@ func getEntitlement(row *sql.Row, what string) (Entitlement, error) {
 	return e, nil
 }
 
-// ListEntitlements returns the tenant's entitlements (every one when
-// tenantID is ""), oldest first.
-func (d *DB) ListEntitlements(ctx context.Context, tenantID string) ([]Entitlement, error) {
-	q, args := "SELECT "+entitlementCols+" FROM licensing_entitlements", []any{}
+// ListEntitlements returns one page of the tenant's entitlements (of
+// every tenant when tenantID is ""), oldest first, and the cursor of the
+// next page ("" on the last).
+func (d *DB) ListEntitlements(ctx context.Context, tenantID string, p Page) ([]Entitlement, string, error) {
+	where, args := "", []any(nil)
 	if tenantID != "" {
-		q += " WHERE tenant_id = ?"
-		args = append(args, tenantID)
+		where, args = "tenant_id = ?", []any{tenantID}
 	}
-	return listRows(ctx, d, "entitlements", scanEntitlement, q+" ORDER BY created_at, id", args...)
+	return listPage(ctx, d, "entitlements", "licensing_entitlements", entitlementCols, scanEntitlement, func(e Entitlement) string { return e.ID }, p, where, args...)
 }
 
 // SetEntitlementStatus sets the entitlement's status (StatusActive,
