@@ -158,23 +158,9 @@ func (s *Service) CreateEntitlement(ctx context.Context, ne NewEntitlement) (Cre
 	if ne.Lease < time.Second || ne.Lease%time.Second != 0 {
 		return CreatedEntitlement{}, fmt.Errorf("licensing: %w: lease %v: must be whole seconds, at least 1s", store.ErrInvalid, ne.Lease)
 	}
-	for k, f := range ne.Features {
-		if k == "" || len(k) > 64 || strings.ContainsAny(k, "/ \t\r\n?#") {
-			return CreatedEntitlement{}, fmt.Errorf("licensing: %w: feature key %q", store.ErrInvalid, k)
-		}
-		switch {
-		case f.Kind == FeatureBoolean && f.Limit == 0:
-		case f.Kind == FeatureCounted && f.Limit > 0:
-		default:
-			return CreatedEntitlement{}, fmt.Errorf("licensing: %w: feature %q: kind must be %q, or %q with a positive limit", store.ErrInvalid, k, FeatureBoolean, FeatureCounted)
-		}
-	}
-	if ne.Features == nil {
-		ne.Features = map[string]Feature{}
-	}
-	features, err := json.Marshal(ne.Features)
+	features, err := encodeFeatures(ne.Features)
 	if err != nil {
-		return CreatedEntitlement{}, fmt.Errorf("licensing: encode features: %w", err)
+		return CreatedEntitlement{}, err
 	}
 	code := NewActivationCode()
 	e, err := s.db.CreateEntitlement(ctx, store.Entitlement{
@@ -189,6 +175,81 @@ func (s *Service) CreateEntitlement(ctx context.Context, ne NewEntitlement) (Cre
 		return CreatedEntitlement{}, err
 	}
 	return CreatedEntitlement{Entitlement: out, ActivationCode: code}, nil
+}
+
+// encodeFeatures checks the features and encodes them for the store.
+func encodeFeatures(fs map[string]Feature) ([]byte, error) {
+	for k, f := range fs {
+		if k == "" || len(k) > 64 || strings.ContainsAny(k, "/ \t\r\n?#") {
+			return nil, fmt.Errorf("licensing: %w: feature key %q", store.ErrInvalid, k)
+		}
+		switch {
+		case f.Kind == FeatureBoolean && f.Limit == 0:
+		case f.Kind == FeatureCounted && f.Limit > 0:
+		default:
+			return nil, fmt.Errorf("licensing: %w: feature %q: kind must be %q, or %q with a positive limit", store.ErrInvalid, k, FeatureBoolean, FeatureCounted)
+		}
+	}
+	if fs == nil {
+		fs = map[string]Feature{}
+	}
+	b, err := json.Marshal(fs)
+	if err != nil {
+		return nil, fmt.Errorf("licensing: encode features: %w", err)
+	}
+	return b, nil
+}
+
+// EntitlementChange is the input of UpdateEntitlement: nil fields stay as
+// they are; a zero *ExpiresAt removes the expiry; Features, when not nil,
+// replaces every feature.
+type EntitlementChange struct {
+	Seats     *int
+	ExpiresAt *time.Time
+	Lease     *time.Duration
+	Features  map[string]Feature
+}
+
+// UpdateEntitlement changes an entitlement's terms. Its activation code,
+// tenant and product never change. Fewer seats than are in use frees
+// none: the active seats keep their leases, and no new seat is granted
+// until the count is under the new limit.
+func (s *Service) UpdateEntitlement(ctx context.Context, id string, c EntitlementChange) (Entitlement, error) {
+	sc := store.EntitlementChange{Seats: c.Seats, ExpiresAt: c.ExpiresAt, Lease: c.Lease}
+	if c.Lease != nil && (*c.Lease < time.Second || *c.Lease%time.Second != 0) {
+		return Entitlement{}, fmt.Errorf("licensing: %w: lease %v: must be whole seconds, at least 1s", store.ErrInvalid, *c.Lease)
+	}
+	if c.Features != nil {
+		b, err := encodeFeatures(c.Features)
+		if err != nil {
+			return Entitlement{}, err
+		}
+		f := string(b)
+		sc.Features = &f
+	}
+	e, err := s.db.UpdateEntitlement(ctx, id, sc)
+	if err != nil {
+		return Entitlement{}, fmt.Errorf("licensing: %w", err)
+	}
+	return entitlementFrom(e)
+}
+
+// RenameTenant sets a tenant's name.
+func (s *Service) RenameTenant(ctx context.Context, id, name string) (Tenant, error) {
+	t, err := s.db.RenameTenant(ctx, id, name)
+	if err != nil {
+		return Tenant{}, fmt.Errorf("licensing: %w", err)
+	}
+	return Tenant(t), nil
+}
+
+// RenameProduct sets a product's name; its ID never changes.
+func (s *Service) RenameProduct(ctx context.Context, id, name string) (Product, error) {
+	p, err := s.db.RenameProduct(ctx, id, name)
+	if err != nil {
+		return Product{}, fmt.Errorf("licensing: %w", err)
+	}
+	return Product(p), nil
 }
 
 // ListEntitlements returns one page of the tenant's entitlements (of

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ func newLicensingCmds(stdio Stdio) []*cobra.Command {
 	return []*cobra.Command{
 		group("tenants", "Manage the licensing platform's tenants (customers)",
 			newTenantsCreateCmd(stdio), newTenantsListCmd(stdio),
+			newRenameCmd(stdio, "tenant", func(s *licensing.Service, ctx context.Context, id, name string) (any, error) {
+				return s.RenameTenant(ctx, id, name)
+			}),
 			newStatusCmd(stdio, "tenants", "suspend", "Suspend a tenant: none of its entitlements activates or refreshes",
 				func(s *licensing.Service) (func(*cobra.Command, string) error, func(*cobra.Command, string) (any, error)) {
 					return func(c *cobra.Command, id string) error { return s.SuspendTenant(c.Context(), id) },
@@ -43,9 +47,12 @@ func newLicensingCmds(stdio Stdio) []*cobra.Command {
 						func(c *cobra.Command, id string) (any, error) { return s.GetTenant(c.Context(), id) }
 				})),
 		group("products", "Manage the licensed products",
-			newProductsCreateCmd(stdio), newProductsListCmd(stdio)),
+			newProductsCreateCmd(stdio), newProductsListCmd(stdio),
+			newRenameCmd(stdio, "product", func(s *licensing.Service, ctx context.Context, id, name string) (any, error) {
+				return s.RenameProduct(ctx, id, name)
+			})),
 		group("entitlements", "Manage entitlements: a tenant's seats of a product, and their activation codes",
-			newEntitlementsCreateCmd(stdio), newEntitlementsListCmd(stdio),
+			newEntitlementsCreateCmd(stdio), newEntitlementsListCmd(stdio), newEntitlementsUpdateCmd(stdio),
 			newStatusCmd(stdio, "entitlements", "suspend", "Suspend an entitlement: it neither activates nor refreshes",
 				func(s *licensing.Service) (func(*cobra.Command, string) error, func(*cobra.Command, string) (any, error)) {
 					return func(c *cobra.Command, id string) error { return s.SuspendEntitlement(c.Context(), id) },
