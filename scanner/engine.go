@@ -23,6 +23,12 @@ type Engine struct {
 	Scans string
 	// Run scans the target. It must return when ctx is cancelled.
 	Run func(ctx context.Context, t *Target) (*Output, error)
+	// Config names the settings that change the engine's output, for
+	// the scan cache's key ("tests=false go=go1.26.8").
+	Config string
+	// Codec stores the engine's output in the scan cache (Options.Cache);
+	// nil means the engine's output is never cached.
+	Codec *Codec
 }
 
 // Output is what one engine found.

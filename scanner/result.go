@@ -19,6 +19,9 @@ type EngineRun struct {
 	Version string `json:"version"`
 	// Seconds is the engine's wall time.
 	Seconds float64 `json:"seconds"`
+	// Cached says the output was read from the scan cache: the same
+	// engine version and configuration scanned the same content before.
+	Cached bool `json:"cached,omitempty"`
 	// Warnings are problems that did not stop the engine, such as a file
 	// that failed to parse.
 	Warnings []string `json:"warnings,omitempty"`

@@ -18,6 +18,10 @@ type Options struct {
 	// memory, since both engines then hold a whole tree's worth of data
 	// at once (see README, Performance).
 	Parallel bool
+	// Cache, when set, serves engine outputs for content scanned before
+	// (a commit's tree, an image digest; see ContentKey) and stores fresh
+	// ones. Engines also find it with CacheFrom for partial results.
+	Cache Cache
 }
 
 // Scan runs the engines on the target and merges what they found. The
@@ -26,6 +30,13 @@ type Options struct {
 func Scan(ctx context.Context, t *Target, engines []Engine, opts Options) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var content string
+	if opts.Cache != nil {
+		ctx = WithCache(ctx, opts.Cache)
+		// Without a content key nothing is reused; the engines still
+		// run, and may cache parts of their work.
+		content, _ = ContentKey(ctx, t)
+	}
 
 	res := &Result{Target: t.Info(), StartedAt: time.Now().UTC(), Findings: []Finding{}}
 	outs := make([]*Output, len(engines))
@@ -46,8 +57,8 @@ func Scan(ctx context.Context, t *Target, engines []Engine, opts Options) (*Resu
 		}
 		wg.Go(func() {
 			start := time.Now()
-			out, err := e.Run(ctx, t)
-			runs[i] = EngineRun{ID: e.ID, Version: e.Version, Seconds: time.Since(start).Seconds()}
+			out, hit, err := cachedRun(ctx, opts.Cache, content, e, t)
+			runs[i] = EngineRun{ID: e.ID, Version: e.Version, Seconds: time.Since(start).Seconds(), Cached: hit}
 			if err != nil {
 				errs[i] = &EngineError{Engine: e.ID, Err: err}
 				cancel()

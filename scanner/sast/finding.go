@@ -44,21 +44,23 @@ func normalizeCode(code string) string {
 	return strings.Join(strings.Fields(code), " ")
 }
 
-// toFindings maps gosec's issues to findings sorted as scanner.SortFindings
-// sorts them, and fingerprints them. Issues in files outside root (which
-// gosec only reports for files the go command generates) are dropped with
-// a warning.
-func toFindings(root string, issues []*issue.Issue, warn *warnings) []scanner.Finding {
-	type item struct {
-		f    scanner.Finding
-		code string // normalised flagged lines
-	}
+// item is a finding before its fingerprint: the finding and the
+// normalised source text of its flagged lines.
+type item struct {
+	F    scanner.Finding `json:"f"`
+	Code string          `json:"code"`
+}
+
+// toItems maps one package's gosec issues to items. Issues in files
+// outside root (which gosec only reports for files the go command
+// generates) are dropped, with a warning.
+func toItems(root string, issues []*issue.Issue) (items []item, warnings []string) {
 	src := sourceCache{}
-	items := make([]item, 0, len(issues))
+	items = make([]item, 0, len(issues))
 	for _, iss := range issues {
 		file, ok := relPath(root, iss.File)
 		if !ok {
-			warn.add(fmt.Sprintf("%s finding in %s, outside the target, dropped", iss.RuleID, iss.File))
+			warnings = append(warnings, fmt.Sprintf("%s finding in %s, outside the target, dropped", iss.RuleID, iss.File))
 			continue
 		}
 		line, end := parseLines(iss.Line)
@@ -87,27 +89,42 @@ func toFindings(root string, issues []*issue.Issue, warn *warnings) []scanner.Fi
 			})
 		}
 		f.Suppressed = len(f.Suppressions) > 0
-		items = append(items, item{f: f, code: normalizeCode(src.lines(iss.File, line, end, iss.Code))})
+		items = append(items, item{F: f, Code: normalizeCode(src.lines(iss.File, line, end, iss.Code))})
 	}
+	return items, warnings
+}
 
+// fingerprint merges the items of every package into findings sorted as
+// scanner.SortFindings sorts them, and fingerprints them. A file belongs
+// to one package, so the occurrence numbers, counted in file order, do
+// not depend on how the items were split.
+func fingerprint(parts ...[]item) []scanner.Finding {
+	var items []item
+	for _, p := range parts {
+		items = append(items, p...)
+	}
 	// The same order as scanner.SortFindings, which is also the file order
 	// that numbers the occurrences.
 	slices.SortStableFunc(items, func(a, b item) int {
 		return cmp.Or(
-			cmp.Compare(a.f.File, b.f.File),
-			cmp.Compare(a.f.Line, b.f.Line),
-			cmp.Compare(a.f.Column, b.f.Column),
-			cmp.Compare(a.f.RuleID, b.f.RuleID),
+			cmp.Compare(a.F.File, b.F.File),
+			cmp.Compare(a.F.Line, b.F.Line),
+			cmp.Compare(a.F.Column, b.F.Column),
+			cmp.Compare(a.F.RuleID, b.F.RuleID),
+			// Two rules' issues never tie on all four; one rule's may
+			// (a call flagged twice): order them by their text too.
+			cmp.Compare(a.F.Message, b.F.Message),
+			cmp.Compare(a.Code, b.Code),
 		)
 	})
 	type key struct{ rule, file, code string }
 	seen := make(map[key]int)
 	findings := make([]scanner.Finding, len(items))
 	for i, it := range items {
-		k := key{it.f.RuleID, it.f.File, it.code}
-		it.f.Fingerprint = Fingerprint(k.rule, k.file, k.code, seen[k])
+		k := key{it.F.RuleID, it.F.File, it.Code}
+		it.F.Fingerprint = Fingerprint(k.rule, k.file, k.code, seen[k])
 		seen[k]++
-		findings[i] = it.f
+		findings[i] = it.F
 	}
 	return findings
 }

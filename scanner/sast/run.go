@@ -75,13 +75,20 @@ func (e *engine) run(ctx context.Context, t *scanner.Target) (*scanner.Output, e
 
 // scan loads the module's packages at root once and analyses them.
 func (e *engine) scan(ctx context.Context, path, root string, prog *progress) (*scanner.Output, error) {
+	if c := scanner.CacheFrom(ctx); c != nil && !e.cfg.Tests {
+		out, ok, err := e.scanIncremental(ctx, c, path, root, prog)
+		if ok || err != nil {
+			return out, err
+		}
+	}
 	log := e.cfg.Logger
 	start := time.Now()
 	pkgs, err := packages.Load(&packages.Config{
-		Context: ctx,
-		Mode:    gosec.LoadMode,
-		Dir:     root,
-		Tests:   e.cfg.Tests,
+		Context:    ctx,
+		Mode:       gosec.LoadMode,
+		Dir:        root,
+		Tests:      e.cfg.Tests,
+		BuildFlags: buildFlags,
 	}, "./...")
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -100,13 +107,21 @@ func (e *engine) scan(ctx context.Context, path, root string, prog *progress) (*
 
 	prog.start(len(pkgs))
 	start = time.Now()
-	issues := e.analyse(ctx, pkgs, prog, warn)
+	results := e.analyse(ctx, pkgs, prog, warn)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	log.Debug("sast: packages analysed", "packages", len(pkgs), "issues", len(issues), "elapsed", time.Since(start))
+	var parts [][]item
+	for _, r := range results {
+		items, ws := toItems(root, r.issues)
+		parts = append(parts, items)
+		for _, w := range append(r.warnings, ws...) {
+			warn.add(w)
+		}
+	}
+	log.Debug("sast: packages analysed", "packages", len(pkgs), "elapsed", time.Since(start))
 
-	findings := toFindings(root, issues, warn)
+	findings := fingerprint(parts...)
 	return &scanner.Output{Findings: findings, Warnings: warn.list()}, nil
 }
 
@@ -132,10 +147,20 @@ func analysable(pkgs []*packages.Package) []*packages.Package {
 	return out
 }
 
+// pkgResult is what gosec found in one package: its issues, suppressed
+// ones included, and the warnings of its analysis (files gosec could not
+// check, a rule that failed).
+type pkgResult struct {
+	pkg      *packages.Package
+	issues   []*issue.Issue
+	warnings []string
+}
+
 // analyse runs gosec's rules and analyzers on every package, spread over
-// the configured number of workers, and returns every issue, suppressed
-// ones included. It stops starting packages when ctx is done.
-func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *progress, warn *warnings) []*issue.Issue {
+// the configured number of workers, and returns each package's result in
+// the order of pkgs. It stops starting packages when ctx is done; the
+// packages it skipped have no result.
+func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *progress, warn *warnings) []pkgResult {
 	workers := min(e.cfg.Concurrency, len(pkgs))
 	if workers == 0 {
 		return nil
@@ -145,59 +170,55 @@ func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *pr
 	perWorker := max(1, e.cfg.Concurrency/workers)
 	logger := gosecLogger(e.cfg.Logger)
 
-	type report struct {
-		issues   []*issue.Issue
-		errors   map[string][]gosec.Error
-		failures []string
-	}
-	reports := make([]report, workers)
-	jobs := make(chan *packages.Package)
+	results := make([]pkgResult, len(pkgs))
+	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for i := range workers {
+	for range workers {
 		wg.Go(func() {
 			// The Analyzer keeps what it found in its own state, so
-			// every worker has its own.
+			// every worker has its own; what each package added to it
+			// is that package's result.
 			a := newAnalyzer(e.cfg, perWorker, logger)
-			for pkg := range jobs {
+			seenErrs := map[string]int{}
+			for i := range jobs {
 				if ctx.Err() != nil {
 					continue
 				}
+				pkg := pkgs[i]
+				before, _, _ := a.Report()
+				n := len(before)
+				r := pkgResult{pkg: pkg}
 				if err := check(a, pkg); err != nil {
-					reports[i].failures = append(reports[i].failures, fmt.Sprintf("package %s: %v", pkg.PkgPath, err))
+					r.warnings = append(r.warnings, fmt.Sprintf("package %s: %v", pkg.PkgPath, err))
 				}
+				issues, _, errs := a.Report()
+				r.issues = slices.Clone(issues[n:])
+				for file, fe := range errs {
+					for _, err := range fe[seenErrs[file]:] {
+						r.warnings = append(r.warnings, fmt.Sprintf("%s:%d:%d: %s", warn.rel(file), err.Line, err.Column, err.Err))
+					}
+					seenErrs[file] = len(fe)
+				}
+				results[i] = r
 				// Its importers need only its types: let the syntax trees
 				// and the type-checker's maps go, so the heap shrinks as
 				// the scan goes on instead of holding the whole module.
 				pkg.Syntax, pkg.TypesInfo = nil, nil
 				prog.step()
 			}
-			reports[i].issues, _, reports[i].errors = a.Report()
 		})
 	}
 feed:
-	for _, p := range pkgs {
+	for i := range pkgs {
 		select {
-		case jobs <- p:
+		case jobs <- i:
 		case <-ctx.Done():
 			break feed
 		}
 	}
 	close(jobs)
 	wg.Wait()
-
-	var issues []*issue.Issue
-	for _, r := range reports {
-		issues = append(issues, r.issues...)
-		for file, errs := range r.errors {
-			for _, err := range errs {
-				warn.add(fmt.Sprintf("%s:%d:%d: %s", warn.rel(file), err.Line, err.Column, err.Err))
-			}
-		}
-		for _, f := range r.failures {
-			warn.add(f)
-		}
-	}
-	return issues
+	return results
 }
 
 // newAnalyzer returns a gosec analyzer with every rule and analyzer
@@ -308,20 +329,29 @@ func (w *warnings) rel(pos string) string {
 // gosec's CLI reports as "Golang errors" and scans past.
 func (w *warnings) packageErrors(pkgs []*packages.Package) {
 	for _, p := range pkgs {
-		typeErrors := slices.ContainsFunc(p.Errors, func(e packages.Error) bool { return e.Kind != packages.ListError })
-		for _, e := range p.Errors {
-			// With type errors, the go command's compile output repeats them.
-			if e.Kind == packages.ListError && typeErrors && strings.HasPrefix(e.Msg, "# ") {
-				continue
-			}
-			if e.Pos == "" || e.Pos == "-" {
-				w.add(fmt.Sprintf("package %s: %s", p.PkgPath, e.Msg))
-			} else {
-				w.add(fmt.Sprintf("%s: %s", w.rel(e.Pos), e.Msg))
-			}
-		}
-		if p.IllTyped && p.Name != "" {
-			w.add(fmt.Sprintf("package %s has errors: gosec's SSA analysers (G115, G602, G7xx and others) skipped it", p.PkgPath))
+		for _, msg := range w.packageWarnings(p) {
+			w.add(msg)
 		}
 	}
+}
+
+// packageWarnings are the warnings packageErrors records for one package.
+func (w *warnings) packageWarnings(p *packages.Package) []string {
+	var out []string
+	typeErrors := slices.ContainsFunc(p.Errors, func(e packages.Error) bool { return e.Kind != packages.ListError })
+	for _, e := range p.Errors {
+		// With type errors, the go command's compile output repeats them.
+		if e.Kind == packages.ListError && typeErrors && strings.HasPrefix(e.Msg, "# ") {
+			continue
+		}
+		if e.Pos == "" || e.Pos == "-" {
+			out = append(out, fmt.Sprintf("package %s: %s", p.PkgPath, e.Msg))
+		} else {
+			out = append(out, fmt.Sprintf("%s: %s", w.rel(e.Pos), e.Msg))
+		}
+	}
+	if p.IllTyped && p.Name != "" {
+		out = append(out, fmt.Sprintf("package %s has errors: gosec's SSA analysers (G115, G602, G7xx and others) skipped it", p.PkgPath))
+	}
+	return out
 }

@@ -80,6 +80,8 @@ func Engine(cfg *Config) scanner.Engine {
 		Applies: applies,
 		Scans:   "Go modules (a directory or commit with go.mod at its root)",
 		Run:     (&engine{cfg: c}).run,
+		Config:  c.cacheConfig(),
+		Codec:   scanner.JSONCodec,
 	}
 }
 

@@ -88,6 +88,9 @@ func Engine(cfg *Config) scanner.Engine {
 			}
 			return &scanner.Output{SBOM: s}, nil
 		},
+		// syft's default catalogers and scopes, the only configuration.
+		Config: "syft-default",
+		Codec:  codec,
 	}
 }
 
@@ -118,6 +121,19 @@ func Generate(ctx context.Context, t *scanner.Target, cfg *Config) (*scanner.SBO
 }
 
 func generate(ctx context.Context, t *scanner.Target, cfg *Config) (*scanner.SBOM, error) {
+	if c := scanner.CacheFrom(ctx); c != nil && t.Kind == scanner.KindImage && t.Image != nil {
+		s, stats, err := generateLayered(ctx, c, t, cfg)
+		if !errors.Is(err, errLayeredFallback) {
+			return s, err
+		}
+		cfg.Logger.Debug("cataloging the image whole", "engine", ID, "target", t.Ref, "reason", err, "layers", stats.Layers)
+		cfg.progress("cataloging the whole image: its layers cannot be cataloged one by one faithfully")
+	}
+	if c := scanner.CacheFrom(ctx); c != nil && t.Kind == scanner.KindGit && t.Path != "" {
+		if s, _, ok, err := generateTree(ctx, c, t, cfg); ok {
+			return s, err
+		}
+	}
 	src, cleanup, err := newSource(ctx, t, cfg)
 	if err != nil {
 		return nil, err
@@ -171,9 +187,6 @@ func newSource(ctx context.Context, t *scanner.Target, cfg *Config) (source.Sour
 		return src, closeSrc, nil
 
 	case scanner.KindImage:
-		if t.Image == nil {
-			return nil, nil, fmt.Errorf("%w: image target %q was not resolved", scanner.ErrUsage, t.Ref)
-		}
 		return imageSource(ctx, t, cfg)
 	}
 	return nil, nil, fmt.Errorf("%w: the sbom engine cannot scan a %s target", scanner.ErrUsage, t.Kind)
@@ -183,6 +196,19 @@ func newSource(ctx context.Context, t *scanner.Target, cfg *Config) (source.Sour
 // from wherever scanner/image found them and are unpacked into a temporary
 // directory.
 func imageSource(ctx context.Context, t *scanner.Target, cfg *Config) (source.Source, func() error, error) {
+	img, cleanup, err := readImage(ctx, t, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return imageSyftSource(img, t), cleanup, nil
+}
+
+// readImage reads the image of t with stereoscope, and returns a func that
+// removes its temporary files.
+func readImage(ctx context.Context, t *scanner.Target, cfg *Config) (*image.Image, func() error, error) {
+	if t.Image == nil {
+		return nil, nil, fmt.Errorf("%w: image target %q was not resolved", scanner.ErrUsage, t.Ref)
+	}
 	gen := file.NewTempDirGenerator("vigil-sbom")
 	contentDir, err := gen.NewDirectory("image")
 	if err != nil {
@@ -213,8 +239,12 @@ func imageSource(ctx context.Context, t *scanner.Target, cfg *Config) (source.So
 	if err := img.Read(image.WithLazyLayerSquashes(ctx)); err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("reading image %s: %w", t.Ref, err), img.Cleanup())
 	}
-	src := stereoscopesource.New(img, stereoscopesource.ImageConfig{Reference: t.Ref})
-	return src, img.Cleanup, nil
+	return img, img.Cleanup, nil
+}
+
+// imageSyftSource is syft's source for an image read by readImage.
+func imageSyftSource(img *image.Image, t *scanner.Target) source.Source {
+	return stereoscopesource.New(img, stereoscopesource.ImageConfig{Reference: t.Ref})
 }
 
 // registryRef parses a registry reference; oci: and archive: references

@@ -1,0 +1,281 @@
+package sast
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/securego/gosec/v2"
+	"golang.org/x/tools/go/packages"
+
+	"github.com/vigil-sec/vigil/scanner"
+)
+
+// cacheConfig names what, beside gosec's version and the scanned files,
+// decides the engine's findings: the configuration that changes them and
+// the Go toolchain whose standard library and go command type the code.
+func (c *Config) cacheConfig() string {
+	return fmt.Sprintf("tests=%t exclude-generated=%t go=%s", c.Tests, c.ExcludeGenerated, goVersion())
+}
+
+// goVersion is the version of the go command the packages are loaded
+// with, "" when there is none (the engine then fails anyway).
+var goVersion = sync.OnceValue(func() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+})
+
+// goRoot is the go command's GOROOT: packages under it are the standard
+// library, which the Go version in cacheConfig identifies.
+var goRoot = sync.OnceValue(func() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+	if err != nil {
+		return ""
+	}
+	return filepath.Clean(strings.TrimSpace(string(out)))
+})
+
+// buildFlags are the go command's flags for loading packages. The go
+// command type-checks dependencies from export data it compiles, and
+// without -trimpath it keys that work by the package's directory: every
+// fresh checkout of a commit (a new workspace) would compile the whole
+// module again. With it, equal files are compiled once. Positions in the
+// scanned packages come from their source and do not change.
+var buildFlags = []string{"-trimpath"}
+
+// listMode is what the incremental scan asks of the go command first:
+// names, files and the import graph, without compiling or type-checking
+// anything.
+const listMode = packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps |
+	packages.NeedModule | packages.NeedEmbedFiles
+
+// cachedPackage is one package's part of a scan in the cache: its
+// findings before fingerprints, and its warnings.
+type cachedPackage struct {
+	Items    []item   `json:"items"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// scanIncremental scans the module at root reusing per-package results
+// from c. A package's result is a pure function of its key (packageKeys):
+// its files, its imports' keys, gosec's version and configuration and the
+// Go toolchain. Only the packages whose key has no result, the changed
+// ones and everything that imports them, are loaded (their dependencies'
+// types come from export data, as in a full scan) and analysed; the rest
+// come from the cache. ok is false when the module cannot be scanned this
+// way (a package the go command cannot list): the caller then runs a full
+// scan, which reports why.
+func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, root string, prog *progress) (out *scanner.Output, ok bool, err error) {
+	log := e.cfg.Logger
+	start := time.Now()
+	listed, err := packages.Load(&packages.Config{Context: ctx, Mode: listMode, Dir: root}, "./...")
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, false, ctxErr
+		}
+		return nil, false, nil
+	}
+	if len(listed) == 0 {
+		return nil, false, nil
+	}
+	for _, p := range listed {
+		if len(p.Errors) > 0 || p.Name == "" {
+			return nil, false, nil
+		}
+	}
+	keys, err := packageKeys(listed)
+	if err != nil {
+		log.Debug("sast: no incremental scan", "error", err)
+		return nil, false, nil
+	}
+
+	warn := newWarnings(root)
+	prog.start(len(listed))
+	var (
+		parts  [][]item
+		misses []string
+		config = e.cfg.cacheConfig()
+	)
+	cacheKey := func(pkgKey string) string {
+		return scanner.CacheKey("sast-package", gosecVersion(), config, pkgKey)
+	}
+	for _, p := range listed {
+		b, hit, gerr := c.Get(ctx, cacheKey(keys[p]))
+		var cp cachedPackage
+		if gerr != nil || !hit || json.Unmarshal(b, &cp) != nil {
+			misses = append(misses, p.PkgPath)
+			continue
+		}
+		parts = append(parts, cp.Items)
+		for _, w := range cp.Warnings {
+			warn.add(w)
+		}
+		prog.step()
+	}
+	log.Debug("sast: packages listed", "root", root, "packages", len(listed), "cached", len(listed)-len(misses), "elapsed", time.Since(start))
+
+	if len(misses) > 0 {
+		start = time.Now()
+		// The changed packages are loaded with the module's packages they
+		// import, as a full scan loads them: those are type-checked from
+		// source, everything else comes from export data. Only the changed
+		// ones are analysed.
+		load := withModuleDeps(listed, misses)
+		loaded, err := packages.Load(&packages.Config{Context: ctx, Mode: gosec.LoadMode, Dir: root, BuildFlags: buildFlags}, load...)
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, false, ctxErr
+			}
+			return nil, false, fmt.Errorf("loading go packages in %s: %w", path, err)
+		}
+		if len(loaded) != len(load) {
+			return nil, false, nil
+		}
+		var pkgs []*packages.Package
+		for _, p := range loaded {
+			if slices.Contains(misses, p.PkgPath) {
+				pkgs = append(pkgs, p)
+			}
+		}
+		if len(pkgs) != len(misses) {
+			return nil, false, nil
+		}
+		byPath := make(map[string]string, len(listed))
+		for _, p := range listed {
+			byPath[p.PkgPath] = keys[p]
+		}
+		pkgWarnings := make([][]string, len(pkgs))
+		for i, p := range pkgs {
+			if _, known := byPath[p.PkgPath]; !known {
+				return nil, false, nil
+			}
+			pkgWarnings[i] = warn.packageWarnings(p)
+		}
+		log.Debug("sast: changed packages loaded", "packages", len(pkgs), "elapsed", time.Since(start))
+		start = time.Now()
+		results := e.analyse(ctx, pkgs, prog, warn)
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		for i, r := range results {
+			items, ws := toItems(root, r.issues)
+			cp := cachedPackage{Items: items, Warnings: slices.Concat(pkgWarnings[i], r.warnings, ws)}
+			parts = append(parts, items)
+			for _, w := range cp.Warnings {
+				warn.add(w)
+			}
+			if b, err := json.Marshal(cp); err == nil {
+				_ = c.Put(ctx, cacheKey(byPath[r.pkg.PkgPath]), b)
+			}
+		}
+		log.Debug("sast: changed packages analysed", "packages", len(pkgs), "elapsed", time.Since(start))
+	}
+	return &scanner.Output{Findings: fingerprint(parts...), Warnings: warn.list()}, true, nil
+}
+
+// withModuleDeps returns the import paths of the packages named and of
+// every listed package they import, directly or not.
+func withModuleDeps(listed []*packages.Package, paths []string) []string {
+	inModule := make(map[string]bool, len(listed))
+	for _, p := range listed {
+		inModule[p.PkgPath] = true
+	}
+	byPath := make(map[string]*packages.Package, len(listed))
+	var walk func(p *packages.Package)
+	walk = func(p *packages.Package) {
+		if _, seen := byPath[p.PkgPath]; seen || !inModule[p.PkgPath] {
+			return
+		}
+		byPath[p.PkgPath] = p
+		for _, dep := range p.Imports {
+			walk(dep)
+		}
+	}
+	for _, p := range listed {
+		if slices.Contains(paths, p.PkgPath) {
+			walk(p)
+		}
+	}
+	return slices.Sorted(maps.Keys(byPath))
+}
+
+// packageKeys gives every listed package, and every package they import,
+// a key that changes whenever anything its analysis reads may change: a
+// package of a module version in the module cache is named by that
+// version, one of the standard library by its path (the Go version is in
+// the engine's configuration), any other by the SHA-256 of its import
+// path, name, files (Go, other and embedded, by name and content) and the
+// keys of its imports.
+func packageKeys(roots []*packages.Package) (map[*packages.Package]string, error) {
+	keys := map[*packages.Package]string{}
+	goroot := goRoot()
+	var key func(p *packages.Package) (string, error)
+	key = func(p *packages.Package) (string, error) {
+		if k, ok := keys[p]; ok {
+			return k, nil
+		}
+		var k string
+		switch m := p.Module; {
+		case m != nil && m.Replace != nil && m.Replace.Version != "":
+			k = "module:" + m.Path + "@" + m.Version + "=>" + m.Replace.Path + "@" + m.Replace.Version + ":" + p.PkgPath
+		case m != nil && m.Replace == nil && !m.Main && m.Version != "":
+			k = "module:" + m.Path + "@" + m.Version + ":" + p.PkgPath
+		case m == nil && goroot != "" && len(p.GoFiles) > 0 && inside(goroot, p.GoFiles[0]):
+			k = "std:" + p.PkgPath
+		default:
+			h := sha256.New()
+			fmt.Fprintf(h, "package\x00%s\x00%s\x00", p.PkgPath, p.Name)
+			for _, group := range [][]string{p.GoFiles, p.OtherFiles, p.EmbedFiles} {
+				files := slices.Sorted(slices.Values(group))
+				for _, f := range files {
+					data, err := os.ReadFile(f)
+					if err != nil {
+						return "", fmt.Errorf("package %s: %w", p.PkgPath, err)
+					}
+					sum := sha256.Sum256(data)
+					fmt.Fprintf(h, "file\x00%s\x00%x\x00", filepath.Base(f), sum)
+				}
+				h.Write([]byte("group\x00"))
+			}
+			for _, path := range slices.Sorted(maps.Keys(p.Imports)) {
+				dk, err := key(p.Imports[path])
+				if err != nil {
+					return "", err
+				}
+				fmt.Fprintf(h, "import\x00%s\x00%s\x00", path, dk)
+			}
+			k = "files:" + hex.EncodeToString(h.Sum(nil))
+		}
+		keys[p] = k
+		return k, nil
+	}
+	for _, p := range roots {
+		if _, err := key(p); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// inside reports whether file is under dir.
+func inside(dir, file string) bool {
+	rel, err := filepath.Rel(dir, file)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
