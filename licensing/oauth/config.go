@@ -29,6 +29,12 @@ type Config struct {
 	// (token, introspection, revocation) per client address.
 	RateLimit rate.Limit
 	RateBurst int
+	// RevocationRecheck is how long a token that verified is trusted
+	// before the store is asked again whether it or its client was
+	// revoked: a revocation by another process takes effect within it
+	// (one through this server at once). Zero means
+	// DefaultRevocationRecheck; at most a minute.
+	RevocationRecheck time.Duration
 	// Logger receives the server's messages; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. For tests.
@@ -45,6 +51,8 @@ func DefaultConfig() Config {
 		Leeway:    30 * time.Second,
 		RateLimit: rate.Every(time.Second),
 		RateBurst: 20,
+
+		RevocationRecheck: DefaultRevocationRecheck,
 	}
 }
 
@@ -75,6 +83,9 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimit <= 0 {
 		errs = append(errs, fmt.Errorf("rate limit %v: must be positive", c.RateLimit))
+	}
+	if c.RevocationRecheck < 0 || c.RevocationRecheck > time.Minute {
+		errs = append(errs, fmt.Errorf("revocation recheck %v: must be between 0 and 1m", c.RevocationRecheck))
 	}
 	if c.RateBurst < 1 {
 		errs = append(errs, fmt.Errorf("rate burst %d: must be at least 1", c.RateBurst))

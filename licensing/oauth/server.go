@@ -43,6 +43,8 @@ type Server struct {
 	now     func() time.Time
 	pepper  []byte
 	limiter *keyedLimiter
+	// verified remembers tokens that verified (verifycache.go).
+	verified verifiedCache
 
 	mu         sync.Mutex
 	signer     jose.Signer
@@ -66,6 +68,9 @@ type Client struct {
 func New(ctx context.Context, db *store.DB, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.RevocationRecheck == 0 {
+		cfg.RevocationRecheck = DefaultRevocationRecheck
 	}
 	s := &Server{db: db, cfg: cfg, log: cfg.Logger, now: cfg.Now, pepper: cfg.Pepper}
 	if s.log == nil {
@@ -229,6 +234,7 @@ func (s *Server) RevokeClient(ctx context.Context, clientID string) error {
 	if err := s.db.RevokeOAuthClient(ctx, clientID); err != nil {
 		return fmt.Errorf("oauth: revoke client: %w", err)
 	}
+	s.verified.clear()
 	s.log.InfoContext(ctx, "oauth client revoked", slog.String("client_id", clientID))
 	return nil
 }

@@ -259,6 +259,22 @@ func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidToken,
 
 // verify checks the token; checkExpiry false skips exp (for revocation).
 func (s *Server) verify(ctx context.Context, token string, checkExpiry bool) (*Claims, error) {
+	if checkExpiry {
+		if c, checkedAt, ok := s.verified.get(token); ok {
+			now := s.now()
+			if now.After(c.Expiry.Add(s.cfg.Leeway)) {
+				return nil, invalid("expired")
+			}
+			if now.Sub(checkedAt) < s.cfg.RevocationRecheck {
+				return &c, nil
+			}
+			if err := s.checkRevoked(ctx, &c); err != nil {
+				return nil, err
+			}
+			s.verified.put(token, c, now)
+			return &c, nil
+		}
+	}
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, invalid("malformed or not signed ES256")
@@ -301,25 +317,34 @@ func (s *Server) verify(ctx context.Context, token string, checkExpiry bool) (*C
 		Scopes: strings.Fields(wc.Scope), IssuedAt: wc.IssuedAt.Time(), Expiry: wc.Expiry.Time(), ID: wc.ID,
 	}
 	if checkExpiry {
-		revoked, err := s.db.OAuthTokenRevoked(ctx, c.ID)
-		if err != nil {
-			return nil, fmt.Errorf("oauth: verify token: %w", err)
+		if err := s.checkRevoked(ctx, c); err != nil {
+			return nil, err
 		}
-		if revoked {
-			return nil, invalid("revoked")
-		}
-		client, err := s.db.GetOAuthClient(ctx, c.ClientID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, invalid("unknown client")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("oauth: verify token: %w", err)
-		}
-		if client.Revoked() {
-			return nil, invalid("client revoked")
-		}
+		s.verified.put(token, *c, now)
 	}
 	return c, nil
+}
+
+// checkRevoked refuses a token that was revoked, or whose client was.
+func (s *Server) checkRevoked(ctx context.Context, c *Claims) error {
+	revoked, err := s.db.OAuthTokenRevoked(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("oauth: verify token: %w", err)
+	}
+	if revoked {
+		return invalid("revoked")
+	}
+	client, err := s.db.GetOAuthClient(ctx, c.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return invalid("unknown client")
+	}
+	if err != nil {
+		return fmt.Errorf("oauth: verify token: %w", err)
+	}
+	if client.Revoked() {
+		return invalid("client revoked")
+	}
+	return nil
 }
 
 func writeOAuthError(w http.ResponseWriter, e *oauthError) {

@@ -374,3 +374,49 @@ func TestPepper(t *testing.T) {
 		}
 	})
 }
+
+// TestRevocationByAnotherProcess: a token verified once is trusted for
+// RevocationRecheck; a revocation made by another process (a second
+// server on the same store, as `vigil clients revoke` is) takes effect
+// once that has passed, and a token past its expiry is refused even while
+// cached.
+func TestRevocationByAnotherProcess(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
+		ctx := context.Background()
+		e := setup(t, dialect)
+		id, secret := e.client(t, "a", "scans:read")
+		tok := e.token(t, id, secret)
+		if _, err := e.srv.Verify(ctx, tok, ""); err != nil {
+			t.Fatal(err)
+		}
+		other, err := oauth.New(ctx, e.db, e.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.RevokeClient(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Verify(ctx, tok, ""); !errors.Is(err, oauth.ErrInvalidToken) {
+			t.Errorf("the revoking server accepts the token: %v", err)
+		}
+		if _, err := e.srv.Verify(ctx, tok, ""); err != nil {
+			t.Errorf("within RevocationRecheck the cached token is trusted: %v", err)
+		}
+		e.clock.Add(e.cfg.RevocationRecheck + time.Millisecond)
+		if _, err := e.srv.Verify(ctx, tok, ""); !errors.Is(err, oauth.ErrInvalidToken) {
+			t.Errorf("after RevocationRecheck: %v, want the revocation seen", err)
+		}
+
+		// Expiry is checked on every call, cached or not.
+		id2, secret2 := e.client(t, "b", "scans:read")
+		tok2 := e.token(t, id2, secret2)
+		if _, err := e.srv.Verify(ctx, tok2, ""); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(e.cfg.TokenTTL + e.cfg.Leeway + time.Second)
+		if _, err := e.srv.Verify(ctx, tok2, ""); !errors.Is(err, oauth.ErrInvalidToken) {
+			t.Errorf("an expired cached token: %v, want refused", err)
+		}
+	})
+}
