@@ -53,6 +53,9 @@ type Config struct {
 	// RetryWait is the wait before the first retry of a 5xx answer or a
 	// failed connection, doubled for the second; zero means 500ms.
 	RetryWait time.Duration
+	// Attempts is how many times PostStatus tries (1 leaves retries to
+	// the caller, a job queue say); zero means 3.
+	Attempts int
 }
 
 // Status is one commit status, in the forge's JSON.
@@ -97,7 +100,7 @@ var shaRE = regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`)
 
 // PostStatus sets the status st on commit sha of repo, given as a clone URL
 // (https, ssh or scp-style) or as owner/repo. A 5xx answer or a failed
-// connection is tried again twice, with backoff. Errors name the repository
+// connection is tried again twice, with backoff (see Config.Attempts). Errors name the repository
 // and the forge's answer, never the token.
 func PostStatus(ctx context.Context, cfg Config, repo, sha string, st Status) error {
 	owner, name, err := ParseRepo(repo)
@@ -134,12 +137,16 @@ func PostStatus(ctx context.Context, cfg Config, repo, sha string, st Status) er
 	if wait == 0 {
 		wait = defaultRetryWait
 	}
+	tries := cfg.Attempts
+	if tries <= 0 {
+		tries = attempts
+	}
 	for try := 1; ; try++ {
 		err := post(ctx, hc, endpoint, cfg.Token, body, full)
 		var fe *Error
 		retry := err != nil && ctx.Err() == nil &&
 			(!errors.As(err, &fe) || fe.StatusCode >= 500)
-		if !retry || try == attempts {
+		if !retry || try >= tries {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -197,6 +204,7 @@ func truncate(s string, n int) string {
 //	https://github.com/owner/repo(.git)
 //	ssh://git@github.com(:22)/owner/repo(.git)
 //	git@github.com:owner/repo(.git)
+//	file:///srv/git/owner/repo(.git) (the last two directories)
 func ParseRepo(s string) (owner, repo string, err error) {
 	path := strings.TrimSpace(s)
 	switch {
@@ -207,6 +215,15 @@ func ParseRepo(s string) (owner, repo string, err error) {
 			return "", "", errors.New("repository URL cannot be parsed")
 		}
 		path = u.Path
+		if u.Scheme == "file" {
+			// A local clone, a mirror say: its last two directories.
+			path = strings.TrimSuffix(strings.Trim(path, "/"), ".git")
+			if i := strings.LastIndex(path, "/"); i > 0 {
+				if j := strings.LastIndex(path[:i], "/"); j >= 0 {
+					path = path[j+1:]
+				}
+			}
+		}
 	case strings.Contains(path, ":"): // scp-style: user@host:owner/repo
 		_, path, _ = strings.Cut(path, ":")
 	}

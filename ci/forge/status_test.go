@@ -112,6 +112,20 @@ func TestPostStatusRetries5xx(t *testing.T) {
 			t.Errorf("requests = %d, want 3", n)
 		}
 	})
+	t.Run("one attempt leaves retries to the caller", func(t *testing.T) {
+		t.Parallel()
+		srv, seen := newForge(t, 503, 201)
+		cfg := config(srv)
+		cfg.Attempts = 1
+		err := forge.PostStatus(context.Background(), cfg, "acme/app", sha, forge.Status{State: forge.StateSuccess})
+		var fe *forge.Error
+		if !errors.As(err, &fe) || fe.StatusCode != 503 {
+			t.Fatalf("error = %v, want a *forge.Error 503", err)
+		}
+		if n := len(seen()); n != 1 {
+			t.Errorf("requests = %d, want 1", n)
+		}
+	})
 	t.Run("4xx is not retried", func(t *testing.T) {
 		t.Parallel()
 		srv, seen := newForge(t, 404)
@@ -182,6 +196,9 @@ func TestParseRepo(t *testing.T) {
 		{in: "ssh://git@gitea.example.com:2222/acme/app.git", owner: "acme", repo: "app"},
 		{in: "git@github.com:acme/app.git", owner: "acme", repo: "app"},
 		{in: "git@github.com:acme/app", owner: "acme", repo: "app"},
+		{in: "file:///srv/git/acme/app.git", owner: "acme", repo: "app"},
+		{in: "file:///acme/app", owner: "acme", repo: "app"},
+		{in: "file:///app", wantErr: true},
 		{in: "", wantErr: true},
 		{in: "app", wantErr: true},
 		{in: "https://github.com/acme", wantErr: true},

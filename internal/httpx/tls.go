@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,4 +203,61 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// LoadClientCAs reads the PEM certificates of the CAs that issue client
+// certificates (--admission-client-ca). Errors name the file.
+func LoadClientCAs(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := b; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("client CA %s: certificate %d: %w", file, n+1, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("client CA %s: no PEM certificate in it", file)
+	}
+	return pool, nil
+}
+
+// RequestClientCerts makes cfg ask every client for a certificate and
+// verify the ones given against cas (tls.VerifyClientCertIfGiven): a
+// client without one still connects, a client with one that does not
+// verify is refused at the handshake. Handlers that need a verified
+// client go behind RequireClientCert.
+func RequestClientCerts(cfg *tls.Config, cas *x509.CertPool) {
+	cfg.ClientCAs = cas
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+}
+
+// CodeClientCertRequired is the error code of RequireClientCert.
+const CodeClientCertRequired = "CLIENT_CERT_REQUIRED"
+
+// RequireClientCert lets through only requests over TLS whose client
+// certificate the server verified (see RequestClientCerts); others get
+// 401 with CodeClientCertRequired.
+func RequireClientCert(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			WriteError(w, http.StatusUnauthorized, CodeClientCertRequired, "this endpoint needs a TLS client certificate issued by the configured client CA")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
