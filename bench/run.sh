@@ -87,3 +87,101 @@ print(f"{'image, peak mem (syft)':34} {mib(vim):12.0f} MiB {mib(sim):12.0f} MiB 
 print()
 print("targets: directory time ratio <= 0.70; directory peak memory <= the larger peer's")
 PY
+
+# ---- licensing: Licensing API throughput (bench/licload) -------------------
+# Refreshes/s through `vigil serve --http` at 100 concurrent clients, on
+# SQLite and on a fresh PostgreSQL database; activations/s with the same
+# handler and service in process (licload -db), because vigil serve limits
+# activation attempts per tenant and per client address (a burst of 10),
+# which is what a serve-side figure would measure. Target: >= 2,000
+# refreshes/s on PostgreSQL.
+echo
+echo "== licensing: refreshes and activations per second, 100 clients"
+(
+  set -euo pipefail
+  LIC=$B/licensing
+  LIC_CLIENTS=${LIC_CLIENTS:-100}
+  LIC_DURATION=${LIC_DURATION:-20s}
+  PG=${LIC_PG:-postgres://postgres@127.0.0.1:5432}
+  PGDB=vigil_bench_lic_$$
+  SERVEPID=
+  HAVEPG=
+  mkdir -p "$LIC"
+  (cd "$ROOT" && go build -o "$B/bin/licload" ./bench/licload)
+  lic_cleanup() {
+    if [ -n "$SERVEPID" ]; then kill "$SERVEPID" 2>/dev/null || true; wait "$SERVEPID" 2>/dev/null || true; fi
+    if [ -n "$HAVEPG" ]; then psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  }
+  trap lic_cleanup EXIT
+  jsonid() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]])' "$1"; }
+
+  # lic_run NAME STORE-ARGS...: seeds 10 entitlements of 10 seats (one per
+  # 10 clients: the activation burst), serves, runs licload.
+  lic_run() {
+    local name=$1; shift
+    local dir=$LIC/$name
+    rm -rf "$dir"; mkdir -p "$dir"
+    local store=(--data "$dir/data" "$@")
+    : > "$dir/targets"
+    local n=$(( (LIC_CLIENTS + 9) / 10 ))
+    for i in $(seq 1 "$n"); do
+      local tn pr code
+      tn=$("$VIGIL" tenants create --name "bench-$i" --json "${store[@]}" 2>>"$dir/seed.err" | jsonid id)
+      pr=$("$VIGIL" products create --name "bench-$i" --json "${store[@]}" 2>>"$dir/seed.err" | jsonid id)
+      code=$("$VIGIL" entitlements create --tenant "$tn" --product "$pr" --seats 10 --lease 1h --json "${store[@]}" 2>>"$dir/seed.err" | jsonid activation_code)
+      echo "$tn $pr $code" >> "$dir/targets"
+    done
+    "$VIGIL" serve --http --addr 127.0.0.1:0 --workers 1 --log-format json "${store[@]}" > "$dir/serve.out" 2> "$dir/serve.err" &
+    SERVEPID=$!
+    local url=
+    for _ in $(seq 1 240); do
+      url=$(sed -n 's/^serving on //p' "$dir/serve.out")
+      [ -n "$url" ] && break
+      kill -0 "$SERVEPID" 2>/dev/null || break
+      sleep 0.5
+    done
+    [ -n "$url" ] || { echo "bench: vigil serve ($name) did not start"; tail -5 "$dir/serve.err"; return 3; }
+    printf '  %-10s ' "$name"
+    "$B/bin/licload" -server "$url" -targets "$dir/targets" -clients "$LIC_CLIENTS" -duration "$LIC_DURATION" -op refresh
+    kill "$SERVEPID"; wait "$SERVEPID" 2>/dev/null || true; SERVEPID=
+  }
+
+  echo "-- refresh through vigil serve --http"
+  lic_run sqlite
+  if psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE $PGDB" >/dev/null 2>&1; then
+    HAVEPG=1
+    lic_run postgres --database "$PG/$PGDB?sslmode=disable"
+  else
+    echo "  postgres   skipped: cannot create a database at $PG"
+  fi
+  echo "-- activate, in process (same handler and service, no activation limit)"
+  printf '  %-10s ' sqlite
+  "$B/bin/licload" -db "sqlite:$LIC/sqlite/activate.db" -clients "$LIC_CLIENTS" -duration "$LIC_DURATION" -op activate
+  if [ -n "$HAVEPG" ]; then
+    printf '  %-10s ' postgres
+    "$B/bin/licload" -db "$PG/$PGDB?sslmode=disable" -clients "$LIC_CLIENTS" -duration "$LIC_DURATION" -op activate
+  fi
+  echo "target: >= 2000 refreshes/s on PostgreSQL"
+)
+# ---- end licensing ----------------------------------------------------------
+
+# ---- rescan (scan cache) ------------------------------------------------
+# The scan cache as the server's workers use it (SQLite store, blobs):
+# first scan of a commit of the corpus vs a rescan of the same commit vs a
+# commit that changes one package; first scan of the bench image vs a
+# rescan of its digest vs a new image sharing its layers. Targets: rescan
+# < 5% of the first scan, one package changed < 25%.
+echo
+echo "== rescan: building bench/rescan"
+(cd "$ROOT" && go build -o "$B/bin/rescan" ./bench/rescan)
+"$B/bin/rescan" -src "$SRC" -change pkg/v1/layout -oci "$B/image-oci" -work "$B/rescan"
+# ---- end rescan ---------------------------------------------------------
+
+# ---- gate latency (bench/gateload) ----------------------------------------
+# GET /api/v1/gate through `vigil serve --http` on SQLite and on a fresh
+# PostgreSQL database, seeded with real scans through the API; 200
+# clients for 30 s, as a closed loop and at offered rates. Target: p99
+# under 10 ms.
+echo
+VIGIL="$VIGIL" B="$B" "$ROOT/bench/gateload/run.sh"
+# ---- end gate latency -----------------------------------------------------

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/licensing/webhooks"
 )
 
 // tokenType is the JWT "typ" of Licensing API access tokens.
@@ -78,6 +79,7 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 		grant Grant
 		act   store.Activation
 	)
+	ev := s.events()
 	err = s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
 		e, err := tx.LockEntitlement(ctx, se.ID)
 		if err != nil {
@@ -86,25 +88,10 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 		if err := s.usable(ctx, tx, e, now); err != nil {
 			return err
 		}
-		if err := tx.ExpireLeases(ctx, e.ID, now); err != nil {
+		if err := ev.expireLeases(ctx, tx, e, now); err != nil {
 			return err
 		}
-		act, err = tx.ActiveSeat(ctx, e.ID, req.SeatID)
-		switch {
-		case err == nil:
-			if act.Fingerprint != "" && !equalHash(act.Fingerprint, req.Fingerprint) {
-				return refuse(CodeFingerprintMismatch, "this seat is bound to another machine; deactivate it there first")
-			}
-		case errors.Is(err, store.ErrNotFound):
-			n, err := tx.CountActiveSeats(ctx, e.ID, now)
-			if err != nil {
-				return err
-			}
-			if n >= e.Seats {
-				return refuse(CodeNoSeats, fmt.Sprintf("all %d seats of the entitlement are taken; deactivate one or wait for a lease to run out", e.Seats))
-			}
-			act = store.Activation{EntitlementID: e.ID, SeatID: req.SeatID, Status: store.StatusActive, CreatedAt: now}
-		default:
+		if act, err = s.claimSeat(ctx, tx, e, req.SeatID, req.Fingerprint, now); err != nil { // offline.go
 			return err
 		}
 		act.SeatName = req.SeatName
@@ -129,6 +116,11 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 		if err != nil {
 			return err
 		}
+		if isNew {
+			if err := ev.activated(ctx, tx, e, act, now); err != nil {
+				return err
+			}
+		}
 		ent, err := entitlementFrom(e)
 		if err != nil {
 			return err
@@ -139,6 +131,7 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 	if err != nil {
 		return Grant{}, "", err
 	}
+	ev.queue(ctx)
 	s.log.InfoContext(ctx, "license activated", slog.String("activation_id", act.ID), slog.String("entitlement_id", se.ID), slog.String("seat_id", req.SeatID))
 	return grant, nonce, nil
 }
@@ -149,7 +142,13 @@ func (s *Service) usable(ctx context.Context, tx *store.LicensingTx, e store.Ent
 	if err != nil {
 		return err
 	}
-	if t.Status != store.StatusActive || e.Status != store.StatusActive {
+	return usableStatus(t.Status, e, now)
+}
+
+// usableStatus refuses a suspended or expired entitlement, or one whose
+// tenant has the status tenantStatus other than active.
+func usableStatus(tenantStatus string, e store.Entitlement, now time.Time) error {
+	if tenantStatus != store.StatusActive || e.Status != store.StatusActive {
 		return refuse(CodeSuspended, "the entitlement is suspended; contact the vendor")
 	}
 	if !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt) {
@@ -185,6 +184,7 @@ func (s *Service) issue(e store.Entitlement, activationID string, now time.Time)
 	if err != nil {
 		return "", "", time.Time{}, fmt.Errorf("licensing: sign token: %w", err)
 	}
+	s.tokens.put(token, &c) // the next call with it skips the signature check
 	return token, jti, lease, nil
 }
 
@@ -193,27 +193,33 @@ var errInvalidToken = refuse(CodeInvalidToken, "the access token is not valid; a
 // verify checks the token's signature, type, issuer and audience, that it
 // was issued to the tenant, and (when checkExpiry) its expiry.
 func (s *Service) verify(token, tenantID string, checkExpiry bool) (*tokenClaims, error) {
-	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil || len(tok.Headers) != 1 {
-		return nil, errInvalidToken
-	}
-	h := tok.Headers[0]
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != tokenType {
-		return nil, errInvalidToken
-	}
-	key := s.keys[h.KeyID]
-	if key == nil {
-		return nil, errInvalidToken
-	}
 	var c tokenClaims
-	if err := tok.Claims(key, &c); err != nil || c.Subject == "" || c.ID == "" || c.Expiry == nil {
-		return nil, errInvalidToken
+	if cached := s.tokens.get(token); cached != nil {
+		c = *cached
+	} else {
+		tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil || len(tok.Headers) != 1 {
+			return nil, errInvalidToken
+		}
+		h := tok.Headers[0]
+		if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != tokenType {
+			return nil, errInvalidToken
+		}
+		key := s.keys[h.KeyID]
+		if key == nil {
+			return nil, errInvalidToken
+		}
+		if err := tok.Claims(key, &c); err != nil || c.Subject == "" || c.ID == "" || c.Expiry == nil {
+			return nil, errInvalidToken
+		}
+		cp := c
+		s.tokens.put(token, &cp)
 	}
 	at := s.now()
 	if !checkExpiry {
 		at = c.IssuedAt.Time()
 	}
-	err = c.ValidateWithLeeway(jwt.Expected{Issuer: s.cfg.Issuer, AnyAudience: jwt.Audience{s.cfg.Audience}, Time: at}, s.cfg.Leeway)
+	err := c.ValidateWithLeeway(jwt.Expected{Issuer: s.cfg.Issuer, AnyAudience: jwt.Audience{s.cfg.Audience}, Time: at}, s.cfg.Leeway)
 	if errors.Is(err, jwt.ErrExpired) {
 		return nil, refuse(CodeLeaseExpired, "the lease ran out; activate again")
 	}
@@ -253,7 +259,7 @@ type Answer struct {
 
 // call is the state an operation of the chain runs with.
 type call struct {
-	tx  *store.LicensingTx
+	tx  *store.LicensingTx // nil for the pure calls of chain's fast path
 	act store.Activation
 	ent store.Entitlement
 	now time.Time
@@ -264,10 +270,15 @@ type storedAnswer struct {
 	Nonce string          `json:"nonce"`
 }
 
-// chain checks the token and the nonce, runs op, and rotates the nonce, in
-// one transaction. lockEntitlement serialises op with activations of the
-// same entitlement (for counted features).
-func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement bool, op func(ctx context.Context, c *call) (any, error)) (Answer, error) {
+// chain checks the token and the nonce, runs op, and rotates the nonce.
+// lockEntitlement serialises op with activations of the same entitlement
+// (for counted features); it runs in one transaction. Calls whose op
+// touches nothing but the activation's token and lease (Get, Refresh:
+// pure) first take a path without a transaction: one read, then one
+// compare-and-swap of the nonce with the call's effect and its stored
+// answer; if that swap loses a race, or the call is refused, the locked
+// path decides, so the outcome is the same as if it had run alone.
+func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement, pure bool, op func(ctx context.Context, c *call) (any, error)) (Answer, error) {
 	claims, err := s.verify(req.Token, req.TenantID, true)
 	if err != nil {
 		return Answer{}, err
@@ -279,85 +290,41 @@ func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement bo
 		sum := sha256.Sum256(req.Request)
 		reqHash = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
+	st := &chainStep{s: s, req: req, claims: claims, now: now, keyHash: keyHash, reqHash: reqHash, op: op}
+	if pure && !lockEntitlement {
+		if ans, ok := st.fast(ctx); ok {
+			return ans, nil
+		}
+	}
 	var ans Answer
 	err = s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
-		c := &call{tx: tx, now: now}
-		var err error
 		if lockEntitlement { // entitlement before activation, as Activate does
-			if c.ent, err = tx.LockEntitlement(ctx, claims.EntitlementID); err != nil {
+			if _, err := tx.LockEntitlement(ctx, claims.EntitlementID); err != nil {
 				return notFoundAs(err, errInvalidToken)
 			}
 		}
-		if c.act, err = tx.ActivationForUpdate(ctx, claims.Subject); err != nil {
+		// One query: the activation (locked), its entitlement, the
+		// tenant's status and the answer stored under the key.
+		cs, err := tx.ChainState(ctx, claims.Subject, keyHash)
+		if err != nil {
 			return notFoundAs(err, errInvalidToken)
 		}
-		if c.act.EntitlementID != claims.EntitlementID {
-			return errInvalidToken
+		c := &call{tx: tx, now: now}
+		var stored *store.IdempotentAnswer
+		if ans, stored, err = st.decide(ctx, c, cs); err != nil || ans.Replayed {
+			return err
 		}
-		if keyHash != "" {
-			prev, err := tx.IdempotentAnswer(ctx, c.act.ID, keyHash)
-			if err == nil && !prev.CreatedAt.Before(now.Add(-s.cfg.IdempotencyTTL)) {
-				return s.replay(prev, reqHash, req.Nonce, &ans)
-			}
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		if !equalHash(c.act.TokenJTI, claims.ID) {
-			return refuse(CodeInvalidToken, "the access token was replaced by a newer one")
-		}
-		switch {
-		case c.act.Status == store.StatusDeactivated:
-			return refuse(CodeInvalidToken, "the activation was deactivated; activate again")
-		case c.act.Status != store.StatusActive || !now.Before(c.act.LeaseExpiresAt):
-			return refuse(CodeLeaseExpired, "the lease ran out; activate again")
-		}
-		oldHash := s.nonceHash(req.Nonce)
-		if req.Nonce == "" || !equalHash(oldHash, c.act.NonceHash) {
-			return refuse(CodeNonceMismatch, "N-Nonce is missing or is not the last nonce issued; retry with the Idempotency-Key of the lost request, or deactivate and activate again")
-		}
-		if c.act.Fingerprint != "" && !equalHash(c.act.Fingerprint, req.Fingerprint) {
-			return refuse(CodeFingerprintMismatch, "N-Fingerprint does not match the machine this seat is bound to")
-		}
-		if !lockEntitlement { // read, not locked: locks go entitlement first
-			if c.ent, err = tx.Entitlement(ctx, c.act.EntitlementID); err != nil {
-				return err
-			}
-		}
-		nonce := newNonce()
-		swapped, err := tx.SwapNonce(ctx, c.act.ID, c.act.NonceHash, s.nonceHash(nonce))
+		// The nonce turns with the call's effect on the activation (op
+		// sets its token and lease), in one compare-and-swap.
+		swapped, err := tx.RotateActivation(ctx, c.act, cs.Activation.NonceHash)
 		if err != nil {
 			return err
 		}
 		if !swapped {
 			return refuse(CodeNonceMismatch, "another request used this nonce first")
 		}
-		c.act.NonceHash = s.nonceHash(nonce)
-
-		var v any
-		status := 200
-		err = s.usable(ctx, tx, c.ent, now)
-		if err == nil {
-			v, err = op(ctx, c)
-		}
-		if err != nil {
-			e, ok := AsError(err)
-			if !ok {
-				return err
-			}
-			v, status = e, e.Status()
-		}
-		body, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("licensing: encode answer: %w", err)
-		}
-		ans = Answer{Status: status, Body: body, Nonce: nonce}
-		if keyHash != "" {
-			plain, _ := json.Marshal(storedAnswer{Body: body, Nonce: nonce})
-			err := tx.PutIdempotentAnswer(ctx, store.IdempotentAnswer{
-				ActivationID: c.act.ID, KeyHash: keyHash, RequestHash: reqHash, PrevNonceHash: oldHash,
-				Status: status, Sealed: s.sealAnswer(plain, c.act.ID, keyHash), CreatedAt: now,
-			})
+		if stored != nil {
+			err := tx.PutIdempotentAnswer(ctx, *stored)
 			if errors.Is(err, store.ErrConflict) { // an expired answer under the same key
 				return refuse(CodeIdempotencyKeyReused, "the Idempotency-Key was used before; use a new one")
 			}
@@ -368,6 +335,98 @@ func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement bo
 		return nil
 	})
 	return ans, err
+}
+
+// chainStep is one call of the chain, decided on what the store holds.
+type chainStep struct {
+	s                *Service
+	req              CallRequest
+	claims           *tokenClaims
+	now              time.Time
+	keyHash, reqHash string
+	op               func(ctx context.Context, c *call) (any, error)
+}
+
+// fast runs a pure call without a transaction. ok is false when the
+// locked path must decide instead: a refusal, a lost race, an error.
+func (st *chainStep) fast(ctx context.Context) (Answer, bool) {
+	cs, err := st.s.db.ChainState(ctx, st.claims.Subject, st.keyHash)
+	if err != nil {
+		return Answer{}, false
+	}
+	c := &call{now: st.now}
+	ans, stored, err := st.decide(ctx, c, cs)
+	if err != nil {
+		return Answer{}, false
+	}
+	if ans.Replayed { // a stored answer never changes
+		return ans, true
+	}
+	swapped, err := st.s.db.RotateChain(ctx, c.act, cs.Activation.NonceHash, stored)
+	return ans, err == nil && swapped
+}
+
+// decide checks the call against cs and runs op. It returns the answer
+// with, in c.act, the activation to write (the new nonce hash and op's
+// effect) and the answer to store under the idempotency key; or a replay
+// of the stored answer (ans.Replayed), which writes nothing; or a
+// refusal that consumes no nonce.
+func (st *chainStep) decide(ctx context.Context, c *call, cs store.ChainState) (Answer, *store.IdempotentAnswer, error) {
+	s, req, now := st.s, st.req, st.now
+	c.act, c.ent = cs.Activation, cs.Entitlement
+	if c.act.EntitlementID != st.claims.EntitlementID {
+		return Answer{}, nil, errInvalidToken
+	}
+	if prev := cs.Answer; prev != nil && !prev.CreatedAt.Before(now.Add(-s.cfg.IdempotencyTTL)) {
+		var ans Answer
+		err := s.replay(*prev, st.reqHash, req.Nonce, &ans)
+		return ans, nil, err
+	}
+	if !equalHash(c.act.TokenJTI, st.claims.ID) {
+		return Answer{}, nil, refuse(CodeInvalidToken, "the access token was replaced by a newer one")
+	}
+	switch {
+	case c.act.Status == store.StatusDeactivated:
+		return Answer{}, nil, refuse(CodeInvalidToken, "the activation was deactivated; activate again")
+	case c.act.Status != store.StatusActive || !now.Before(c.act.LeaseExpiresAt):
+		return Answer{}, nil, refuse(CodeLeaseExpired, "the lease ran out; activate again")
+	}
+	oldHash := s.nonceHash(req.Nonce)
+	if req.Nonce == "" || !equalHash(oldHash, c.act.NonceHash) {
+		return Answer{}, nil, refuse(CodeNonceMismatch, "N-Nonce is missing or is not the last nonce issued; retry with the Idempotency-Key of the lost request, or deactivate and activate again")
+	}
+	if c.act.Fingerprint != "" && !equalHash(c.act.Fingerprint, req.Fingerprint) {
+		return Answer{}, nil, refuse(CodeFingerprintMismatch, "N-Fingerprint does not match the machine this seat is bound to")
+	}
+
+	var v any
+	status := 200
+	err := usableStatus(cs.TenantStatus, c.ent, now)
+	if err == nil {
+		v, err = st.op(ctx, c)
+	}
+	if err != nil {
+		e, ok := AsError(err)
+		if !ok {
+			return Answer{}, nil, err
+		}
+		v, status = e, e.Status()
+	}
+	nonce := newNonce()
+	c.act.NonceHash = s.nonceHash(nonce)
+	body, err := json.Marshal(v)
+	if err != nil {
+		return Answer{}, nil, fmt.Errorf("licensing: encode answer: %w", err)
+	}
+	ans := Answer{Status: status, Body: body, Nonce: nonce}
+	if st.keyHash == "" {
+		return ans, nil, nil
+	}
+	plain, _ := json.Marshal(storedAnswer{Body: body, Nonce: nonce})
+	return ans, &store.IdempotentAnswer{
+		ActivationID: c.act.ID, KeyHash: st.keyHash, RequestHash: st.reqHash, PrevNonceHash: oldHash,
+		Status: status, Sealed: s.sealAnswer(plain, c.act.ID, st.keyHash), CreatedAt: now,
+	}, nil
 }
 
 // replay answers a retry with the stored answer, if it is the same request
@@ -411,7 +470,7 @@ func activationFrom(a store.Activation) Activation {
 
 // Get returns the activation's state and entitlement.
 func (s *Service) Get(ctx context.Context, req CallRequest) (Answer, error) {
-	return s.chain(ctx, req, false, func(ctx context.Context, c *call) (any, error) {
+	return s.chain(ctx, req, false, true, func(ctx context.Context, c *call) (any, error) {
 		ent, err := entitlementFrom(c.ent)
 		return State{Activation: activationFrom(c.act), Entitlement: ent}, err
 	})
@@ -419,15 +478,13 @@ func (s *Service) Get(ctx context.Context, req CallRequest) (Answer, error) {
 
 // Refresh renews the lease and returns a new token.
 func (s *Service) Refresh(ctx context.Context, req CallRequest) (Answer, error) {
-	return s.chain(ctx, req, false, func(ctx context.Context, c *call) (any, error) {
+	return s.chain(ctx, req, false, true, func(ctx context.Context, c *call) (any, error) {
 		token, jti, lease, err := s.issue(c.ent, c.act.ID, c.now)
 		if err != nil {
 			return nil, err
 		}
+		// chain writes them with the new nonce.
 		c.act.TokenJTI, c.act.LeaseExpiresAt, c.act.RefreshedAt = jti, lease, c.now
-		if err := c.tx.UpdateActivation(ctx, c.act); err != nil {
-			return nil, err
-		}
 		ent, err := entitlementFrom(c.ent)
 		return Grant{AccessToken: token, ActivationID: c.act.ID, LeaseExpiresAt: lease, Entitlement: ent}, err
 	})
@@ -457,7 +514,7 @@ func (s *Service) Feature(ctx context.Context, req CallRequest, key, op string, 
 	if op != Checkout && op != Return && op != Track {
 		return Answer{}, refuse(CodeNotFound, "unknown feature operation "+op)
 	}
-	return s.chain(ctx, req, op != Track, func(ctx context.Context, c *call) (any, error) {
+	return s.chain(ctx, req, op != Track, false, func(ctx context.Context, c *call) (any, error) {
 		ent, err := entitlementFrom(c.ent)
 		if err != nil {
 			return nil, err
@@ -520,6 +577,7 @@ func (s *Service) Deactivate(ctx context.Context, tenantID, token string) error 
 		return err
 	}
 	now := s.now().UTC()
+	ev := s.events()
 	err = s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
 		act, err := tx.ActivationForUpdate(ctx, claims.Subject)
 		if err != nil {
@@ -531,12 +589,17 @@ func (s *Service) Deactivate(ctx context.Context, tenantID, token string) error 
 		if act.Status == store.StatusDeactivated {
 			return nil
 		}
+		wasActive := act.Status == store.StatusActive // not yet announced as expired
 		act.Status, act.DeactivatedAt = store.StatusDeactivated, now
-		return tx.UpdateActivation(ctx, act)
+		if err := tx.UpdateActivation(ctx, act); err != nil || !wasActive {
+			return err
+		}
+		return ev.deactivated(ctx, tx, act, webhooks.ReasonDeactivated, now)
 	})
 	if err != nil {
 		return err
 	}
+	ev.queue(ctx)
 	s.log.InfoContext(ctx, "license deactivated", slog.String("activation_id", claims.Subject))
 	return nil
 }

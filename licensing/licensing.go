@@ -37,6 +37,9 @@ type Config struct {
 	// service generate one and store it in the database, which protects
 	// less. Changing it invalidates every activation code.
 	Secret []byte
+	// Webhooks configures the webhooks for licensing events (events.go);
+	// zero fields mean defaults.
+	Webhooks WebhookConfig
 	// Logger receives the service's messages; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. For tests.
@@ -89,10 +92,14 @@ type Service struct {
 	now func() time.Time
 
 	codeKey, nonceKey, idemKey []byte
+	offlineKey                 []byte // offline.go: seals offline private keys, hashes proofs
 	seal                       cipher.AEAD
+
+	hooks hookState // events.go: webhooks for licensing events
 
 	signer jose.Signer
 	keys   map[string]*ecdsa.PublicKey // by kid
+	tokens tokenCache                  // tokencache.go: claims of tokens already checked
 }
 
 // New returns a service on db, which must be migrated. On the first start
@@ -123,6 +130,8 @@ func New(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
 	s.codeKey = derive(secret, "activation-code")
 	s.nonceKey = derive(secret, "nonce")
 	s.idemKey = derive(secret, "idempotency-key")
+	s.offlineKey = derive(secret, "offline")
+	s.hooks = newHookState(derive(secret, "webhooks"), cfg.Webhooks)
 	block, err := aes.NewCipher(derive(secret, "idempotency-seal"))
 	if err != nil {
 		return nil, fmt.Errorf("licensing: %w", err)

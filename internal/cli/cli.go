@@ -93,6 +93,7 @@ Exit codes: 0 pass, 1 the gate failed, 2 bad usage or bad input,
 	root.AddCommand(newScanCmd(stdio), newGateCmd(stdio), newVersionCmd(stdio), newServeCmd(stdio), newMigrateCmd(stdio), newClientsCmd(stdio))
 	root.AddCommand(newLicensingCmds(stdio)...)
 	root.AddCommand(newWorkerCmd(stdio))
+	root.AddCommand(newLicenseCmd(stdio))
 	// Unknown subcommands and bad arguments are usage errors too.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

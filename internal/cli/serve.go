@@ -8,16 +8,20 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
+	licapi "github.com/vigil-sec/vigil/licensing/api"
 )
 
 type serveFlags struct {
@@ -31,6 +35,10 @@ type serveFlags struct {
 	workers       int
 	registryToken string
 	sealKeyFile   string
+	publicURL     string
+	admissionCA   string
+	actEvery      time.Duration
+	actBurst      int
 	queue         queueFlags
 }
 
@@ -107,7 +115,14 @@ Projects with a schedule (cron syntax) are rescanned on it: the default
 branch's head, and the images first scanned for the project in the last
 --rescan-days days. Rescans are scans of their own (trigger "schedule");
 they never change the deploy gate of a commit or image, which reads its
-first scan.`,
+first scan.
+
+--public-url is the base URL clients use: access tokens carry it as their
+issuer and are accepted only with it, so give every host of one
+installation the same. --admission-client-ca makes the TLS server ask
+clients for a certificate: /admission/v1/validate then answers only the
+Kubernetes API server holding one that the CA issued (401 otherwise);
+other endpoints still work without one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), stdio, f)
@@ -125,6 +140,10 @@ first scan.`,
 	fl.IntVar(&f.workers, "workers", 0, "scans run at once in this process (default: the number of CPUs)")
 	fl.StringVar(&f.registryToken, "registry-token", os.Getenv("VIGIL_REGISTRY_TOKEN"), "bearer token of registry notifications at /hooks/registry (default $VIGIL_REGISTRY_TOKEN; empty disables the endpoint)")
 	fl.StringVar(&f.sealKeyFile, "seal-key-file", "", "key sealing webhook secrets (default DATA/"+sealKeyFile+", made on first start; share it between hosts)")
+	fl.StringVar(&f.publicURL, "public-url", "", "the server's base URL as clients reach it: the issuer (iss) of its access tokens and the base of links in commit statuses (default https://HOST:PORT from --addr, http:// with --http; set the same on every host)")
+	fl.StringVar(&f.admissionCA, "admission-client-ca", "", "PEM file of the CA(s) that issue the Kubernetes API server's client certificate: /admission/v1/validate then needs a client certificate they verify (the rest of the API does not)")
+	fl.DurationVar(&f.actEvery, "activation-interval", 6*time.Second, "license activations (online and offline): one more attempt allowed per client address, and per tenant, every this long")
+	fl.IntVar(&f.actBurst, "activation-burst", 10, "license activations: attempts allowed at once per client address, and per tenant, before --activation-interval paces them")
 	return cmd
 }
 
@@ -138,8 +157,50 @@ func (f *serveFlags) validate() error {
 		return &usageError{errors.New("--http serves plain HTTP: drop --tls-cert/--tls-key")}
 	case f.workers < 0:
 		return &usageError{fmt.Errorf("--workers %d is negative", f.workers)}
+	case f.actEvery <= 0:
+		return &usageError{fmt.Errorf("--activation-interval %v: want a positive duration", f.actEvery)}
+	case f.actBurst < 1:
+		return &usageError{fmt.Errorf("--activation-burst %d: want at least 1", f.actBurst)}
+	case f.plainHTTP && f.admissionCA != "":
+		return &usageError{errors.New("--admission-client-ca needs TLS: with --http the proxy in front sees the client certificates")}
 	}
-	return nil
+	var err error
+	f.publicURL, err = checkPublicURL(f.publicURL)
+	return err
+}
+
+// checkPublicURL validates --public-url and drops its trailing slashes;
+// "" stays "".
+func checkPublicURL(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", &usageError{fmt.Errorf("--public-url %q: want an http(s) base URL like https://vigil.example.com:8443, without credentials, query or fragment", raw)}
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// defaultPublicURL is the base URL of a server listening on addr: the
+// address's host, or the machine's host name when it listens on every
+// interface.
+func defaultPublicURL(addr net.Addr, useTLS bool) string {
+	scheme := "https"
+	if !useTLS {
+		scheme = "http"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = strings.ToLower(h)
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
@@ -177,11 +238,24 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 		return err
 	}
 
+	useTLS := !f.plainHTTP
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	defer ln.Close() // closed by Serve too; this covers the early returns
+	publicURL := f.publicURL
+	if publicURL == "" {
+		publicURL = defaultPublicURL(ln.Addr(), useTLS)
+	}
+
 	jcfg := jobs.DefaultConfig()
 	if f.workers > 0 {
 		jcfg.Workers = f.workers
 	}
 	jcfg.RescueAfter = f.queue.rescueAfter
+	lcfg := licapi.DefaultConfig()
+	lcfg.ActivateRate, lcfg.ActivateBurst = rate.Every(f.actEvery), f.actBurst
 	srv, err := server.New(ctx, server.Config{
 		DB: db, Blobs: blobs, SealKey: key, Jobs: &jcfg,
 		InsecureRegistries: f.insecure,
@@ -189,12 +263,15 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 		ReclaimOnStart:     f.queue.reclaimOnStart(db.Dialect()),
 		RescanDays:         f.queue.rescanDays,
 		Logger:             log,
+
+		PublicURL:           publicURL,
+		AdmissionClientCert: f.admissionCA != "",
+		LicensingAPI:        &lcfg,
 	})
 	if err != nil {
 		return err
 	}
 
-	useTLS := !f.plainHTTP
 	var hcfg = httpx.ServerConfig{Addr: f.addr, Handler: srv.Handler(), Logger: log}
 	if useTLS {
 		var fp string
@@ -217,6 +294,13 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 			hcfg.TLSConfig = httpx.TLSConfig(cert)
 		}
 		fmt.Fprintf(stdio.Out, "TLS certificate SHA-256 fingerprint: %s\n", fp)
+		if f.admissionCA != "" {
+			cas, err := httpx.LoadClientCAs(f.admissionCA)
+			if err != nil {
+				return &usageError{fmt.Errorf("--admission-client-ca: %w", err)}
+			}
+			httpx.RequestClientCerts(hcfg.TLSConfig, cas)
+		}
 	}
 
 	creds, created, err := srv.Bootstrap(ctx)
@@ -227,20 +311,16 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 		fmt.Fprintf(stdio.Out, "created the admin client (shown only now):\n  client_id:     %s\n  client_secret: %s\n", creds.ClientID, creds.ClientSecret)
 	}
 
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", f.addr, err)
-	}
 	// The workers stop through Stop, with their grace period, not
 	// through ctx, which a signal cancels.
 	if err := srv.Start(context.WithoutCancel(ctx)); err != nil {
-		ln.Close()
 		return err
 	}
 	scheme := "https"
 	if !useTLS {
 		scheme = "http"
 	}
+	fmt.Fprintf(stdio.Out, "public URL (token issuer): %s\n", publicURL)
 	fmt.Fprintf(stdio.Out, "serving on %s://%s\n", scheme, ln.Addr())
 
 	serveErr := httpx.Serve(ctx, httpx.NewServer(hcfg), ln, useTLS)

@@ -2,12 +2,23 @@ package cli_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -105,5 +116,164 @@ func TestServeAndClients(t *testing.T) {
 	}
 	if code, out, _ := vigil(t, "migrate", "--data", data); code != 0 || !strings.Contains(out, "sqlite schema at version") || !strings.Contains(out, "job queue migrated") {
 		t.Errorf("migrate: exit %d: %s", code, out)
+	}
+}
+
+// clientCA is a CA issuing client certificates, as the Kubernetes API
+// server's would be.
+type clientCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newClientCA(t *testing.T, dir string) (*clientCA, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test client CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	file := filepath.Join(dir, "client-ca.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &clientCA{cert: cert, key: key}, file
+}
+
+func (ca *clientCA) issue(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// issuer returns the "iss" of an access token of the server at base
+// (read without verifying: the server verified it when it made it).
+func issuer(t *testing.T, base, id, secret string) string {
+	t.Helper()
+	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: base + "/oauth2/token"}
+	tok, err := cc.Token(context.WithValue(context.Background(), oauth2.HTTPClient, insecureClient()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok.AccessToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token is not a JWS: %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct{ Iss string }
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims.Iss
+}
+
+func TestServePublicURLAndAdmissionClientCA(t *testing.T) {
+	dir := t.TempDir()
+
+	// Without --public-url the issuer is the address served on.
+	base, banner := serve(t, filepath.Join(dir, "default"))
+	if got := issuer(t, base, field(banner, "client_id"), field(banner, "client_secret")); got != base {
+		t.Errorf("default issuer %q, want %q", got, base)
+	}
+	if !strings.Contains(banner, "public URL (token issuer): "+base) {
+		t.Errorf("banner does not print the public URL:\n%s", banner)
+	}
+
+	ca, caFile := newClientCA(t, dir)
+	const public = "https://vigil.example.test:9443"
+	base, banner = serveOn(t, "--data", filepath.Join(dir, "mtls"), "--public-url", public+"/", "--admission-client-ca", caFile)
+	id, secret := field(banner, "client_id"), field(banner, "client_secret")
+	if got := issuer(t, base, id, secret); got != public {
+		t.Errorf("issuer %q, want %q", got, public)
+	}
+	// The API works without a client certificate.
+	token(t, base, id, secret)
+
+	review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1",
+		"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+		"operation":"CREATE","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},
+		"spec":{"containers":[{"name":"c","image":"registry.example.com/app@sha256:` + strings.Repeat("a", 64) + `"}]}}}}`
+	post := func(c *http.Client) (int, []byte, error) {
+		resp, err := c.Post(base+"/admission/v1/validate", "application/json", strings.NewReader(review))
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, nil
+	}
+
+	// No client certificate: 401 with a JSON error.
+	code, body, err := post(insecureClient())
+	var apiErr struct{ Code string }
+	if err != nil || code != http.StatusUnauthorized || json.Unmarshal(body, &apiErr) != nil || apiErr.Code != "CLIENT_CERT_REQUIRED" {
+		t.Errorf("admission without a client certificate: %d %s %v; want 401 CLIENT_CERT_REQUIRED", code, body, err)
+	}
+
+	// A certificate from the CA: the review is answered (denied, as the
+	// image was never scanned).
+	withCert := insecureClient()
+	withCert.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{ca.issue(t, "kube-apiserver")}
+	code, body, err = post(withCert)
+	var out struct {
+		Response struct {
+			UID     string
+			Allowed bool
+		}
+	}
+	if err != nil || code != http.StatusOK || json.Unmarshal(body, &out) != nil || out.Response.UID != "u-1" || out.Response.Allowed {
+		t.Errorf("admission with a client certificate: %d %s %v; want 200, uid u-1, denied", code, body, err)
+	}
+
+	// A certificate from another CA fails the handshake.
+	rogue, _ := newClientCA(t, t.TempDir())
+	cert := rogue.issue(t, "kube-apiserver")
+	bad := insecureClient()
+	bad.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	if code, _, err := post(bad); err == nil {
+		t.Errorf("admission with a certificate of another CA: %d, want a failed handshake", code)
+	}
+}
+
+func TestServeFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"--public-url", "vigil.example.com"},
+		{"--public-url", "ftp://vigil.example.com"},
+		{"--public-url", "https://user:pw@vigil.example.com"},
+		{"--http", "--admission-client-ca", filepath.Join(dir, "ca.pem")},
+		{"--admission-client-ca", filepath.Join(dir, "missing.pem")},
+		{"--activation-interval", "0s"},
+		{"--activation-burst", "0"},
+	} {
+		all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}, args...)
+		code, _, stderr := vigil(t, all...)
+		if code != cli.ExitUsage || !strings.Contains(stderr, strings.TrimPrefix(args[len(args)-2], "--")) {
+			t.Errorf("vigil %s: exit %d, %q; want %d naming the flag", strings.Join(args, " "), code, stderr, cli.ExitUsage)
+		}
 	}
 }

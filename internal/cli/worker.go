@@ -24,6 +24,7 @@ type workerFlags struct {
 	logFormat   string
 	workers     int
 	sealKeyFile string
+	publicURL   string
 	queue       queueFlags
 }
 
@@ -59,6 +60,7 @@ then are cut off and retried by another worker.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.IntVar(&f.workers, "workers", 0, "scans run at once in this process (default: the number of CPUs)")
 	fl.StringVar(&f.sealKeyFile, "seal-key-file", "", "the installation's seal key (default DATA/"+sealKeyFile+"; it must exist: serve makes it)")
+	fl.StringVar(&f.publicURL, "public-url", "", "the --public-url of vigil serve: the base of the scan links in commit statuses posted from this host (none without it)")
 	return cmd
 }
 
@@ -72,6 +74,10 @@ func runWorker(ctx context.Context, stdio Stdio, f workerFlags) error {
 		return &usageError{fmt.Errorf("--workers %d is negative", f.workers)}
 	}
 	if err := f.queue.validate(jobs.DefaultConfig()); err != nil {
+		return err
+	}
+	publicURL, err := checkPublicURL(f.publicURL)
+	if err != nil {
 		return err
 	}
 	var log *slog.Logger
@@ -109,6 +115,7 @@ func runWorker(ctx context.Context, stdio Stdio, f workerFlags) error {
 		DB: db, Blobs: blobs, SealKey: key, Jobs: &jcfg,
 		InsecureRegistries: f.insecure,
 		RescanDays:         f.queue.rescanDays,
+		PublicURL:          publicURL,
 		Logger:             log,
 	})
 	if err != nil {

@@ -77,11 +77,15 @@ func TestWorkerRunsScansOfAnAPIServer(t *testing.T) {
 	if code := cli.Main(ctx, []string{"worker", "--database", dsn, "--data", t.TempDir()}, cli.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errOut}); code != cli.ExitUsage || !strings.Contains(errOut.String(), "seal key") {
 		t.Errorf("worker without the seal key: exit %d, %q", code, errOut.String())
 	}
+	errOut.Reset()
+	if code := cli.Main(ctx, []string{"worker", "--database", dsn, "--data", data, "--public-url", "vigil.example.com"}, cli.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errOut}); code != cli.ExitUsage || !strings.Contains(errOut.String(), "--public-url") {
+		t.Errorf("worker with a bad --public-url: exit %d, %q", code, errOut.String())
+	}
 
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(wctx, []string{"worker", "--database", dsn, "--data", data, "--workers", "1"},
+		done <- cli.Main(wctx, []string{"worker", "--database", dsn, "--data", data, "--workers", "1", "--public-url", ts.URL},
 			cli.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	}()
 	defer func() {

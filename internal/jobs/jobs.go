@@ -39,6 +39,27 @@ type Config struct {
 	// Periodic runs periodic jobs. Without it the client does not work
 	// them (but, if elected leader, still enqueues those it was given).
 	Periodic PeriodicRunner
+	// Statuses posts commit statuses (status.go). Without it the client
+	// does not work those jobs.
+	Statuses StatusRunner
+	// Deliveries delivers the licensing events' webhooks and runs their
+	// periodic sweep (deliver.go). Without it the client only inserts
+	// delivery jobs (QueueDeliveries).
+	Deliveries DeliveryRunner
+	// DeliveryMaxAttempts bounds a delivery's attempts. Default
+	// DefaultDeliveryMaxAttempts, which with DeliveryBackoff spans about
+	// three days.
+	DeliveryMaxAttempts int
+	// DeliveryBackoff is the wait before a delivery's attempt+1 after its
+	// attempt-th failed. Default DeliveryBackoff.
+	DeliveryBackoff func(attempt int) time.Duration
+	// SweepInterval is how often the webhooks' sweep runs. Default
+	// DefaultSweepInterval.
+	SweepInterval time.Duration
+	// DeliveryWorkers is how many deliveries run at once in this process,
+	// in a queue of their own (they wait on the network, not the CPU).
+	// Default DefaultDeliveryWorkers.
+	DeliveryWorkers int
 
 	// Workers is how many jobs run at once in this process.
 	// Default: the number of CPUs.
@@ -126,7 +147,7 @@ func (c Config) Validate() error {
 	case c.PollInterval < 0:
 		return fmt.Errorf("jobs: poll interval %s is negative", c.PollInterval)
 	}
-	return nil
+	return c.validateDeliveries()
 }
 
 // riverClient is what Client uses of a river.Client, whatever its
@@ -169,6 +190,10 @@ func New(db *store.DB, cfg *Config) (*Client, error) {
 	if c.Periodic != nil {
 		river.AddWorker(workers, &periodicWorker{runner: c.Periodic, cfg: &c})
 	}
+	if c.Statuses != nil {
+		river.AddWorker(workers, &statusWorker{runner: c.Statuses, cfg: &c})
+	}
+	c.deliveryDefaults()
 	rc := &river.Config{
 		FetchCooldown:        min(100*time.Millisecond, c.PollInterval),
 		FetchPollInterval:    c.PollInterval,
@@ -182,8 +207,11 @@ func New(db *store.DB, cfg *Config) (*Client, error) {
 		TestOnly:            c.testOnly,
 		Workers:             workers,
 	}
-	if c.Scans != nil || c.Periodic != nil {
+	if c.Scans != nil || c.Periodic != nil || c.Deliveries != nil || c.Statuses != nil {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers}}
+	}
+	if c.Deliveries != nil {
+		addDeliveries(workers, rc, &c)
 	}
 
 	var (
@@ -214,7 +242,7 @@ func New(db *store.DB, cfg *Config) (*Client, error) {
 // runners only inserts: Start does nothing. Cancelling ctx stops the
 // client as Stop does.
 func (c *Client) Start(ctx context.Context) error {
-	if c.cfg.Scans == nil && c.cfg.Periodic == nil {
+	if c.cfg.Scans == nil && c.cfg.Periodic == nil && c.cfg.Deliveries == nil && c.cfg.Statuses == nil {
 		return nil
 	}
 	if err := c.river.Start(ctx); err != nil {

@@ -44,6 +44,10 @@ type Project struct {
 	Schedule      string    `json:"schedule,omitempty"`
 	PolicyVersion int       `json:"policy_version,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
+
+	// Forge is where commit statuses go (forge.go); its token is never
+	// shown.
+	Forge *ProjectForge `json:"forge,omitempty"`
 }
 
 type createProjectRequest struct {
@@ -53,6 +57,8 @@ type createProjectRequest struct {
 	WebhookSecret string `json:"webhook_secret"`
 	Schedule      string `json:"schedule"`
 	Policy        string `json:"policy"` // a policy file (YAML), as `vigil scan --policy` reads
+	// Forge, when given, gets commit statuses (forge.go).
+	Forge *forgeRequest `json:"forge"`
 }
 
 func invalidField(format string, args ...any) *httpx.Error {
@@ -93,6 +99,9 @@ func (req *createProjectRequest) validate() error {
 			return invalidField("%v", err)
 		}
 	}
+	if req.Forge != nil {
+		return req.Forge.validate(req.RepoURL)
+	}
 	return nil
 }
 
@@ -119,6 +128,12 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := apiProject(p, 0)
+	if req.Forge != nil {
+		if out.Forge, err = s.setForge(ctx, p, *req.Forge); err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+	}
 	if req.Policy != "" {
 		pol, err := s.db.AddPolicy(ctx, p.ID, req.Policy)
 		if err != nil {
@@ -151,7 +166,9 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 		if pol, err := s.db.GetPolicy(r.Context(), p.ID, 0); err == nil {
 			v = pol.Version
 		}
-		out = append(out, apiProject(p, v))
+		ap := apiProject(p, v)
+		ap.Forge = s.projectForge(r.Context(), p.ID)
+		out = append(out, ap)
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"projects": out, "next_cursor": ""})
 }

@@ -1,6 +1,427 @@
 package server
 
-import "net/http"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/vigil-sec/vigil/ci"
+	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/licensing/oauth"
+	"github.com/vigil-sec/vigil/scanner"
+)
+
+// Findings tracked across commits and waivers made through the API.
+//
+// Every succeeded scan gets a gate summary (what the gate evaluates, so a
+// gate query never reads the result blob). A succeeded first scan of a
+// project's commit is also folded into the project's tracked findings
+// (store.RecordFindings): first seen, last seen, fixed in. Scheduled
+// rescans are not: they scan an old commit again with newer rules, so
+// what they see says nothing about when code changed, and a finding
+// they alone found would read as first seen in a commit long after the
+// one that brought it. Findings they reveal are tracked from the next
+// commit scan on, which runs the same rules.
 
 // registerFindings mounts findings tracked across commits and the waivers API.
-func (s *Server) registerFindings(mux *http.ServeMux) {}
+func (s *Server) registerFindings(mux *http.ServeMux) {
+	api := func(pattern, scope string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.oauth.Middleware("")(requireScope(scope, h)))
+	}
+	api("GET /api/v1/findings", ScopeScansRead, s.listFindings)
+	api("POST /api/v1/waivers", ScopeProjectsAdmin, s.createWaiver)
+	api("GET /api/v1/waivers", ScopeScansRead, s.listWaivers)
+	api("GET /api/v1/waivers/{id}", ScopeScansRead, s.getWaiver)
+	api("DELETE /api/v1/waivers/{id}", ScopeProjectsAdmin, s.deleteWaiver)
+}
+
+// recordResult stores what the gate and the findings list need of a
+// scan's result, before the scan is marked succeeded: its gate summary
+// and, for a first commit scan of a project, its findings. Both writes
+// are idempotent, so a retried scan records again safely.
+func (s *Server) recordResult(ctx context.Context, sc store.Scan, rescanOf string, res *scanner.Result) error {
+	if _, err := s.storeGateSummary(ctx, sc.ID, res); err != nil {
+		return fmt.Errorf("record gate summary: %w", err)
+	}
+	if rescanOf != "" || sc.Kind != store.KindCommit || sc.ProjectID == "" {
+		return nil
+	}
+	found := make([]store.ObservedFinding, 0, len(res.Findings))
+	for _, f := range res.Findings {
+		found = append(found, store.ObservedFinding{
+			Fingerprint: f.Fingerprint, RuleID: f.RuleID, Severity: f.Severity.String(), Confidence: f.Confidence.String(),
+			File: f.File, Line: f.Line, Message: f.Message, Suppressed: f.SuppressedInSource(),
+		})
+	}
+	if err := s.db.RecordFindings(ctx, sc.ID, found); err != nil {
+		return fmt.Errorf("record findings: %w", err)
+	}
+	return nil
+}
+
+// The states of a tracked finding.
+const (
+	FindingOpen   = "open"   // seen in the latest scans, not suppressed
+	FindingFixed  = "fixed"  // a later default-branch scan no longer has it
+	FindingWaived = "waived" // open, but an active waiver or a #nosec comment covers it
+)
+
+// Finding is a tracked finding as the API shows it.
+type Finding struct {
+	ID          string    `json:"id"`
+	Project     string    `json:"project"`
+	Fingerprint string    `json:"fingerprint"`
+	RuleID      string    `json:"rule_id"`
+	Severity    string    `json:"severity"`
+	Confidence  string    `json:"confidence"`
+	File        string    `json:"file"`
+	Line        int       `json:"line"`
+	Message     string    `json:"message"`
+	State       string    `json:"state"`
+	FirstSeen   Sighting  `json:"first_seen"`
+	LastSeen    Sighting  `json:"last_seen"`
+	FixedIn     *Sighting `json:"fixed_in,omitempty"`
+}
+
+// Sighting is a scan in which a finding was seen, or fixed.
+type Sighting struct {
+	Scan   string    `json:"scan"`
+	Commit string    `json:"commit"`
+	At     time.Time `json:"at"`
+}
+
+func apiSighting(s store.Sighting) Sighting {
+	return Sighting{Scan: s.ScanID, Commit: s.Commit, At: s.At}
+}
+
+func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	ref := q.Get("project")
+	if ref == "" {
+		httpx.WriteErr(w, invalidField("project is required: the name or ID of a project"))
+		return
+	}
+	limit := store.DefaultFindingLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxFindingLimit {
+			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, store.MaxFindingLimit))
+			return
+		}
+		limit = n
+	}
+	state := q.Get("state")
+	f := store.FindingFilter{Limit: limit, Cursor: q.Get("cursor")}
+	switch state {
+	case "":
+	case FindingFixed:
+		f.Fixed = new(true)
+	case FindingOpen, FindingWaived:
+		f.Fixed = new(false)
+	default:
+		httpx.WriteErr(w, invalidField("state %q: want open, fixed or waived", state))
+		return
+	}
+	p, err := s.project(ctx, ref)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	f.ProjectID = p.ID
+	waivers, err := s.activeWaivers(ctx, p)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+
+	// open and waived are told apart here, with the waivers in force now:
+	// read pages of unfixed findings until this page is full.
+	out := make([]Finding, 0, limit)
+	next := ""
+	for {
+		page, more, err := s.db.ListFindings(ctx, f)
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		waived := waivedFindings(page, waivers)
+		for i, tf := range page {
+			st := FindingOpen
+			switch {
+			case tf.Fixed != nil:
+				st = FindingFixed
+			case waived[i]:
+				st = FindingWaived
+			}
+			if state != "" && st != state {
+				continue
+			}
+			out = append(out, apiFinding(tf, p.Name, st))
+			if len(out) == limit {
+				if i < len(page)-1 || more != "" {
+					next = store.FindingCursor(tf.ID)
+				}
+				break
+			}
+		}
+		if len(out) == limit || more == "" {
+			break
+		}
+		f.Cursor = more
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"findings": out, "next_cursor": next})
+}
+
+func apiFinding(f store.TrackedFinding, project, state string) Finding {
+	out := Finding{
+		ID: f.ID, Project: project, Fingerprint: f.Fingerprint, RuleID: f.RuleID, Severity: f.Severity,
+		Confidence: f.Confidence, File: f.File, Line: f.Line, Message: f.Message, State: state,
+		FirstSeen: apiSighting(f.First), LastSeen: apiSighting(f.Last),
+	}
+	if f.Fixed != nil {
+		fx := apiSighting(*f.Fixed)
+		out.FixedIn = &fx
+	}
+	return out
+}
+
+// activeWaivers are the waivers of the project's latest policy and of the
+// API, as the gate applies them.
+func (s *Server) activeWaivers(ctx context.Context, p store.Project) ([]ci.Waiver, error) {
+	var out []ci.Waiver
+	stored, err := s.db.GetPolicy(ctx, p.ID, 0)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		// A policy that does not parse waives nothing (the gate fails).
+		if pol, err := ci.ParsePolicy("policy", []byte(stored.Body)); err == nil {
+			out = append(out, pol.Waivers...)
+		}
+	}
+	ws, err := s.db.ListWaivers(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		out = append(out, ciWaiver(w))
+	}
+	return out, nil
+}
+
+// waivedFindings reports which findings a #nosec comment or an active
+// waiver covers, as ci.Evaluate decides it.
+func waivedFindings(fs []store.TrackedFinding, waivers []ci.Waiver) []bool {
+	res := &scanner.Result{Findings: make([]scanner.Finding, len(fs))}
+	for i, f := range fs {
+		res.Findings[i] = scanner.Finding{RuleID: f.RuleID, File: f.File, Line: f.Line, Fingerprint: f.Fingerprint}
+	}
+	// Only waivers: no thresholds or exclusions, and every finding is
+	// fingerprinted, so Evaluate keeps them all (it sorts them).
+	ci.Evaluate(res, &ci.Policy{Waivers: waivers}, nil, now())
+	byFP := make(map[string]bool, len(res.Findings))
+	for _, f := range res.Findings {
+		byFP[f.Fingerprint] = f.Suppressed
+	}
+	out := make([]bool, len(fs))
+	for i, f := range fs {
+		out[i] = f.Suppressed || byFP[f.Fingerprint]
+	}
+	return out
+}
+
+// Limits on waiver fields.
+const (
+	maxWaiverOwner  = 200
+	maxWaiverReason = 2000
+	maxWaiverPath   = 500
+	maxWaiverBody   = 16 << 10
+)
+
+var (
+	waiverRuleRE        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$`)
+	waiverFingerprintRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+)
+
+// Waiver is a waiver as the API shows it.
+type Waiver struct {
+	ID          string    `json:"id"`
+	Project     string    `json:"project"`
+	Rule        string    `json:"rule,omitempty"`
+	Path        string    `json:"path,omitempty"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	Owner       string    `json:"owner"`
+	Reason      string    `json:"reason"`
+	Expires     string    `json:"expires"` // YYYY-MM-DD, the last day it applies (UTC)
+	Active      bool      `json:"active"`
+	CreatedBy   string    `json:"created_by,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func apiWaiver(w store.Waiver, project string, at time.Time) Waiver {
+	cw := ciWaiver(w)
+	return Waiver{
+		ID: w.ID, Project: project, Rule: w.Rule, Path: w.Path, Fingerprint: w.Fingerprint, Owner: w.Owner,
+		Reason: w.Reason, Expires: w.Expires.Format(time.DateOnly), Active: cw.Active(at), CreatedBy: w.CreatedBy,
+		CreatedAt: w.CreatedAt,
+	}
+}
+
+type createWaiverRequest struct {
+	Project     string `json:"project"`
+	Rule        string `json:"rule"`
+	Path        string `json:"path"`
+	Fingerprint string `json:"fingerprint"`
+	Owner       string `json:"owner"`
+	Reason      string `json:"reason"`
+	Expires     string `json:"expires"` // YYYY-MM-DD or RFC 3339
+}
+
+// validate checks the request and returns the expiry date. A time in
+// RFC 3339 counts as its UTC date: like a waiver of a policy file, the
+// waiver applies through the end of that day.
+func (req *createWaiverRequest) validate(at time.Time) (time.Time, error) {
+	for _, f := range []*string{&req.Project, &req.Rule, &req.Path, &req.Fingerprint, &req.Owner, &req.Reason, &req.Expires} {
+		*f = strings.TrimSpace(*f)
+	}
+	checkText := func(field, v string, maxLen int) error {
+		switch {
+		case v == "":
+			return invalidField("%s is required", field)
+		case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' }):
+			return invalidField("%s: want printable text", field)
+		case utf8.RuneCountInString(v) > maxLen:
+			return invalidField("%s: at most %d characters", field, maxLen)
+		}
+		return nil
+	}
+	switch {
+	case req.Project == "":
+		return time.Time{}, invalidField("project is required: the name or ID of a project")
+	case req.Rule == "" && req.Fingerprint == "":
+		return time.Time{}, invalidField("rule or fingerprint is required: a waiver never covers every finding")
+	case req.Rule != "" && !waiverRuleRE.MatchString(req.Rule):
+		return time.Time{}, invalidField("rule %q: want a rule ID such as G404 (letters, digits, '.', '_', ':', '/', '-'; at most 100)", req.Rule)
+	case req.Fingerprint != "" && !waiverFingerprintRE.MatchString(req.Fingerprint):
+		return time.Time{}, invalidField("fingerprint %q: want the fingerprint of a finding (letters, digits, '.', '_', ':', '-'; at most 128)", req.Fingerprint)
+	case len(req.Path) > maxWaiverPath:
+		return time.Time{}, invalidField("path: at most %d bytes", maxWaiverPath)
+	case req.Path != "" && !doublestar.ValidatePattern(req.Path):
+		return time.Time{}, invalidField("path %q: not a valid glob", req.Path)
+	}
+	if err := checkText("owner", req.Owner, maxWaiverOwner); err != nil {
+		return time.Time{}, err
+	}
+	if err := checkText("reason", req.Reason, maxWaiverReason); err != nil {
+		return time.Time{}, err
+	}
+	if req.Expires == "" {
+		return time.Time{}, invalidField("expires is required: the last day the waiver applies, YYYY-MM-DD or RFC 3339")
+	}
+	exp, err := time.Parse(time.DateOnly, req.Expires)
+	if err != nil {
+		t, err2 := time.Parse(time.RFC3339, req.Expires)
+		if err2 != nil {
+			return time.Time{}, invalidField("expires %q: want a date (YYYY-MM-DD) or an RFC 3339 time", req.Expires)
+		}
+		y, m, d := t.UTC().Date()
+		exp = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	if w := (ci.Waiver{Expires: exp}); !w.Active(at) {
+		return time.Time{}, invalidField("expires %s is in the past: a waiver must apply at least through today (UTC)", exp.Format(time.DateOnly))
+	}
+	return exp, nil
+}
+
+func (s *Server) createWaiver(w http.ResponseWriter, r *http.Request) {
+	var req createWaiverRequest
+	if err := httpx.DecodeJSON(w, r, &req, maxWaiverBody); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	at := now()
+	exp, err := req.validate(at)
+	if err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	ctx := r.Context()
+	p, err := s.project(ctx, req.Project)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	var by string
+	if c, ok := oauth.ClaimsFromContext(ctx); ok {
+		by = c.ClientID
+	}
+	sw, err := s.db.CreateWaiver(ctx, store.Waiver{
+		ProjectID: p.ID, Rule: req.Rule, Path: req.Path, Fingerprint: req.Fingerprint,
+		Owner: req.Owner, Reason: req.Reason, Expires: exp, CreatedBy: by,
+	})
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/waivers/"+sw.ID)
+	httpx.WriteJSON(w, http.StatusCreated, apiWaiver(sw, p.Name, at))
+}
+
+func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ref := r.URL.Query().Get("project")
+	if ref == "" {
+		httpx.WriteErr(w, invalidField("project is required: the name or ID of a project"))
+		return
+	}
+	p, err := s.project(ctx, ref)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	ws, err := s.db.ListWaivers(ctx, p.ID)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	at := now()
+	out := make([]Waiver, 0, len(ws))
+	for _, sw := range ws {
+		out = append(out, apiWaiver(sw, p.Name, at))
+	}
+	// At most store.MaxWaivers: one page.
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"waivers": out, "next_cursor": ""})
+}
+
+func (s *Server) getWaiver(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sw, err := s.db.GetWaiver(ctx, r.PathValue("id"))
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	name := sw.ProjectID
+	if p, err := s.db.GetProject(ctx, sw.ProjectID); err == nil {
+		name = p.Name
+	}
+	httpx.WriteJSON(w, http.StatusOK, apiWaiver(sw, name, now()))
+}
+
+func (s *Server) deleteWaiver(w http.ResponseWriter, r *http.Request) {
+	if err := s.db.DeleteWaiver(r.Context(), r.PathValue("id")); err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

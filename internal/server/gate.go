@@ -2,16 +2,21 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/scanner"
 )
 
 // Reason codes of the decisions the server makes before a result exists.
@@ -33,23 +38,29 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	var (
-		sc  store.Scan
+		g   store.ScanGate
 		err error
-		d   *ci.Decision
 	)
 	switch project, commit, img := q.Get("project"), q.Get("commit"), q.Get("image"); {
 	case img != "" && project == "" && commit == "":
-		sc, err = s.findImageScan(ctx, img)
+		g, err = s.findImageGate(ctx, img)
 		if errors.Is(err, store.ErrNotFound) {
 			s.writeGate(w, r, notScanned("image "+img+" has not been scanned; POST it to /api/v1/scans"), "")
 			return
 		}
 	case project != "" && commit != "" && img == "":
+		// The common case in one query; a project named by ID, or a
+		// commit not scanned yet, take the longer way.
+		g, err = s.db.CommitScanGate(ctx, project, commit)
+		if !errors.Is(err, store.ErrNotFound) {
+			break
+		}
 		var p store.Project
 		if p, err = s.project(ctx, project); err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
+		var sc store.Scan
 		sc, err = s.db.FindCommitScan(ctx, p.ID, commit)
 		if errors.Is(err, store.ErrNotFound) {
 			// Nothing to judge yet: queue the scan so that asking again
@@ -62,6 +73,10 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 			s.writeGate(w, r, notScanned(fmt.Sprintf("commit %s of %s had not been scanned; a scan is queued, ask again later", sc.CommitSHA, p.Name)), sc.ID)
 			return
 		}
+		if err == nil {
+			g.Scan, g.Project = sc, p
+			g.State, err = s.db.GateState(ctx, sc.ID)
+		}
 	default:
 		httpx.WriteErr(w, invalidField("give project and commit, or image"))
 		return
@@ -70,11 +85,12 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	if d, err = s.decide(ctx, sc); err != nil {
+	d, err := s.decideGate(ctx, g)
+	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	s.writeGate(w, r, d, sc.ID)
+	s.writeGate(w, r, d, g.Scan.ID)
 }
 
 func notScanned(msg string) *ci.Decision {
@@ -98,29 +114,58 @@ func (s *Server) writeGate(w http.ResponseWriter, r *http.Request, d *ci.Decisio
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-// findImageScan finds the scan of an image named by digest ("sha256:…"),
-// by digest reference, or by the tag reference it was enqueued with. It
-// reads the store only: a tag is not resolved against its registry.
-func (s *Server) findImageScan(ctx context.Context, img string) (store.Scan, error) {
+// findImageGate finds the scan of an image named by digest ("sha256:…"),
+// by digest reference, or by the tag reference it was enqueued with,
+// with what its gate depends on. It reads the store only: a tag is not
+// resolved against its registry.
+func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate, error) {
 	img = strings.TrimSpace(img)
 	if strings.HasPrefix(img, "sha256:") || strings.HasPrefix(img, "sha512:") {
-		return s.db.FindImageScan(ctx, img)
+		return s.db.ImageScanGate(ctx, img)
 	}
 	ref, err := name.ParseReference(img)
 	if err != nil {
-		return store.Scan{}, fmt.Errorf("%w: image %q: %v", store.ErrInvalid, img, err)
+		return store.ScanGate{}, fmt.Errorf("%w: image %q: %v", store.ErrInvalid, img, err)
 	}
 	if d, ok := ref.(name.Digest); ok {
-		return s.db.FindImageScan(ctx, d.DigestStr())
+		return s.db.ImageScanGate(ctx, d.DigestStr())
 	}
-	return s.db.LatestImageScanByRef(ctx, ref.Name())
+	return s.db.ImageRefScanGate(ctx, ref.Name())
 }
 
 // decide is the gate decision of a scan: pending until it finishes, fail
 // when it failed, else the evaluation of its result with the project's
-// latest policy and, for a commit off the default branch, the default
-// branch's latest succeeded scan as baseline.
+// latest policy, the project's waivers (those of the policy and those
+// made through the API) and, for a commit off the default branch, the
+// default branch's latest succeeded scan as baseline.
+//
+// It reads the scan's gate summary, not its result blob, and caches the
+// decision under everything it depends on (store.GateState): the cache
+// is never stale, in this process or any other, because every query
+// reads that state first, with the scan (store.CommitScanGate and
+// ImageScanGate; GateState here). A cached decision also lapses when the
+// first of the waivers it used expires.
 func (s *Server) decide(ctx context.Context, sc store.Scan) (*ci.Decision, error) {
+	if sc.Status != store.Succeeded {
+		return s.decideGate(ctx, store.ScanGate{Scan: sc})
+	}
+	g := store.ScanGate{Scan: sc}
+	if sc.ProjectID != "" {
+		var err error
+		if g.Project, err = s.db.GetProject(ctx, sc.ProjectID); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if g.State, err = s.db.GateState(ctx, sc.ID); err != nil {
+		return nil, err
+	}
+	return s.decideGate(ctx, g)
+}
+
+// decideGate is decide for a scan read with its gate state.
+func (s *Server) decideGate(ctx context.Context, g store.ScanGate) (*ci.Decision, error) {
+	sc, p, st := g.Scan, g.Project, g.State
 	switch sc.Status {
 	case store.Queued, store.Running:
 		return &ci.Decision{Decision: ci.Pending, Reasons: []ci.Reason{{
@@ -131,72 +176,263 @@ func (s *Server) decide(ctx context.Context, sc store.Scan) (*ci.Decision, error
 			Code: CodeScanFailed, Message: "the scan failed: " + sc.Error,
 		}}}, nil
 	}
+	// The baseline applies to commit scans off the default branch only
+	// (image scans are read without their project: none).
+	if sc.Kind != store.KindCommit || p.DefaultBranch == "" || st.Branch == p.DefaultBranch {
+		st.BaselineScanID = ""
+	}
+	at := now()
+	key := gateKey{db: s.db, scan: sc.ID, state: st}
+	if d, ok := gates.get(key, at); ok {
+		return d, nil
+	}
+	d, until, err := s.evaluate(ctx, sc, p, st, at)
+	if err != nil {
+		return nil, err
+	}
+	if until.After(at) {
+		gates.put(key, d, until)
+	}
+	return d, nil
+}
+
+// evaluate decides the gate of a succeeded scan from its summary, and
+// says until when the decision holds (the end of the first active
+// waiver's last day).
+func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, st store.GateState, at time.Time) (*ci.Decision, time.Time, error) {
+	sum, err := s.gateSummary(ctx, sc)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if p.ID == "" && sc.ProjectID != "" {
+		if p, err = s.db.GetProject(ctx, sc.ProjectID); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	pol := ci.DefaultPolicy()
+	var apiWaivers []store.Waiver
+	if p.ID != "" {
+		if st.PolicyVersion > 0 {
+			stored, err := s.db.GetPolicy(ctx, p.ID, st.PolicyVersion)
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			if pol, err = ci.ParsePolicy(fmt.Sprintf("policy v%d of %s", stored.Version, p.Name), []byte(stored.Body)); err != nil {
+				return &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{Code: CodeBadPolicy, Message: err.Error()}}}, time.Time{}, nil
+			}
+		}
+		if st.WaiverVersion > 0 {
+			if apiWaivers, err = s.db.ListWaivers(ctx, p.ID); err != nil {
+				return nil, time.Time{}, err
+			}
+		}
+	}
+	nPolicy := len(pol.Waivers)
+	for _, w := range apiWaivers {
+		pol.Waivers = append(pol.Waivers, ciWaiver(w))
+	}
+	var base *ci.Baseline
+	if st.BaselineScanID != "" {
+		bs, err := s.db.GetScan(ctx, st.BaselineScanID)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		bsum, err := s.gateSummary(ctx, bs)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		fps := make([]string, 0, len(bsum.Findings))
+		for _, f := range bsum.Findings {
+			fps = append(fps, f.Fingerprint)
+		}
+		base = ci.NewBaseline(fps...)
+		base.Source = fmt.Sprintf("scan %s of %s@%s", bs.ID, p.DefaultBranch, bs.CommitSHA)
+	}
+	d := ci.Evaluate(sum.result(), pol, base, at)
+	nameAPIWaivers(d, nPolicy, apiWaivers)
+
+	until := at.Add(maxGateCacheAge)
+	for i := range pol.Waivers {
+		if w := &pol.Waivers[i]; w.Active(at) {
+			y, m, day := w.Expires.UTC().Date()
+			if end := time.Date(y, m, day+1, 0, 0, 0, 0, time.UTC); end.Before(until) {
+				until = end
+			}
+		}
+	}
+	return d, until, nil
+}
+
+// ciWaiver is a waiver of the API as the gate applies it.
+func ciWaiver(w store.Waiver) ci.Waiver {
+	return ci.Waiver{Rule: w.Rule, Path: w.Path, Fingerprint: w.Fingerprint, Reason: w.Reason, Owner: w.Owner, Expires: w.Expires}
+}
+
+// nameAPIWaivers makes the reasons name a waiver of the API by its ID
+// ("waiver 0192…") where ci.Evaluate, which knows only the policy's list,
+// calls it by its index after the policy's own ("waivers[3]").
+func nameAPIWaivers(d *ci.Decision, nPolicy int, ws []store.Waiver) {
+	if len(ws) == 0 {
+		return
+	}
+	pairs := make([]string, 0, 4*len(ws))
+	for i, w := range ws {
+		idx := fmt.Sprintf("waivers[%d]", nPolicy+i)
+		pairs = append(pairs, idx+" for ", "waiver "+w.ID+" for ", idx+" expired", "waiver "+w.ID+" expired")
+	}
+	r := strings.NewReplacer(pairs...)
+	for i := range d.Reasons {
+		d.Reasons[i].Message = r.Replace(d.Reasons[i].Message)
+	}
+}
+
+// gateSummaryVersion is the version of the gateSummary document.
+const gateSummaryVersion = 1
+
+// gateSummary is what the gate needs of a scan result, stored beside the
+// scan (store.PutGateSummary) when it succeeds: the findings without
+// snippets or engine notes, and of the SBOM only the count of components
+// and the components that declare a license.
+type gateSummary struct {
+	V        int               `json:"v"`
+	Findings []scanner.Finding `json:"findings"`
+	SBOM     bool              `json:"sbom"`
+	// Components counts every SBOM component; Licensed holds those with
+	// licenses (name, version, licenses).
+	Components int                 `json:"components,omitempty"`
+	Licensed   []scanner.Component `json:"licensed,omitempty"`
+}
+
+func summarize(res *scanner.Result) *gateSummary {
+	sum := &gateSummary{V: gateSummaryVersion, Findings: make([]scanner.Finding, 0, len(res.Findings))}
+	for _, f := range res.Findings {
+		var keep []scanner.Suppression
+		for _, sup := range f.Suppressions {
+			if sup.Kind != scanner.SuppressionExternal {
+				keep = append(keep, sup)
+			}
+		}
+		sum.Findings = append(sum.Findings, scanner.Finding{
+			RuleID: f.RuleID, Message: f.Message, Severity: f.Severity, Confidence: f.Confidence,
+			File: f.File, Line: f.Line, Fingerprint: f.Fingerprint, Suppressed: len(keep) > 0, Suppressions: keep,
+		})
+	}
+	if res.SBOM != nil {
+		sum.SBOM = true
+		sum.Components = len(res.SBOM.Components)
+		for _, c := range res.SBOM.Components {
+			if len(c.Licenses) > 0 {
+				sum.Licensed = append(sum.Licensed, scanner.Component{Name: c.Name, Version: c.Version, Licenses: c.Licenses})
+			}
+		}
+	}
+	return sum
+}
+
+// result is the summary as a result for ci.Evaluate, which changes what
+// it is given: every call makes a new one.
+func (sum *gateSummary) result() *scanner.Result {
+	res := &scanner.Result{Findings: slices.Clone(sum.Findings)}
+	if sum.SBOM {
+		// Components without a license are never denied: the zero ones
+		// stand in for them, so that the pass message counts them all.
+		comps := make([]scanner.Component, max(sum.Components, len(sum.Licensed)))
+		copy(comps, sum.Licensed)
+		res.SBOM = &scanner.SBOM{Components: comps}
+	}
+	return res
+}
+
+// storeGateSummary stores the gate summary of a scan's result.
+func (s *Server) storeGateSummary(ctx context.Context, scanID string, res *scanner.Result) (*gateSummary, error) {
+	sum := summarize(res)
+	b, err := json.Marshal(sum)
+	if err != nil {
+		return nil, err
+	}
+	return sum, s.db.PutGateSummary(ctx, scanID, b)
+}
+
+// gateSummary reads the gate summary of a succeeded scan. A scan that
+// succeeded before summaries were stored gets one from its result blob.
+func (s *Server) gateSummary(ctx context.Context, sc store.Scan) (*gateSummary, error) {
+	b, err := s.db.GetGateSummary(ctx, sc.ID)
+	if err == nil {
+		var sum gateSummary
+		if err := json.Unmarshal(b, &sum); err != nil {
+			return nil, fmt.Errorf("scan %s: bad gate summary: %w", sc.ID, err)
+		}
+		if sum.V == gateSummaryVersion {
+			return &sum, nil
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	res, err := s.loadResult(sc)
 	if err != nil {
 		return nil, err
 	}
-	pol := ci.DefaultPolicy()
-	var base *ci.Baseline
-	if sc.ProjectID != "" {
-		p, err := s.db.GetProject(ctx, sc.ProjectID)
-		if err != nil {
-			return nil, err
-		}
-		stored, err := s.db.GetPolicy(ctx, p.ID, 0)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return nil, err
-		default:
-			if pol, err = ci.ParsePolicy(fmt.Sprintf("policy v%d of %s", stored.Version, p.Name), []byte(stored.Body)); err != nil {
-				return &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{Code: CodeBadPolicy, Message: err.Error()}}}, nil
-			}
-		}
-		if sc.Kind == store.KindCommit {
-			if base, err = s.baseline(ctx, p, sc); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return ci.Evaluate(res, pol, base, now()), nil
+	return s.storeGateSummary(ctx, sc.ID, res)
 }
 
-// baseline is the findings of the default branch's latest succeeded scan,
-// for a commit scan that is not itself on the default branch; nil when
-// there is none.
-func (s *Server) baseline(ctx context.Context, p store.Project, sc store.Scan) (*ci.Baseline, error) {
-	branch, err := s.db.ScanBranch(ctx, sc.ID)
-	if err != nil {
-		return nil, err
+// Gate decisions cache. Its keys hold everything a decision depends on
+// but the time, so a hit is always right until the entry's deadline.
+const (
+	maxGateCache    = 8192
+	maxGateCacheAge = 10 * time.Minute
+)
+
+type gateKey struct {
+	db    *store.DB
+	scan  string
+	state store.GateState
+}
+
+type gateEntry struct {
+	d     *ci.Decision
+	until time.Time
+}
+
+type gateCache struct {
+	mu sync.Mutex
+	m  map[gateKey]gateEntry
+}
+
+// gates is shared by the servers of a process: keys name their database.
+var gates = &gateCache{m: map[gateKey]gateEntry{}}
+
+// get returns a cached decision; callers must not change it.
+func (c *gateCache) get(k gateKey, at time.Time) (*ci.Decision, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || !at.Before(e.until) {
+		return nil, false
 	}
-	if p.DefaultBranch == "" || branch == p.DefaultBranch {
-		return nil, nil
+	return e.d, true
+}
+
+func (c *gateCache) put(k gateKey, d *ci.Decision, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxGateCache {
+		// Evict about an eighth, chosen by map order (random enough).
+		n := maxGateCache / 8
+		for old := range c.m {
+			delete(c.m, old)
+			if n--; n == 0 {
+				break
+			}
+		}
 	}
-	bs, err := s.db.LatestBranchScan(ctx, p.ID, p.DefaultBranch, sc.CommitSHA)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.loadResult(bs)
-	if err != nil {
-		return nil, err
-	}
-	fps := make([]string, 0, len(res.Findings))
-	for _, f := range res.Findings {
-		fps = append(fps, f.Fingerprint)
-	}
-	b := ci.NewBaseline(fps...)
-	b.Source = fmt.Sprintf("scan %s of %s@%s", bs.ID, p.DefaultBranch, bs.CommitSHA)
-	return b, nil
+	c.m[k] = gateEntry{d: d, until: until}
 }
 
 // admissionGates answers the admission webhook from stored scans.
 type admissionGates struct{ s *Server }
 
 func (a admissionGates) ImageGate(ctx context.Context, img string) (*ci.Decision, error) {
-	sc, err := a.s.findImageScan(ctx, img)
+	g, err := a.s.findImageGate(ctx, img)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 		a.s.metrics.decisions.WithLabelValues(ci.Unknown, "admission").Inc()
 		return notScanned("image " + img + " has not been scanned"), nil
@@ -204,7 +440,7 @@ func (a admissionGates) ImageGate(ctx context.Context, img string) (*ci.Decision
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.s.decide(ctx, sc)
+	d, err := a.s.decideGate(ctx, g)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,126 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/licensing"
+)
+
+// Webhooks for licensing events, on the Management API: each tenant's
+// public key for v1a signatures, its endpoints, and their deliveries.
+// The licensing service (licensing/events.go) writes events with their
+// effects; the job queue (internal/jobs/deliver.go) delivers them.
+
+// defaultDeliveryPage is the page size of the deliveries list without
+// ?limit= (at most licensing.MaxDeliveriesPage).
+const defaultDeliveryPage = 50
 
 // registerLicenseWebhooks mounts the tenants' webhook endpoints for licensing events.
-func (s *Server) registerLicenseWebhooks(mux *http.ServeMux) {}
+func (s *Server) registerLicenseWebhooks(mux *http.ServeMux) {
+	api := func(pattern, scope string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.oauth.Middleware("")(requireLicensingScope(scope, h)))
+	}
+	api("GET /api/v1/tenants/{id}/webhook-key", ScopeLicensingRead, s.getWebhookKey)
+	api("POST /api/v1/tenants/{id}/webhooks", ScopeLicensingAdmin, s.createLicenseWebhook)
+	api("GET /api/v1/tenants/{id}/webhooks", ScopeLicensingRead, s.listLicenseWebhooks)
+	api("GET /api/v1/tenants/{id}/webhooks/{wid}", ScopeLicensingRead, s.getLicenseWebhook)
+	api("DELETE /api/v1/tenants/{id}/webhooks/{wid}", ScopeLicensingAdmin, s.deleteLicenseWebhook)
+	api("GET /api/v1/tenants/{id}/webhooks/{wid}/deliveries", ScopeLicensingRead, s.listLicenseDeliveries)
+}
+
+// webhookKey is the answer of GET /api/v1/tenants/{id}/webhook-key.
+type webhookKey struct {
+	TenantID  string `json:"tenant_id"`
+	Algorithm string `json:"algorithm"` // ed25519
+	Scheme    string `json:"scheme"`    // v1a
+	PublicKey string `json:"public_key"`
+}
+
+func (s *Server) getWebhookKey(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	pub, err := s.lic.WebhookKey(r.Context(), id)
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, webhookKey{TenantID: id, Algorithm: "ed25519", Scheme: "v1a", PublicKey: pub})
+}
+
+type createLicenseWebhookRequest struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	HMAC   bool     `json:"hmac"`
+}
+
+func (s *Server) createLicenseWebhook(w http.ResponseWriter, r *http.Request) {
+	var req createLicenseWebhookRequest
+	if err := httpx.DecodeJSON(w, r, &req, 0); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	if err := licensing.CheckWebhookURL(req.URL); err != nil {
+		httpx.WriteErr(w, invalidField("%v", err))
+		return
+	}
+	if _, err := licensing.CheckWebhookEvents(req.Events); err != nil {
+		httpx.WriteErr(w, invalidField("%v", err))
+		return
+	}
+	id := r.PathValue("id")
+	cw, err := s.lic.CreateWebhook(r.Context(), licensing.NewWebhook{TenantID: id, URL: req.URL, Events: req.Events, HMAC: req.HMAC})
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/tenants/"+id+"/webhooks/"+cw.ID)
+	w.Header().Set("Cache-Control", "no-store") // the HMAC secret
+	httpx.WriteJSON(w, http.StatusCreated, cw)
+}
+
+func (s *Server) listLicenseWebhooks(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.lic.ListWebhooks(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	// A tenant has at most WebhookConfig.MaxEndpoints: one page.
+	httpx.WriteJSON(w, http.StatusOK, LicensingList("webhooks", ws, ""))
+}
+
+func (s *Server) getLicenseWebhook(w http.ResponseWriter, r *http.Request) {
+	wh, err := s.lic.GetWebhook(r.Context(), r.PathValue("id"), r.PathValue("wid"))
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, wh)
+}
+
+func (s *Server) deleteLicenseWebhook(w http.ResponseWriter, r *http.Request) {
+	if err := s.lic.DeleteWebhook(r.Context(), r.PathValue("id"), r.PathValue("wid")); err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listLicenseDeliveries(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultDeliveryPage
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > licensing.MaxDeliveriesPage {
+			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, licensing.MaxDeliveriesPage))
+			return
+		}
+		limit = n
+	}
+	ds, next, err := s.lic.WebhookDeliveries(r.Context(), r.PathValue("id"), r.PathValue("wid"), q.Get("cursor"), limit)
+	if err != nil {
+		s.writeLicensingError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, LicensingList("deliveries", ds, next))
+}

@@ -55,6 +55,10 @@ func (s *Server) newLicensing(ctx context.Context) (*licensing.Service, error) {
 	cfg := licensing.DefaultConfig()
 	if s.cfg.Licensing != nil {
 		cfg = *s.cfg.Licensing
+	} else if s.cfg.PublicURL != "" {
+		// The Licensing API's tokens name the server as the Management
+		// API's do (RFC 9068 iss).
+		cfg.Issuer = strings.TrimRight(s.cfg.PublicURL, "/")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = s.log
@@ -66,6 +70,17 @@ func (s *Server) newLicensing(ctx context.Context) (*licensing.Service, error) {
 	return svc, nil
 }
 
+// licensingAPIConfig is Config.LicensingAPI or the default, with the
+// server's logger.
+func (s *Server) licensingAPIConfig() licapi.Config {
+	cfg := licapi.DefaultConfig()
+	if s.cfg.LicensingAPI != nil {
+		cfg = *s.cfg.LicensingAPI
+	}
+	cfg.Logger = s.log
+	return cfg
+}
+
 // Licensing returns the licensing service.
 func (s *Server) Licensing() *licensing.Service { return s.lic }
 
@@ -73,8 +88,7 @@ func (s *Server) Licensing() *licensing.Service { return s.lic }
 // tokens and nonce chain) and the licensing part of the Management API
 // (OAuth2 tokens with the licensing scopes).
 func (s *Server) registerLicensing(mux *http.ServeMux) {
-	acfg := licapi.DefaultConfig()
-	acfg.Logger = s.log
+	acfg := s.licensingAPIConfig()
 	lic := licapi.New(s.lic, acfg)
 	for _, p := range licensingAPIPatterns {
 		mux.Handle(p, lic)

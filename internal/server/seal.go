@@ -48,15 +48,15 @@ func (s *sealer) seal(project, secret string) string {
 func (s *sealer) open(project, sealed string) (string, error) {
 	b64, ok := strings.CutPrefix(sealed, sealPrefix)
 	if !ok {
-		return "", errors.New("server: webhook secret is not sealed")
+		return "", errors.New("server: the stored value is not sealed")
 	}
 	b, err := base64.RawStdEncoding.DecodeString(b64)
 	if err != nil || len(b) < s.aead.NonceSize() {
-		return "", errors.New("server: sealed webhook secret is malformed")
+		return "", errors.New("server: a sealed value is malformed")
 	}
 	pt, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], []byte(project))
 	if err != nil {
-		return "", errors.New("server: sealed webhook secret does not open with this seal key")
+		return "", errors.New("server: a sealed value does not open with this seal key (another installation's seal.key?)")
 	}
 	return string(pt), nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing"
+	licapi "github.com/vigil-sec/vigil/licensing/api"
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/engines"
@@ -51,13 +52,29 @@ type Config struct {
 	// OAuth configures the token server; zero means oauth.DefaultConfig.
 	OAuth *oauth.Config
 	// Jobs configures the job queue; nil means jobs.DefaultConfig. Its
-	// Scans, Periodic and Logger are set by New.
+	// Scans, Periodic, Statuses and Logger are set by New.
 	Jobs *jobs.Config
 	// Licensing configures the licensing platform; nil means
 	// licensing.DefaultConfig. Its Logger is set by New when nil.
 	Licensing *licensing.Config
+	// LicensingAPI configures the Licensing API (its activation rate
+	// limits, also those of offline activation); nil means
+	// licapi.DefaultConfig. Its Logger is set by the server.
+	LicensingAPI *licapi.Config
 	// AdmissionFailOpen admits images whose gate is unknown or pending.
 	AdmissionFailOpen bool
+	// AdmissionClientCert makes /admission/v1/validate refuse requests
+	// without a client certificate that the TLS server verified (see
+	// httpx.RequestClientCerts); the rest of the API does not need one.
+	AdmissionClientCert bool
+	// PublicURL is the server's base URL as clients reach it
+	// (https://vigil.example.com:8443): the issuer ("iss") of its access
+	// tokens, unless OAuth sets one, and the base of the links in commit
+	// statuses. Every process of one installation needs the same.
+	PublicURL string
+	// ForgeHTTPClient posts commit statuses; nil means one with a 30s
+	// timeout.
+	ForgeHTTPClient *http.Client
 	// ReclaimOnStart makes Start run again, at once, the scans that a dead
 	// process left running (jobs.Client.Reclaim), instead of waiting for
 	// River's rescuer (Jobs.RescueAfter). Set it only when no other
@@ -122,9 +139,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		log.Warn("test hook: every scan attempt waits first", slog.String("env", TestScanDelayEnv), slog.Duration("delay", s.scanDelay))
 	}
 
+	if err := validPublicURL(cfg.PublicURL); err != nil {
+		return nil, err
+	}
 	ocfg := oauth.DefaultConfig()
 	if cfg.OAuth != nil {
 		ocfg = *cfg.OAuth
+	}
+	if cfg.PublicURL != "" && (cfg.OAuth == nil || cfg.OAuth.Issuer == "") {
+		ocfg.Issuer = strings.TrimRight(cfg.PublicURL, "/")
 	}
 	if ocfg.Logger == nil {
 		ocfg.Logger = log
@@ -143,10 +166,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	jcfg.Scans = s
 	jcfg.Periodic = s
+	jcfg.Statuses = s
+	jcfg.Deliveries = s.lic // licensehooks.go
 	jcfg.Logger = log
 	if s.queue, err = jobs.New(cfg.DB, &jcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.lic.SetDeliveryQueue(s.queue)
 
 	s.http = httpx.NewMetrics()
 	s.metrics = newMetrics(s.http.Registry, cfg.DB)
@@ -258,13 +284,18 @@ func (s *Server) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	if s.cfg.AdmissionClientCert {
+		adm = httpx.RequireClientCert(adm)
+	}
 	mux.Handle("POST /admission/v1/validate", adm)
 
 	mux.HandleFunc("GET /healthz", httpx.Health)
 	mux.Handle("GET /readyz", httpx.Ready(s.db.Ping))
 	mux.Handle("GET /metrics", s.http.Handler())
 
-	var h http.Handler = s.http.Middleware(mux)
+	// idempotent passes the request itself on to mux, which sets
+	// r.Pattern on it for the metrics.
+	var h http.Handler = s.http.Middleware(s.idempotent(mux))
 	h = httpx.Recover(s.log)(h)
 	h = httpx.LimitBody(httpx.DefaultBodyLimit)(h)
 	h = httpx.AccessLog(s.log)(h)

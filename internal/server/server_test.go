@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +43,47 @@ type env struct {
 
 func setup(t *testing.T, dialect store.Dialect) *env {
 	t.Helper()
+	e, _ := newEnv(t, dialect, envConfig{start: true, modify: func(c *server.Config) {
+		c.Jobs.Workers = 2
+		c.RegistryToken = "registry-token"
+	}})
+	if _, again, err := e.srv.Bootstrap(context.Background()); err != nil || again {
+		t.Fatalf("second Bootstrap = %v, %v; want nothing created", again, err)
+	}
+	return e
+}
+
+// logBuffer keeps what the server logged, for tests that check what a
+// log line must never hold, and passes it on to t.Log.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	t   *testing.T
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// envConfig sets up newEnv.
+type envConfig struct {
+	start  bool // start the workers
+	modify func(*server.Config)
+}
+
+// newEnv is setup with a configurable server; its log (at debug level)
+// is returned too.
+func newEnv(t *testing.T, dialect store.Dialect, ec envConfig) (*env, *logBuffer) {
+	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, dialect)
 	if err := jobs.Migrate(ctx, db, nil); err != nil {
@@ -53,14 +96,18 @@ func setup(t *testing.T, dialect store.Dialect) *env {
 	key := make([]byte, server.SealKeySize)
 	rand.Read(key)
 	jcfg := jobs.DefaultConfig()
-	jcfg.Workers = 2
+	jcfg.Workers = 4
 	jcfg.PollInterval = 200 * time.Millisecond
 	jcfg.Backoff = func(int) time.Duration { return 100 * time.Millisecond }
-	srv, err := server.New(ctx, server.Config{
+	logs := &logBuffer{t: t}
+	cfg := server.Config{
 		DB: db, Blobs: blobs, SealKey: key, Jobs: &jcfg,
-		RegistryToken: "registry-token",
-		Logger:        storetest.Logger(t),
-	})
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if ec.modify != nil {
+		ec.modify(&cfg)
+	}
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,25 +115,23 @@ func setup(t *testing.T, dialect store.Dialect) *env {
 	if err != nil || !created {
 		t.Fatalf("Bootstrap = %v, %v; want a new admin client", created, err)
 	}
-	if _, again, err := srv.Bootstrap(ctx); err != nil || again {
-		t.Fatalf("second Bootstrap = %v, %v; want nothing created", again, err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
+	if ec.start {
+		if err := srv.Start(ctx); err != nil {
+			t.Fatal(err)
 		}
-	})
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := srv.Stop(ctx); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		})
+	}
 	ts := httptest.NewTLSServer(srv.Handler())
 	t.Cleanup(ts.Close)
-
 	cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: ts.URL + "/oauth2/token"}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, ts.Client())
-	return &env{t: t, db: db, srv: srv, ts: ts, api: cc.Client(octx)}
+	return &env{t: t, db: db, srv: srv, ts: ts, api: cc.Client(octx)}, logs
 }
 
 // do sends a JSON request with the authenticated client and decodes the

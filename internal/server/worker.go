@@ -62,6 +62,7 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		log = log.With(slog.String("rescan_of", rescanOf))
 	}
 	log.InfoContext(ctx, "scan started", slog.String("kind", string(sc.Kind)))
+	s.queueCommitStatus(ctx, log, sc, jobs.StatusStarted)
 	if s.scanDelay > 0 {
 		select {
 		case <-time.After(s.scanDelay):
@@ -74,6 +75,7 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 	if err != nil {
 		return s.scanFailed(ctx, log, sc, err)
 	}
+	logCacheUse(ctx, log, res)
 	arts, err := s.writeArtifacts(ctx, res)
 	if err != nil {
 		return s.scanFailed(ctx, log, sc, err)
@@ -84,6 +86,9 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		timings[e.ID] = time.Duration(e.Seconds * float64(time.Second))
 		s.metrics.engineSeconds.WithLabelValues(e.ID).Observe(e.Seconds)
 	}
+	if err := s.recordResult(ctx, sc, rescanOf, res); err != nil { // gate summary, tracked findings
+		return s.scanFailed(ctx, log, sc, err)
+	}
 	if _, err := s.db.MarkSucceeded(ctx, scanID, store.ScanResult{ResultKey: arts, EngineVersions: versions, Timings: timings}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil
@@ -91,6 +96,7 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		return err
 	}
 	log.InfoContext(ctx, "scan succeeded", slog.Int("findings", len(res.Findings)))
+	s.queueCommitStatus(ctx, log, sc, jobs.StatusFinished)
 	if rescanOf != "" {
 		s.rescanFinished(ctx, log, sc.Kind, rescanOf, res)
 	}
@@ -106,6 +112,7 @@ const TestScanDelayEnv = "VIGIL_TEST_SCAN_DELAY"
 // scan checks out or resolves the target and runs the engines.
 func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[string]time.Duration, error) {
 	timings := map[string]time.Duration{}
+	cache := s.scanCache(s.log.With(slog.String("scan", sc.ID)))
 	var t *scanner.Target
 	switch sc.Kind {
 	case store.KindCommit:
@@ -114,6 +121,14 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 			return nil, nil, err
 		}
 		start := time.Now()
+		// A rescan of a commit whose outputs are all cached needs no
+		// checkout (first scans skip the look: it costs a clone).
+		if of, _ := s.db.RescanOf(ctx, sc.ID); of != "" {
+			if res, ok := CachedCommitScan(ctx, cache, s.engines, p.RepoURL, sc.CommitSHA); ok {
+				timings["checkout"] = time.Since(start)
+				return res, timings, nil
+			}
+		}
 		ws, err := source.Checkout(ctx, p.RepoURL, sc.CommitSHA)
 		if err != nil {
 			return nil, nil, err
@@ -138,10 +153,11 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := scanner.Scan(ctx, t, engs, scanner.Options{})
+	res, err := scanner.Scan(ctx, t, engs, scanner.Options{Cache: cache})
 	if err != nil {
 		return nil, nil, err
 	}
+	RememberSelection(ctx, cache, t, s.engines, engs)
 	return res, timings, nil
 }
 
@@ -223,6 +239,7 @@ func (s *Server) scanFailed(ctx context.Context, log *slog.Logger, sc store.Scan
 	if _, merr := s.db.MarkFailed(context.WithoutCancel(ctx), sc.ID, failureReason(sc, err)); merr != nil && !errors.Is(merr, store.ErrConflict) {
 		return errors.Join(err, merr)
 	}
+	s.queueCommitStatus(ctx, log, sc, jobs.StatusFinished)
 	return jobs.Permanent(err)
 }
 

@@ -449,21 +449,6 @@ func (t *LicensingTx) UpdateActivation(ctx context.Context, a Activation) error 
 	return nil
 }
 
-// SwapNonce replaces the activation's nonce hash if it still is oldHash,
-// and reports whether it did: the compare-and-swap of the nonce chain.
-func (t *LicensingTx) SwapNonce(ctx context.Context, id, oldHash, newHash string) (bool, error) {
-	res, err := t.exec(ctx, "UPDATE licensing_activations SET nonce_hash = ? WHERE id = ? AND nonce_hash = ? AND status = ?",
-		newHash, id, oldHash, StatusActive)
-	if err != nil {
-		return false, fmt.Errorf("store: swap nonce: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: swap nonce: %w", err)
-	}
-	return n == 1, nil
-}
-
 // FeatureInUse sums the checkouts of the feature by the entitlement's
 // active activations whose lease runs after now.
 func (t *LicensingTx) FeatureInUse(ctx context.Context, entitlementID, feature string, now time.Time) (int, error) {
@@ -526,22 +511,6 @@ func (t *LicensingTx) FeatureUsage(ctx context.Context, activationID, feature st
 	return c, tr, nil
 }
 
-// IdempotentAnswer returns the stored answer for the activation and key
-// hash, or ErrNotFound.
-func (t *LicensingTx) IdempotentAnswer(ctx context.Context, activationID, keyHash string) (IdempotentAnswer, error) {
-	var a IdempotentAnswer
-	err := t.queryRow(ctx, `SELECT activation_id, key_hash, request_hash, prev_nonce_hash, status, sealed, created_at
-		FROM licensing_idempotency WHERE activation_id = ? AND key_hash = ?`, activationID, keyHash).
-		Scan(&a.ActivationID, &a.KeyHash, &a.RequestHash, &a.PrevNonceHash, &a.Status, &a.Sealed, timeCol{&a.CreatedAt})
-	if errors.Is(err, sql.ErrNoRows) {
-		return IdempotentAnswer{}, fmt.Errorf("idempotent answer: %w", ErrNotFound)
-	}
-	if err != nil {
-		return IdempotentAnswer{}, fmt.Errorf("store: read idempotent answer: %w", err)
-	}
-	return a, nil
-}
-
 // PutIdempotentAnswer stores the answer; a second one for the same key is
 // ErrConflict.
 func (t *LicensingTx) PutIdempotentAnswer(ctx context.Context, a IdempotentAnswer) error {
@@ -576,4 +545,141 @@ func (t *LicensingTx) Tenant(ctx context.Context, id string) (Tenant, error) {
 		return Tenant{}, fmt.Errorf("store: get tenant %q: %w", id, err)
 	}
 	return tn, nil
+}
+
+// ChainState is what a Licensing API call of the nonce chain reads, in
+// one query: the activation, its entitlement, the status of the
+// entitlement's tenant, and the answer stored under the call's
+// idempotency key (nil when there is none).
+type ChainState struct {
+	Activation   Activation
+	Entitlement  Entitlement
+	TenantStatus string
+	Answer       *IdempotentAnswer
+}
+
+// chainStateQuery joins what ChainState reads; the idempotency key hash is
+// its first parameter, the activation ID its second.
+var chainStateQuery = "SELECT " + prefixCols("a.", activationCols) + ", " + prefixCols("e.", entitlementCols) + `, t.status,
+	i.request_hash, i.prev_nonce_hash, i.status, i.sealed, i.created_at
+	FROM licensing_activations a
+	JOIN licensing_entitlements e ON e.id = a.entitlement_id
+	JOIN licensing_tenants t ON t.id = e.tenant_id
+	LEFT JOIN licensing_idempotency i ON i.activation_id = a.id AND i.key_hash = ?
+	WHERE a.id = ?`
+
+func prefixCols(p, cols string) string { return p + strings.ReplaceAll(cols, ", ", ", "+p) }
+
+// ChainState reads the activation and, on PostgreSQL, locks its row until
+// the transaction ends (not the entitlement's: see LockEntitlement), with
+// its entitlement, its tenant's status and the answer stored under
+// keyHash ("" for none). An unknown activation is ErrNotFound.
+func (t *LicensingTx) ChainState(ctx context.Context, activationID, keyHash string) (ChainState, error) {
+	q := chainStateQuery
+	if t.d.dialect == Postgres {
+		q += " FOR UPDATE OF a"
+	}
+	return scanChainState(t.queryRow(ctx, q, keyHash, activationID), activationID, keyHash)
+}
+
+// ChainState is LicensingTx.ChainState outside a transaction, without a
+// lock: for calls whose one write is RotateChain, a compare-and-swap. On
+// PostgreSQL it goes to the pgx pool directly (the hot path of every
+// refresh, without the database/sql layer).
+func (d *DB) ChainState(ctx context.Context, activationID, keyHash string) (ChainState, error) {
+	if d.pool != nil {
+		return scanChainState(d.pool.QueryRow(ctx, d.rebind(chainStateQuery), keyHash, activationID), activationID, keyHash)
+	}
+	return scanChainState(d.queryRow(ctx, chainStateQuery, keyHash, activationID), activationID, keyHash)
+}
+
+func scanChainState(row rowScanner, activationID, keyHash string) (ChainState, error) {
+	var (
+		cs                        ChainState
+		a                         = &cs.Activation
+		e                         = &cs.Entitlement
+		lease                     int64
+		reqHash, prevHash, sealed sql.NullString
+		status                    sql.NullInt64
+		createdAt                 time.Time
+	)
+	err := row.Scan(
+		&a.ID, &a.EntitlementID, &a.SeatID, &a.SeatName, &a.Fingerprint, &a.TokenJTI, &a.NonceHash,
+		timeCol{&a.LeaseExpiresAt}, &a.Status, timeCol{&a.CreatedAt}, timeCol{&a.RefreshedAt}, timeCol{&a.DeactivatedAt},
+		&e.ID, &e.TenantID, &e.ProductID, &e.Seats, timeCol{&e.ExpiresAt}, &lease, &e.Features, &e.Status, &e.CodeHash, timeCol{&e.CreatedAt},
+		&cs.TenantStatus, &reqHash, &prevHash, &status, &sealed, timeCol{&createdAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return ChainState{}, fmt.Errorf("activation %s: %w", activationID, ErrNotFound)
+	}
+	if err != nil {
+		return ChainState{}, fmt.Errorf("store: read activation %s: %w", activationID, err)
+	}
+	e.Lease = time.Duration(lease) * time.Second
+	if reqHash.Valid {
+		cs.Answer = &IdempotentAnswer{ActivationID: a.ID, KeyHash: keyHash, RequestHash: reqHash.String,
+			PrevNonceHash: prevHash.String, Status: int(status.Int64), Sealed: sealed.String, CreatedAt: createdAt}
+	}
+	return cs, nil
+}
+
+// RotateActivation is the one write of a call of the nonce chain: it sets
+// the activation's nonce hash, token, lease and refresh time from a, if
+// its nonce hash still is oldHash and it is active, and reports whether
+// it did (the compare-and-swap of the chain, with the call's effect).
+func (t *LicensingTx) RotateActivation(ctx context.Context, a Activation, oldHash string) (bool, error) {
+	return rowsChanged(t.exec(ctx, rotateActivation, a.NonceHash, a.TokenJTI, t.d.timeArg(a.LeaseExpiresAt), t.d.timeArg(a.RefreshedAt), a.ID, oldHash, StatusActive))
+}
+
+const rotateActivation = `UPDATE licensing_activations SET nonce_hash = ?, token_jti = ?, lease_expires_at = ?, refreshed_at = ?
+	WHERE id = ? AND nonce_hash = ? AND status = ?`
+
+// rowsChanged reports whether the statement changed exactly one row.
+func rowsChanged(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, fmt.Errorf("store: rotate nonce: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: rotate nonce: %w", err)
+	}
+	return n == 1, nil
+}
+
+// RotateChain is the write of a call of the nonce chain made without a
+// transaction around it: RotateActivation and, when ans is not nil,
+// PutIdempotentAnswer, both or neither. It reports false when the nonce
+// hash was no longer oldHash (nothing written); a second answer under the
+// same key is ErrConflict. On PostgreSQL it is one statement, sent to the
+// pgx pool directly.
+func (d *DB) RotateChain(ctx context.Context, a Activation, oldHash string, ans *IdempotentAnswer) (bool, error) {
+	args := []any{a.NonceHash, a.TokenJTI, d.timeArg(a.LeaseExpiresAt), d.timeArg(a.RefreshedAt), a.ID, oldHash, StatusActive}
+	switch {
+	case d.pool == nil && ans == nil:
+		return rowsChanged(d.exec(ctx, rotateActivation, args...))
+	case d.pool == nil:
+		var swapped bool
+		err := d.InLicensingTx(ctx, func(tx *LicensingTx) error {
+			var err error
+			if swapped, err = tx.RotateActivation(ctx, a, oldHash); err != nil || !swapped {
+				return err
+			}
+			return tx.PutIdempotentAnswer(ctx, *ans)
+		})
+		return swapped && err == nil, err // rolled back on an error
+	}
+	q := rotateActivation
+	if ans != nil {
+		q = "WITH rotated AS (" + rotateActivation + ` RETURNING id)
+		INSERT INTO licensing_idempotency (activation_id, key_hash, request_hash, prev_nonce_hash, status, sealed, created_at)
+		SELECT id, ?, ?, ?, ?, ?, ? FROM rotated`
+		args = append(args, ans.KeyHash, ans.RequestHash, ans.PrevNonceHash, ans.Status, ans.Sealed, d.timeArg(ans.CreatedAt))
+	}
+	tag, err := d.pool.Exec(ctx, d.rebind(q), args...)
+	if isUniqueViolation(err) {
+		return false, fmt.Errorf("%w: idempotency key already used", ErrConflict)
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: rotate nonce: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
