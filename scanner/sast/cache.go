@@ -133,11 +133,13 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 
 	if len(misses) > 0 {
 		start = time.Now()
-		// The changed packages are loaded with the module's packages they
-		// import, as a full scan loads them: those are type-checked from
-		// source, everything else comes from export data. Only the changed
-		// ones are analysed.
-		load := withModuleDeps(listed, misses)
+		// Only the changed packages are loaded from source and analysed;
+		// what they import, in the module or not, is typed from export
+		// data, which the go command compiles once per content
+		// (-trimpath). A package's findings depend only on its own syntax
+		// and on the types of its imports, which are the same either way
+		// (TestIncrementalEqualsFullScan compares with a full scan).
+		load := misses
 		loaded, err := packages.Load(&packages.Config{Context: ctx, Mode: gosec.LoadMode, Dir: root, BuildFlags: buildFlags}, load...)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -188,32 +190,6 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		log.Debug("sast: changed packages analysed", "packages", len(pkgs), "elapsed", time.Since(start))
 	}
 	return &scanner.Output{Findings: fingerprint(parts...), Warnings: warn.list()}, true, nil
-}
-
-// withModuleDeps returns the import paths of the packages named and of
-// every listed package they import, directly or not.
-func withModuleDeps(listed []*packages.Package, paths []string) []string {
-	inModule := make(map[string]bool, len(listed))
-	for _, p := range listed {
-		inModule[p.PkgPath] = true
-	}
-	byPath := make(map[string]*packages.Package, len(listed))
-	var walk func(p *packages.Package)
-	walk = func(p *packages.Package) {
-		if _, seen := byPath[p.PkgPath]; seen || !inModule[p.PkgPath] {
-			return
-		}
-		byPath[p.PkgPath] = p
-		for _, dep := range p.Imports {
-			walk(dep)
-		}
-	}
-	for _, p := range listed {
-		if slices.Contains(paths, p.PkgPath) {
-			walk(p)
-		}
-	}
-	return slices.Sorted(maps.Keys(byPath))
 }
 
 // packageKeys gives every listed package, and every package they import,

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -145,10 +146,18 @@ func TestIncrementalEqualsFullScan(t *testing.T) {
 	}
 	check("nothing changed", 0)
 
+	// b changes alone: a, unchanged, is typed from export data, and b's
+	// findings still see that a.N returns an int.
+	writeFiles(t, dir, map[string]string{"b/b.go": "package b\n\nimport \"example.com/inc/a\"\n\n// Narrow narrows a's number.\nfunc Narrow() uint8 { return uint8(a.N()) }\n\n// Twice narrows it twice over.\nfunc Twice() uint8 { return uint8(2 * a.N()) }\n"})
+	got := check("b changed", 2)
+	if n := strings.Count(strings.Join(rules(got), " "), "b/b.go:G115"); n != 2 {
+		t.Errorf("after b changed: %d G115 in b, want 2 (%v)", n, rules(got))
+	}
+
 	// a now returns a uint8: b's conversion is no longer narrowing. a, b
 	// and main are analysed again; c is not.
 	writeFiles(t, dir, map[string]string{"a/a.go": "package a\n\n// N is a number.\nfunc N() uint8 { return 200 }\n"})
-	got := check("a changed", 3)
+	got = check("a changed", 3)
 	if slices.Contains(rules(got), "b/b.go:G115") {
 		t.Error("b's G115 is still reported after a changed its type: b was not analysed again")
 	}
