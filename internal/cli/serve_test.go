@@ -2,28 +2,20 @@ package cli_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/vigil-sec/vigil/internal/cli"
+	"github.com/vigil-sec/vigil/internal/httpx/httpxtest"
 )
 
 // insecureClient trusts the server's self-signed certificate; the tests
@@ -119,54 +111,6 @@ func TestServeAndClients(t *testing.T) {
 	}
 }
 
-// clientCA is a CA issuing client certificates, as the Kubernetes API
-// server's would be.
-type clientCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newClientCA(t *testing.T, dir string) (*clientCA, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test client CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	file := filepath.Join(dir, "client-ca.pem")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &clientCA{cert: cert, key: key}, file
-}
-
-func (ca *clientCA) issue(t *testing.T, cn string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // issuer returns the "iss" of an access token of the server at base
 // (read without verifying: the server verified it when it made it).
 func issuer(t *testing.T, base, id, secret string) string {
@@ -203,7 +147,8 @@ func TestServePublicURLAndAdmissionClientCA(t *testing.T) {
 		t.Errorf("banner does not print the public URL:\n%s", banner)
 	}
 
-	ca, caFile := newClientCA(t, dir)
+	ca := httpxtest.NewCA(t, "test client CA")
+	caFile := ca.WriteFile(t, dir)
 	const public = "https://vigil.example.test:9443"
 	base, banner = serveOn(t, "--data", filepath.Join(dir, "mtls"), "--public-url", public+"/", "--admission-client-ca", caFile)
 	id, secret := field(banner, "client_id"), field(banner, "client_secret")
@@ -237,7 +182,7 @@ func TestServePublicURLAndAdmissionClientCA(t *testing.T) {
 	// A certificate from the CA: the review is answered (denied, as the
 	// image was never scanned).
 	withCert := insecureClient()
-	withCert.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{ca.issue(t, "kube-apiserver")}
+	withCert.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{ca.Client(t, "kube-apiserver")}
 	code, body, err = post(withCert)
 	var out struct {
 		Response struct {
@@ -250,8 +195,7 @@ func TestServePublicURLAndAdmissionClientCA(t *testing.T) {
 	}
 
 	// A certificate from another CA fails the handshake.
-	rogue, _ := newClientCA(t, t.TempDir())
-	cert := rogue.issue(t, "kube-apiserver")
+	cert := httpxtest.NewCA(t, "rogue").Client(t, "kube-apiserver")
 	bad := insecureClient()
 	bad.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	if code, _, err := post(bad); err == nil {

@@ -1,75 +1,25 @@
 package httpx
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/vigil-sec/vigil/internal/httpx/httpxtest"
 )
-
-// testCA is a CA that issues client certificates.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// client issues a client certificate (ExtKeyUsageClientAuth).
-func (ca *testCA) client(t *testing.T, cn string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 func TestClientCertificates(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t, "kube-apiserver CA")
+	ca := httpxtest.NewCA(t, "kube-apiserver CA")
 	file := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(file, ca.pem, 0o600); err != nil {
+	if err := os.WriteFile(file, ca.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cas, err := LoadClientCAs(file)
@@ -104,7 +54,7 @@ func TestClientCertificates(t *testing.T) {
 	}
 
 	// A certificate from the CA reaches the protected handler.
-	if code, body, err := get(client(ca.client(t, "kube-apiserver")), "/admission"); err != nil || code != 200 || body != "admitted kube-apiserver" {
+	if code, body, err := get(client(ca.Client(t, "kube-apiserver")), "/admission"); err != nil || code != 200 || body != "admitted kube-apiserver" {
 		t.Errorf("with a client certificate: %d %q %v", code, body, err)
 	}
 	// No certificate: the connection works, the protected handler refuses
@@ -119,7 +69,7 @@ func TestClientCertificates(t *testing.T) {
 	}
 	// A certificate from another CA, sent although the server names its
 	// CA, fails the handshake.
-	rogue := newTestCA(t, "rogue").client(t, "kube-apiserver")
+	rogue := httpxtest.NewCA(t, "rogue").Client(t, "kube-apiserver")
 	c := client()
 	c.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		return &rogue, nil
