@@ -329,10 +329,21 @@ func TestLicenseWebhooks(t *testing.T) {
 			}
 			return n
 		}
-		before := deliveriesOfB()
-		b.mu.Lock()
-		calls := b.calls
-		b.mu.Unlock()
+		// B's requests still in flight when it was disabled record their
+		// attempts as they return: wait for every request to be recorded.
+		var (
+			before map[string]int
+			calls  int
+		)
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			before = deliveriesOfB()
+			b.mu.Lock()
+			calls = b.calls
+			b.mu.Unlock()
+			if calls == before["attempts"] || time.Now().After(deadline) {
+				break
+			}
+		}
 		if before["failed"] < 1 || before["delivered"] != 0 || before["pending"] != 0 || calls != before["attempts"] {
 			t.Errorf("B's deliveries %v after %d requests: want failed and cancelled ones, every request recorded", before, calls)
 		}

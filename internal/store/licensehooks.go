@@ -404,8 +404,24 @@ func (d *DB) RecordLicenseAttempt(ctx context.Context, id string, a LicenseAttem
 		settled bool
 	)
 	err := d.InLicensingTx(ctx, func(t *LicensingTx) error {
+		// Lock the endpoint before its delivery: attempts of one endpoint
+		// that end at once (several in flight when it answers 410) then
+		// take their locks in one order. Locking the delivery first let
+		// two of them deadlock on PostgreSQL, each holding its delivery
+		// and waiting for the other's, and lose an attempt.
 		var webhookID, was string
-		err := t.queryRow(ctx, `UPDATE license_webhook_deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?,
+		err := t.queryRow(ctx, "SELECT webhook_id FROM license_webhook_deliveries WHERE id = ?", id).Scan(&webhookID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("delivery %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: record attempt: %w", err)
+		}
+		var locked string
+		if err := t.queryRow(ctx, "SELECT id FROM license_webhooks WHERE id = ?"+t.forUpdate(), webhookID).Scan(&locked); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: record attempt: %w", err)
+		}
+		err = t.queryRow(ctx, `UPDATE license_webhook_deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?,
 			last_attempt_at = ? WHERE id = ? RETURNING attempts, webhook_id, status`,
 			a.Status, a.Error, t.d.timeArg(a.At), id).Scan(&a.Attempt, &webhookID, &was)
 		if errors.Is(err, sql.ErrNoRows) {
