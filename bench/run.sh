@@ -96,7 +96,7 @@ PY
 # which is what a serve-side figure would measure. Target: >= 2,000
 # refreshes/s on PostgreSQL.
 echo
-echo "== licensing: refreshes and activations per second, 100 clients"
+echo "== licensing: refreshes and activations per second, ${LIC_CLIENTS:-100} clients"
 (
   set -euo pipefail
   LIC=$B/licensing
@@ -104,16 +104,10 @@ echo "== licensing: refreshes and activations per second, 100 clients"
   LIC_DURATION=${LIC_DURATION:-20s}
   PG=${LIC_PG:-postgres://postgres@127.0.0.1:5432}
   PGDB=vigil_bench_lic_$$
-  SERVEPID=
-  HAVEPG=
+  source "$ROOT/bench/lib.sh"
   mkdir -p "$LIC"
   (cd "$ROOT" && go build -o "$B/bin/licload" ./bench/licload)
-  lic_cleanup() {
-    if [ -n "$SERVEPID" ]; then kill "$SERVEPID" 2>/dev/null || true; wait "$SERVEPID" 2>/dev/null || true; fi
-    if [ -n "$HAVEPG" ]; then psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true; fi
-  }
-  trap lic_cleanup EXIT
-  jsonid() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]])' "$1"; }
+  trap bench_cleanup EXIT
 
   # lic_run NAME STORE-ARGS...: seeds 10 entitlements of 10 seats (one per
   # 10 clients: the activation burst), serves, runs licload.
@@ -126,33 +120,21 @@ echo "== licensing: refreshes and activations per second, 100 clients"
     local n=$(( (LIC_CLIENTS + 9) / 10 ))
     for i in $(seq 1 "$n"); do
       local tn pr code
-      tn=$("$VIGIL" tenants create --name "bench-$i" --json "${store[@]}" 2>>"$dir/seed.err" | jsonid id)
-      pr=$("$VIGIL" products create --name "bench-$i" --json "${store[@]}" 2>>"$dir/seed.err" | jsonid id)
-      code=$("$VIGIL" entitlements create --tenant "$tn" --product "$pr" --seats 10 --lease 1h --json "${store[@]}" 2>>"$dir/seed.err" | jsonid activation_code)
+      tn=$("$VIGIL" tenants create --name "bench-$i" --json "${store[@]}" 2>>"$dir/seed.err" | jsonfield id)
+      pr=$("$VIGIL" products create --name "bench-$i" --json "${store[@]}" 2>>"$dir/seed.err" | jsonfield id)
+      code=$("$VIGIL" entitlements create --tenant "$tn" --product "$pr" --seats 10 --lease 1h --json "${store[@]}" 2>>"$dir/seed.err" | jsonfield activation_code)
       echo "$tn $pr $code" >> "$dir/targets"
     done
-    "$VIGIL" serve --http --addr 127.0.0.1:0 --workers 1 --log-format json "${store[@]}" > "$dir/serve.out" 2> "$dir/serve.err" &
-    SERVEPID=$!
-    local url=
-    for _ in $(seq 1 240); do
-      url=$(sed -n 's/^serving on //p' "$dir/serve.out")
-      [ -n "$url" ] && break
-      kill -0 "$SERVEPID" 2>/dev/null || break
-      sleep 0.5
-    done
-    [ -n "$url" ] || { echo "bench: vigil serve ($name) did not start"; tail -5 "$dir/serve.err"; return 3; }
+    serve_start "$name" "$dir" --workers 1 "${store[@]}" || return
     printf '  %-10s ' "$name"
-    "$B/bin/licload" -server "$url" -targets "$dir/targets" -clients "$LIC_CLIENTS" -duration "$LIC_DURATION" -op refresh
-    kill "$SERVEPID"; wait "$SERVEPID" 2>/dev/null || true; SERVEPID=
+    "$B/bin/licload" -server "$SERVE_URL" -targets "$dir/targets" -clients "$LIC_CLIENTS" -duration "$LIC_DURATION" -op refresh
+    serve_stop
   }
 
   echo "-- refresh through vigil serve --http"
   lic_run sqlite
-  if psql "$PG/postgres?sslmode=disable" -qc "CREATE DATABASE $PGDB" >/dev/null 2>&1; then
-    HAVEPG=1
+  if pg_create; then
     lic_run postgres --database "$PG/$PGDB?sslmode=disable"
-  else
-    echo "  postgres   skipped: cannot create a database at $PG"
   fi
   echo "-- activate, in process (same handler and service, no activation limit)"
   printf '  %-10s ' sqlite
