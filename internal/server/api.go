@@ -479,13 +479,9 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	f := store.ScanFilter{Cursor: q.Get("cursor"), Status: store.Status(q.Get("status"))}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxScanLimit {
-			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, store.MaxScanLimit))
-			return
-		}
-		f.Limit = n
+	var ok bool
+	if f.Limit, ok = limitParam(w, r, store.MaxScanLimit); !ok {
+		return
 	}
 	switch f.Status {
 	case "", store.Queued, store.Running, store.Succeeded, store.Failed:

@@ -1,12 +1,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -111,15 +111,11 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, invalidField("project is required: the name or ID of a project"))
 		return
 	}
-	limit := store.DefaultFindingLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxFindingLimit {
-			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, store.MaxFindingLimit))
-			return
-		}
-		limit = n
+	limit, ok := limitParam(w, r, store.MaxFindingLimit)
+	if !ok {
+		return
 	}
+	limit = cmp.Or(limit, store.DefaultFindingLimit)
 	state := q.Get("state")
 	f := store.FindingFilter{Limit: limit, Cursor: q.Get("cursor")}
 	switch state {

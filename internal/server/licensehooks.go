@@ -1,8 +1,8 @@
 package server
 
 import (
+	"cmp"
 	"net/http"
-	"strconv"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/licensing"
@@ -108,15 +108,11 @@ func (s *Server) deleteLicenseWebhook(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listLicenseDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := defaultDeliveryPage
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > licensing.MaxDeliveriesPage {
-			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, licensing.MaxDeliveriesPage))
-			return
-		}
-		limit = n
+	limit, ok := limitParam(w, r, licensing.MaxDeliveriesPage)
+	if !ok {
+		return
 	}
+	limit = cmp.Or(limit, defaultDeliveryPage)
 	ds, next, err := s.lic.WebhookDeliveries(r.Context(), r.PathValue("id"), r.PathValue("wid"), q.Get("cursor"), limit)
 	if err != nil {
 		s.writeLicensingError(w, r, err)

@@ -15,7 +15,6 @@ import (
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing"
 	licapi "github.com/vigil-sec/vigil/licensing/api"
-	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
 // The scopes of the licensing part of the Management API.
@@ -118,16 +117,7 @@ func (s *Server) registerLicensing(mux *http.ServeMux) {
 // requireLicensingScope lets through tokens with the scope, the
 // licensing admin scope or the admin scope.
 func requireLicensingScope(scope string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, ok := oauth.ClaimsFromContext(r.Context())
-		if !ok || !(c.HasScope(scope) || c.HasScope(ScopeLicensingAdmin) || c.HasScope(ScopeAdmin)) {
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="vigil", error="insufficient_scope", scope=%q`, scope))
-			httpx.WriteError(w, http.StatusForbidden, "INSUFFICIENT_SCOPE",
-				fmt.Sprintf("this call needs a token with scope %q (or %q, or %q)", scope, ScopeLicensingAdmin, ScopeAdmin))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return requireAnyScope(next, scope, ScopeLicensingAdmin, ScopeAdmin)
 }
 
 // Validation shared by the API and the CLI. Each returns an error whose
@@ -436,15 +426,25 @@ func LicensingList[T any](items string, page []T, next string) map[string]any {
 // pageOf reads ?limit= and ?cursor= (opaque: store.Page); it answers the
 // error itself and returns false when the limit is not a number in range.
 func pageOf(w http.ResponseWriter, r *http.Request) (store.Page, bool) {
-	q := r.URL.Query()
-	p := store.Page{Cursor: q.Get("cursor")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxPageLimit {
-			httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, store.MaxPageLimit))
-			return store.Page{}, false
-		}
-		p.Limit = n
+	n, ok := limitParam(w, r, store.MaxPageLimit)
+	if !ok {
+		return store.Page{}, false
 	}
-	return p, true
+	return store.Page{Cursor: r.URL.Query().Get("cursor"), Limit: n}, true
+}
+
+// limitParam reads ?limit=, 1 to max; 0 when it is absent (the list's
+// default). It answers the error itself and returns false when the limit
+// is not a number in range.
+func limitParam(w http.ResponseWriter, r *http.Request, max int) (int, bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, max))
+		return 0, false
+	}
+	return n, true
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -307,11 +308,28 @@ func (s *Server) routes() (http.Handler, error) {
 // oauth.Middleware has verified the token and put its claims in the
 // context.
 func requireScope(scope string, next http.Handler) http.Handler {
+	return requireAnyScope(next, scope, ScopeAdmin)
+}
+
+// requireAnyScope lets through tokens with any of the scopes; a refusal
+// names them all, the first as the one the call needs.
+func requireAnyScope(next http.Handler, scope string, or ...string) http.Handler {
+	msg := fmt.Sprintf("this call needs a token with scope %q", scope)
+	for i, o := range or {
+		if i == 0 {
+			msg += fmt.Sprintf(" (or %q", o)
+		} else {
+			msg += fmt.Sprintf(", or %q", o)
+		}
+	}
+	if len(or) > 0 {
+		msg += ")"
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := oauth.ClaimsFromContext(r.Context())
-		if !ok || !(c.HasScope(scope) || c.HasScope(ScopeAdmin)) {
+		if !ok || !(c.HasScope(scope) || slices.ContainsFunc(or, c.HasScope)) {
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="vigil", error="insufficient_scope", scope=%q`, scope))
-			httpx.WriteError(w, http.StatusForbidden, "INSUFFICIENT_SCOPE", fmt.Sprintf("this call needs a token with scope %q (or %q)", scope, ScopeAdmin))
+			httpx.WriteError(w, http.StatusForbidden, "INSUFFICIENT_SCOPE", msg)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -70,7 +70,7 @@ func listPage[T any](ctx context.Context, d *DB, what, table, cols string, scan 
 	next := ""
 	if len(items) > limit {
 		items = items[:limit]
-		next = base64.RawURLEncoding.EncodeToString([]byte(id(items[limit-1])))
+		next = encodeCursor(id(items[limit-1]))
 	}
 	return items, next, nil
 }
