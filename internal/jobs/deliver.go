@@ -136,10 +136,7 @@ func (c Config) validateDeliveries() error {
 // QueueDeliveries inserts a job for each delivery (it implements
 // licensing.DeliveryQueue). A delivery that has a job already keeps it.
 func (c *Client) QueueDeliveries(ctx context.Context, deliveryIDs []string) error {
-	max := c.cfg.DeliveryMaxAttempts
-	if max == 0 {
-		max = DefaultDeliveryMaxAttempts
-	}
+	max := c.cfg.DeliveryMaxAttempts // New applied the default
 	for _, id := range deliveryIDs {
 		if id == "" {
 			return errors.New("jobs: queue delivery: empty delivery ID")

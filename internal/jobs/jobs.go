@@ -104,6 +104,12 @@ func DefaultConfig() Config {
 	}
 }
 
+// works reports whether a client of this configuration works jobs (has a
+// runner) rather than only inserting them.
+func (c Config) works() bool {
+	return c.Scans != nil || c.Periodic != nil || c.Deliveries != nil || c.Statuses != nil
+}
+
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.Workers == 0 {
@@ -127,6 +133,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.deliveryDefaults()
 	return c
 }
 
@@ -193,7 +200,6 @@ func New(db *store.DB, cfg *Config) (*Client, error) {
 	if c.Statuses != nil {
 		river.AddWorker(workers, &statusWorker{runner: c.Statuses, cfg: &c})
 	}
-	c.deliveryDefaults()
 	rc := &river.Config{
 		FetchCooldown:        min(100*time.Millisecond, c.PollInterval),
 		FetchPollInterval:    c.PollInterval,
@@ -207,7 +213,7 @@ func New(db *store.DB, cfg *Config) (*Client, error) {
 		TestOnly:            c.testOnly,
 		Workers:             workers,
 	}
-	if c.Scans != nil || c.Periodic != nil || c.Deliveries != nil || c.Statuses != nil {
+	if c.works() {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers}}
 	}
 	if c.Deliveries != nil {
@@ -242,7 +248,7 @@ func New(db *store.DB, cfg *Config) (*Client, error) {
 // runners only inserts: Start does nothing. Cancelling ctx stops the
 // client as Stop does.
 func (c *Client) Start(ctx context.Context) error {
-	if c.cfg.Scans == nil && c.cfg.Periodic == nil && c.cfg.Deliveries == nil && c.cfg.Statuses == nil {
+	if !c.cfg.works() {
 		return nil
 	}
 	if err := c.river.Start(ctx); err != nil {
