@@ -28,29 +28,27 @@ func (c *Config) cacheConfig() string {
 	return fmt.Sprintf("tests=%t exclude-generated=%t go=%s", c.Tests, c.ExcludeGenerated, goVersion())
 }
 
-// goVersion is the version of the go command the packages are loaded
-// with, "" when there is none (the engine then fails anyway).
-var goVersion = sync.OnceValue(func() string {
+// goEnv runs `go env GOVERSION GOROOT` once: the version of the go
+// command the packages are loaded with, and its GOROOT (packages under it
+// are the standard library, which the version identifies). Both are ""
+// when there is no go command (the engine then fails anyway).
+var goEnv = sync.OnceValues(func() (version, root string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOROOT").Output()
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	return strings.TrimSpace(string(out))
+	v, r, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if r = strings.TrimSpace(r); r != "" {
+		r = filepath.Clean(r)
+	}
+	return strings.TrimSpace(v), r
 })
 
-// goRoot is the go command's GOROOT: packages under it are the standard
-// library, which the Go version in cacheConfig identifies.
-var goRoot = sync.OnceValue(func() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
-	if err != nil {
-		return ""
-	}
-	return filepath.Clean(strings.TrimSpace(string(out)))
-})
+func goVersion() string { v, _ := goEnv(); return v }
+
+func goRoot() string { _, r := goEnv(); return r }
 
 // buildFlags are the go command's flags for loading packages. The go
 // command type-checks dependencies from export data it compiles, and
@@ -213,7 +211,7 @@ func packageKeys(roots []*packages.Package) (map[*packages.Package]string, error
 			k = "module:" + m.Path + "@" + m.Version + "=>" + m.Replace.Path + "@" + m.Replace.Version + ":" + p.PkgPath
 		case m != nil && m.Replace == nil && !m.Main && m.Version != "":
 			k = "module:" + m.Path + "@" + m.Version + ":" + p.PkgPath
-		case m == nil && goroot != "" && len(p.GoFiles) > 0 && inside(goroot, p.GoFiles[0]):
+		case m == nil && goroot != "" && len(p.GoFiles) > 0 && isInside(goroot, p.GoFiles[0]):
 			k = "std:" + p.PkgPath
 		default:
 			h := sha256.New()
@@ -250,8 +248,8 @@ func packageKeys(roots []*packages.Package) (map[*packages.Package]string, error
 	return keys, nil
 }
 
-// inside reports whether file is under dir.
-func inside(dir, file string) bool {
-	rel, err := filepath.Rel(dir, file)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+// isInside reports whether file is under dir.
+func isInside(dir, file string) bool {
+	_, ok := relInside(dir, file)
+	return ok
 }
