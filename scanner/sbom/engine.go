@@ -67,6 +67,10 @@ func (c *Config) progress(msg string) {
 	}
 }
 
+// syftConfig names the engine's only configuration, syft's default
+// catalogers and scopes, in Engine.Config and the cache keys.
+const syftConfig = "syft-default"
+
 // Engine returns the "sbom" scan engine. Its Version is the version of the
 // syft module it embeds.
 func Engine(cfg *Config) scanner.Engine {
@@ -88,8 +92,7 @@ func Engine(cfg *Config) scanner.Engine {
 			}
 			return &scanner.Output{SBOM: s}, nil
 		},
-		// syft's default catalogers and scopes, the only configuration.
-		Config: "syft-default",
+		Config: syftConfig,
 		Codec:  codec,
 	}
 }
@@ -130,10 +133,17 @@ func generate(ctx context.Context, t *scanner.Target, cfg *Config) (*scanner.SBO
 		cfg.progress("cataloging the whole image: its layers cannot be cataloged one by one faithfully")
 	}
 	if c := scanner.CacheFrom(ctx); c != nil && t.Kind == scanner.KindGit && t.Path != "" {
-		if s, _, ok, err := generateTree(ctx, c, t, cfg); ok {
+		if s, ok, err := generateTree(ctx, c, t, cfg); ok {
 			return s, err
 		}
 	}
+	return catalog(ctx, t, cfg, nil)
+}
+
+// catalog catalogs the target with syft. read, when not nil, gives the
+// source syft reads in place of the target's own (to record what it
+// reads).
+func catalog(ctx context.Context, t *scanner.Target, cfg *Config, read func(source.Source) (source.Source, error)) (*scanner.SBOM, error) {
 	src, cleanup, err := newSource(ctx, t, cfg)
 	if err != nil {
 		return nil, err
@@ -143,6 +153,11 @@ func generate(ctx context.Context, t *scanner.Target, cfg *Config) (*scanner.SBO
 			cfg.Logger.Warn("removing temporary files", "engine", ID, "target", t.Ref, "error", err)
 		}
 	}()
+	if read != nil {
+		if src, err = read(src); err != nil {
+			return nil, err
+		}
+	}
 
 	cfg.progress("cataloging packages")
 	// The default config is the syft CLI's: the same catalogers for this

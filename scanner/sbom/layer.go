@@ -136,11 +136,11 @@ func generateLayered(ctx context.Context, c scanner.Cache, t *scanner.Target, cf
 // read from other layers; layerCatalogKey, of its catalog for one
 // resolution of such paths.
 func layerContextKey(diffID string) string {
-	return scanner.CacheKey("sbom-layer-context", layerCacheVersion, SyftVersion(), "syft-default", diffID)
+	return scanner.CacheKey("sbom-layer-context", layerCacheVersion, SyftVersion(), syftConfig, diffID)
 }
 
 func layerCatalogKey(diffID string, context map[string]string) string {
-	parts := []string{"sbom-layer", layerCacheVersion, SyftVersion(), "syft-default", diffID}
+	parts := []string{"sbom-layer", layerCacheVersion, SyftVersion(), syftConfig, diffID}
 	for _, p := range slices.Sorted(maps.Keys(context)) {
 		parts = append(parts, p, context[p])
 	}

@@ -14,9 +14,9 @@ import (
 	"sync"
 
 	"github.com/anchore/stereoscope/pkg/file"
-	"github.com/anchore/syft/syft"
 	syftfile "github.com/anchore/syft/syft/file"
 	"github.com/anchore/syft/syft/format/syftjson"
+	syftsbom "github.com/anchore/syft/syft/sbom"
 	"github.com/anchore/syft/syft/source"
 	"github.com/bmatcuk/doublestar/v4"
 
@@ -54,7 +54,7 @@ type treeRun struct {
 }
 
 func treeRunKey(ref string) string {
-	return scanner.CacheKey("sbom-tree", treeCacheVersion, SyftVersion(), "syft-default", ref)
+	return scanner.CacheKey("sbom-tree", treeCacheVersion, SyftVersion(), syftConfig, ref)
 }
 
 // gitTree lists the files of the commit checked out at dir.
@@ -84,10 +84,10 @@ func gitTree(ctx context.Context, dir string) (map[string]string, error) {
 // repository's last catalog when the changes since cannot alter it. ok is
 // false when it did nothing (not a git checkout): the caller catalogs the
 // usual way.
-func generateTree(ctx context.Context, c scanner.Cache, t *scanner.Target, cfg *Config) (s *scanner.SBOM, reused, ok bool, err error) {
+func generateTree(ctx context.Context, c scanner.Cache, t *scanner.Target, cfg *Config) (s *scanner.SBOM, ok bool, err error) {
 	tree, err := gitTree(ctx, t.Path)
 	if err != nil {
-		return nil, false, false, nil
+		return nil, false, nil
 	}
 	key := treeRunKey(t.Ref)
 	if b, hit, gerr := c.Get(ctx, key); gerr == nil && hit {
@@ -96,36 +96,27 @@ func generateTree(ctx context.Context, c scanner.Cache, t *scanner.Target, cfg *
 			doc, _, _, derr := syftjson.NewFormatDecoder().Decode(bytes.NewReader(last.Document))
 			if derr == nil {
 				cfg.progress(fmt.Sprintf("found %d packages (the last commit's catalog: no file it depends on changed)", len(last.Components)))
-				return &scanner.SBOM{Components: last.Components, Document: doc}, true, true, nil
+				return &scanner.SBOM{Components: last.Components, Document: doc}, true, nil
 			}
 		}
 	}
 
-	src, cleanup, err := newSource(ctx, t, cfg)
-	if err != nil {
-		return nil, false, true, err
-	}
-	defer func() {
-		if err := cleanup(); err != nil {
-			cfg.Logger.Warn("removing temporary files", "engine", ID, "target", t.Ref, "error", err)
+	var rec *recordingResolver
+	s, err = catalog(ctx, t, cfg, func(src source.Source) (source.Source, error) {
+		inner, err := src.FileResolver(source.SquashedScope)
+		if err != nil {
+			return nil, err
 		}
-	}()
-	inner, err := src.FileResolver(source.SquashedScope)
+		rec = &recordingResolver{Resolver: inner, run: treeRun{Tree: tree}}
+		return &layerSource{Source: src, resolver: rec}, nil
+	})
 	if err != nil {
-		return nil, false, true, err
+		return nil, true, err
 	}
-	rec := &recordingResolver{Resolver: inner, run: treeRun{Tree: tree}}
-	cfg.progress("cataloging packages")
-	doc, err := syft.CreateSBOM(ctx, &layerSource{Source: src, resolver: rec}, syft.DefaultCreateSBOMConfig().WithTool("syft", SyftVersion()))
-	if err != nil {
-		return nil, false, true, fmt.Errorf("cataloging %s: %w", t.Ref, err)
-	}
-	comps := components(doc, false)
-	cfg.progress(fmt.Sprintf("found %d packages", len(comps)))
 	if run, keep := rec.finish(); keep {
 		var buf bytes.Buffer
-		if syftjson.NewFormatEncoder().Encode(&buf, *doc) == nil {
-			run.Components, run.Document = comps, buf.Bytes()
+		if doc, isDoc := s.Document.(*syftsbom.SBOM); isDoc && syftjson.NewFormatEncoder().Encode(&buf, *doc) == nil {
+			run.Components, run.Document = s.Components, buf.Bytes()
 			if b, err := json.Marshal(run); err == nil {
 				if r, canReplace := c.(scanner.Replacer); canReplace {
 					_ = r.Replace(ctx, key, b)
@@ -135,7 +126,7 @@ func generateTree(ctx context.Context, c scanner.Cache, t *scanner.Target, cfg *
 			}
 		}
 	}
-	return &scanner.SBOM{Components: comps, Document: doc}, false, true, nil
+	return s, true, nil
 }
 
 // reusable reports whether the run's catalog holds for the tree checked
