@@ -184,7 +184,7 @@ func (s *Service) issue(e store.Entitlement, activationID string, now time.Time)
 	if err != nil {
 		return "", "", time.Time{}, fmt.Errorf("licensing: sign token: %w", err)
 	}
-	s.tokens.put(token, &c) // the next call with it skips the signature check
+	s.tokens.Put(token, c) // the next call with it skips the signature check
 	return token, jti, lease, nil
 }
 
@@ -193,10 +193,8 @@ var errInvalidToken = refuse(CodeInvalidToken, "the access token is not valid; a
 // verify checks the token's signature, type, issuer and audience, that it
 // was issued to the tenant, and (when checkExpiry) its expiry.
 func (s *Service) verify(token, tenantID string, checkExpiry bool) (*tokenClaims, error) {
-	var c tokenClaims
-	if cached := s.tokens.get(token); cached != nil {
-		c = *cached
-	} else {
+	c, cached := s.tokens.Get(token)
+	if !cached {
 		tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil || len(tok.Headers) != 1 {
 			return nil, errInvalidToken
@@ -212,8 +210,7 @@ func (s *Service) verify(token, tenantID string, checkExpiry bool) (*tokenClaims
 		if err := tok.Claims(key, &c); err != nil || c.Subject == "" || c.ID == "" || c.Expiry == nil {
 			return nil, errInvalidToken
 		}
-		cp := c
-		s.tokens.put(token, &cp)
+		s.tokens.Put(token, c)
 	}
 	at := s.now()
 	if !checkExpiry {

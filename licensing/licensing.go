@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/internal/tokencache"
 )
 
 // Config configures a Service. Start from DefaultConfig.
@@ -99,7 +100,14 @@ type Service struct {
 
 	signer jose.Signer
 	keys   map[string]*ecdsa.PublicKey // by kid
-	tokens tokenCache                  // tokencache.go: claims of tokens already checked
+	// tokens remembers the claims of the access tokens this process
+	// signed or verified, so that the next call with one skips the
+	// signature check (an ECDSA verification is most of a refresh's CPU).
+	// Only what the signature protects is cached: expiry, the tenant and
+	// the token's jti are checked on every call. The signing keys are
+	// loaded once, at New; code that retires a key while the service runs
+	// must also Clear it.
+	tokens tokencache.Cache[tokenClaims]
 }
 
 // New returns a service on db, which must be migrated. On the first start

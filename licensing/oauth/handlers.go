@@ -129,7 +129,7 @@ func (s *Server) RevocationHandler() http.Handler {
 				writeOAuthError(w, &oauthError{http.StatusServiceUnavailable, "server_error", "try again later"})
 				return
 			}
-			s.verified.clear()
+			s.verified.Clear()
 			s.log.InfoContext(ctx, "oauth token revoked", slog.String("client_id", c.ClientID), slog.String("jti", c.ID), slog.String("by", caller.ID))
 		}
 		w.Header().Set("Cache-Control", "no-store")

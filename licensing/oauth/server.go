@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/internal/tokencache"
 )
 
 // AdminScope lets a client introspect and revoke other clients' tokens.
@@ -44,7 +45,7 @@ type Server struct {
 	pepper  []byte
 	limiter *keyedLimiter
 	// verified remembers tokens that verified (verifycache.go).
-	verified verifiedCache
+	verified tokencache.Cache[verifiedEntry]
 
 	mu         sync.Mutex
 	signer     jose.Signer
@@ -234,7 +235,7 @@ func (s *Server) RevokeClient(ctx context.Context, clientID string) error {
 	if err := s.db.RevokeOAuthClient(ctx, clientID); err != nil {
 		return fmt.Errorf("oauth: revoke client: %w", err)
 	}
-	s.verified.clear()
+	s.verified.Clear()
 	s.log.InfoContext(ctx, "oauth client revoked", slog.String("client_id", clientID))
 	return nil
 }

@@ -260,18 +260,19 @@ func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidToken,
 // verify checks the token; checkExpiry false skips exp (for revocation).
 func (s *Server) verify(ctx context.Context, token string, checkExpiry bool) (*Claims, error) {
 	if checkExpiry {
-		if c, checkedAt, ok := s.verified.get(token); ok {
+		if e, ok := s.verified.Get(token); ok {
+			c := e.claims
 			now := s.now()
 			if now.After(c.Expiry.Add(s.cfg.Leeway)) {
 				return nil, invalid("expired")
 			}
-			if now.Sub(checkedAt) < s.cfg.RevocationRecheck {
+			if now.Sub(e.checkedAt) < s.cfg.RevocationRecheck {
 				return &c, nil
 			}
 			if err := s.checkRevoked(ctx, &c); err != nil {
 				return nil, err
 			}
-			s.verified.put(token, c, now)
+			s.verified.Put(token, verifiedEntry{claims: c, checkedAt: now})
 			return &c, nil
 		}
 	}
@@ -320,7 +321,7 @@ func (s *Server) verify(ctx context.Context, token string, checkExpiry bool) (*C
 		if err := s.checkRevoked(ctx, c); err != nil {
 			return nil, err
 		}
-		s.verified.put(token, *c, now)
+		s.verified.Put(token, verifiedEntry{claims: *c, checkedAt: now})
 	}
 	return c, nil
 }
