@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ecdh"
 	"crypto/ed25519"
-	"crypto/hpke"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -113,7 +111,7 @@ func (s *Service) newOfflineKey(tenantID, kind string) (store.OfflineKey, error)
 		}
 		pub, priv = p, sk.Seed()
 	} else {
-		kem, err := kemOf(kind)
+		kem, err := offline.KEM(kind)
 		if err != nil {
 			return store.OfflineKey{}, err
 		}
@@ -129,16 +127,6 @@ func (s *Service) newOfflineKey(tenantID, kind string) (store.OfflineKey, error)
 	k.PublicKey = base64.StdEncoding.EncodeToString(pub)
 	k.SealedPrivate = s.sealOfflineKey(priv, k)
 	return k, nil
-}
-
-func kemOf(kind string) (hpke.KEM, error) {
-	switch kind {
-	case store.OfflineKeyX25519:
-		return hpke.DHKEM(ecdhX25519()), nil
-	case store.OfflineKeyMLKEM768X25519:
-		return hpke.MLKEM768X25519(), nil
-	}
-	return nil, fmt.Errorf("licensing: offline key kind %q is not a KEM", kind)
 }
 
 // offlineAEAD seals offline private keys with a key derived from the
@@ -220,7 +208,7 @@ func (s *Service) OfflineActivate(ctx context.Context, env *offline.Envelope) (*
 	if err != nil {
 		return nil, err
 	}
-	kem, err := kemOf(k.Kind)
+	kem, err := offline.KEM(k.Kind)
 	if err != nil {
 		return nil, err
 	}
@@ -471,5 +459,3 @@ func offlineLicense(e store.Entitlement, act store.Activation, now time.Time) (o
 	}
 	return lic, nil
 }
-
-func ecdhX25519() ecdh.Curve { return ecdh.X25519() }

@@ -12,7 +12,7 @@ import (
 // signingKeyID) and seals it to the request's client key. The license's
 // Version and RequestID are set from the request.
 func SealAnswer(req *Request, env *Envelope, lic License, key ed25519.PrivateKey, signingKeyID string) (*Envelope, error) {
-	kem, err := kemByName(mustKEMName(env.KEM))
+	kem, err := KEM(mustKEMName(env.KEM))
 	if err != nil {
 		return nil, err
 	}

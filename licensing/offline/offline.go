@@ -110,8 +110,9 @@ var (
 	aead       = hpke.ChaCha20Poly1305()
 )
 
-// kemByName returns the KEM that name selects ("" is X25519).
-func kemByName(name string) (hpke.KEM, error) {
+// KEM returns the HPKE KEM that name selects: KEMX25519 ("" too) or
+// KEMMLKEM768X25519. The store names its offline key kinds the same.
+func KEM(name string) (hpke.KEM, error) {
 	switch name {
 	case KEMX25519, "":
 		return hpke.DHKEM(ecdhX25519), nil
@@ -124,7 +125,7 @@ func kemByName(name string) (hpke.KEM, error) {
 // KEMName returns the name of a supported HPKE KEM ID.
 func KEMName(id uint16) (string, error) {
 	for _, n := range []string{KEMX25519, KEMMLKEM768X25519} {
-		if k, _ := kemByName(n); k.ID() == id {
+		if k, _ := KEM(n); k.ID() == id {
 			return n, nil
 		}
 	}
@@ -133,7 +134,7 @@ func KEMName(id uint16) (string, error) {
 
 // KEMID returns the HPKE KEM ID of a KEM name.
 func KEMID(name string) (uint16, error) {
-	k, err := kemByName(name)
+	k, err := KEM(name)
 	if err != nil {
 		return 0, err
 	}
@@ -289,7 +290,7 @@ func ParseServerKey(b []byte) (*ServerKey, error) {
 
 // kemKey returns the server's public key for the KEM.
 func (sk *ServerKey) kemKey(name string) (hpke.PublicKey, error) {
-	kem, err := kemByName(name)
+	kem, err := KEM(name)
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ type Pending struct {
 
 // NewClientKey makes a client key of the KEM ("" is KEMX25519).
 func NewClientKey(kemName string) (*ClientKey, error) {
-	kem, err := kemByName(kemName)
+	kem, err := KEM(kemName)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func NewClientKey(kemName string) (*ClientKey, error) {
 }
 
 func (ck *ClientKey) private() (hpke.PrivateKey, error) {
-	kem, err := kemByName(ck.KEM)
+	kem, err := KEM(ck.KEM)
 	if err != nil {
 		return nil, err
 	}
