@@ -228,10 +228,10 @@ func (s *Server) apiScan(ctx context.Context, sc store.Scan) Scan {
 		}
 	}
 	if sc.Kind == store.KindCommit {
-		out.Branch, _ = s.db.ScanBranch(ctx, sc.ID)
+		out.Branch = sc.Branch
 	}
 	out.Trigger = "event"
-	if out.RescanOf, _ = s.db.RescanOf(ctx, sc.ID); out.RescanOf != "" {
+	if out.RescanOf = sc.RescanOf; out.RescanOf != "" {
 		out.Trigger = "schedule"
 	}
 	if !sc.StartedAt.IsZero() {

@@ -130,7 +130,7 @@ func (s *Server) queueCommitStatus(ctx context.Context, log *slog.Logger, sc sto
 		log.WarnContext(ctx, "commit status not queued", slog.String("event", event), slog.Any("error", err))
 		return
 	}
-	if of, err := s.db.RescanOf(ctx, sc.ID); err != nil || of != "" {
+	if sc.RescanOf != "" {
 		return
 	}
 	if _, err := s.queue.InsertStatus(ctx, sc.ID, event); err != nil {
@@ -155,9 +155,7 @@ func (s *Server) PostCommitStatus(ctx context.Context, scanID string) error {
 	if sc.Kind != store.KindCommit || sc.ProjectID == "" {
 		return nil
 	}
-	if of, err := s.db.RescanOf(ctx, sc.ID); err != nil {
-		return err
-	} else if of != "" {
+	if sc.RescanOf != "" {
 		return nil
 	}
 	p, err := s.db.GetProject(ctx, sc.ProjectID)

@@ -439,8 +439,8 @@ func TestGitHubPushWebhook(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b, _ := e.db.ScanBranch(context.Background(), s.ID); b != "main" {
-			t.Errorf("branch of the pushed scan: %q, want main", b)
+		if s.Branch != "main" {
+			t.Errorf("branch of the pushed scan: %q, want main", s.Branch)
 		}
 	})
 }

@@ -54,10 +54,7 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		return err
 	}
 	log := s.log.With(slog.String("scan", scanID), slog.Int("attempt", sc.Attempts))
-	rescanOf, err := s.db.RescanOf(ctx, scanID)
-	if err != nil {
-		return err
-	}
+	rescanOf := sc.RescanOf
 	if rescanOf != "" {
 		log = log.With(slog.String("rescan_of", rescanOf))
 	}
@@ -123,7 +120,7 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 		start := time.Now()
 		// A rescan of a commit whose outputs are all cached needs no
 		// checkout (first scans skip the look: it costs a clone).
-		if of, _ := s.db.RescanOf(ctx, sc.ID); of != "" {
+		if sc.RescanOf != "" {
 			if res, ok := CachedCommitScan(ctx, cache, s.engines, p.RepoURL, sc.CommitSHA); ok {
 				timings["checkout"] = time.Since(start)
 				return res, timings, nil

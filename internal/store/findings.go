@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -449,7 +448,7 @@ type ScanGate struct {
 // no join, and no bound value in a subquery: SQLite plans those anew at
 // every execution of a prepared statement, which costs more than the
 // query.
-var scanGateQuery = "SELECT " + scanCols + `, branch,
+var scanGateQuery = "SELECT " + scanCols + `,
 	(SELECT MAX(version) FROM policies WHERE project_id = s.project_id),
 	(SELECT version FROM waiver_versions WHERE project_id = s.project_id),
 	(SELECT b.id FROM scans b WHERE b.project_id = s.project_id AND b.status = 'succeeded'
@@ -460,17 +459,11 @@ var scanGateQuery = "SELECT " + scanCols + `, branch,
 func (d *DB) scanGate(ctx context.Context, what, where string, args ...any) (ScanGate, error) {
 	var (
 		g                 ScanGate
-		engines, timing   string
 		policies, waivers sql.NullInt64
 	)
-	s := &g.Scan
 	row, err := d.preparedRow(ctx, scanGateQuery+where, args...)
 	if err == nil {
-		err = row.Scan(&s.ID, textCol{&s.ProjectID}, &s.Kind, textCol{&s.CommitSHA}, textCol{&s.ImageDigest},
-			textCol{&s.ImageRef}, &s.Status, textCol{&s.Error}, &s.Attempts,
-			textCol{&engines}, textCol{&timing}, textCol{&s.ResultKey},
-			timeCol{&s.CreatedAt}, timeCol{&s.StartedAt}, timeCol{&s.FinishedAt},
-			textCol{&g.State.Branch}, &policies, &waivers, textCol{&g.State.BaselineScanID})
+		g.Scan, err = scanScanWith(row, &policies, &waivers, textCol{&g.State.BaselineScanID})
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return ScanGate{}, fmt.Errorf("%s: %w", what, ErrNotFound)
@@ -478,16 +471,7 @@ func (d *DB) scanGate(ctx context.Context, what, where string, args ...any) (Sca
 	if err != nil {
 		return ScanGate{}, fmt.Errorf("store: %s: %w", what, err)
 	}
-	if engines != "" {
-		if err := json.Unmarshal([]byte(engines), &s.EngineVersions); err != nil {
-			return ScanGate{}, fmt.Errorf("store: scan %s: bad engine_versions: %w", s.ID, err)
-		}
-	}
-	if timing != "" {
-		if err := json.Unmarshal([]byte(timing), &s.Timings); err != nil {
-			return ScanGate{}, fmt.Errorf("store: scan %s: bad timings: %w", s.ID, err)
-		}
-	}
+	g.State.Branch = g.Scan.Branch
 	g.State.PolicyVersion, g.State.WaiverVersion = int(policies.Int64), waivers.Int64
 	return g, nil
 }

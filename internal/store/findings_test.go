@@ -26,6 +26,10 @@ func commitScan(t *testing.T, db *store.DB, p store.Project, i int, branch strin
 	if err := db.SetScanBranch(ctx, sc.ID, branch); err != nil {
 		t.Fatal(err)
 	}
+	sc, err = db.GetScan(ctx, sc.ID) // as stored, with its branch
+	if err != nil {
+		t.Fatal(err)
+	}
 	return sc
 }
 

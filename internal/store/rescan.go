@@ -38,10 +38,7 @@ func (d *DB) EnqueueRescan(ctx context.Context, of Scan) (scan Scan, created boo
 	if err != nil {
 		return Scan{}, false, err
 	}
-	branch, err := d.ScanBranch(ctx, firstID)
-	if err != nil {
-		return Scan{}, false, err
-	}
+	branch := first.Branch
 	id := newID()
 	_, err = d.exec(ctx, `INSERT INTO scans
 		(id, project_id, kind, commit_sha, image_digest, image_ref, status, attempts, created_at, branch, rescan_of)

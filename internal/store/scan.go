@@ -61,6 +61,12 @@ type Scan struct {
 	// duration.
 	Timings   map[string]time.Duration
 	ResultKey string // the blob key of the stored result, once succeeded
+	// Branch is the branch a commit scan was pushed to or asked for, ""
+	// when unknown (SetScanBranch sets it once).
+	Branch string
+	// RescanOf is the first scan that a scheduled rescan runs again, ""
+	// for a first scan.
+	RescanOf string
 	// Times are UTC; StartedAt and FinishedAt are zero until set.
 	CreatedAt  time.Time
 	StartedAt  time.Time
@@ -109,17 +115,24 @@ func (n *NewScan) validate() error {
 }
 
 const scanCols = `id, project_id, kind, commit_sha, image_digest, image_ref, status, error, attempts,
-	engine_versions, timings, result_key, created_at, started_at, finished_at`
+	engine_versions, timings, result_key, created_at, started_at, finished_at, branch, rescan_of`
 
 func scanScan(row interface{ Scan(...any) error }) (Scan, error) {
+	return scanScanWith(row)
+}
+
+// scanScanWith scans the scanCols of a row followed by the extra columns
+// a query selected after them.
+func scanScanWith(row interface{ Scan(...any) error }, extra ...any) (Scan, error) {
 	var (
 		s               Scan
 		engines, timing string
 	)
-	err := row.Scan(&s.ID, textCol{&s.ProjectID}, &s.Kind, textCol{&s.CommitSHA}, textCol{&s.ImageDigest},
+	err := row.Scan(append([]any{&s.ID, textCol{&s.ProjectID}, &s.Kind, textCol{&s.CommitSHA}, textCol{&s.ImageDigest},
 		textCol{&s.ImageRef}, &s.Status, textCol{&s.Error}, &s.Attempts,
 		textCol{&engines}, textCol{&timing}, textCol{&s.ResultKey},
-		timeCol{&s.CreatedAt}, timeCol{&s.StartedAt}, timeCol{&s.FinishedAt})
+		timeCol{&s.CreatedAt}, timeCol{&s.StartedAt}, timeCol{&s.FinishedAt},
+		textCol{&s.Branch}, textCol{&s.RescanOf}}, extra...)...)
 	if err != nil {
 		return Scan{}, err
 	}

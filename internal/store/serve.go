@@ -25,19 +25,6 @@ func (d *DB) SetScanBranch(ctx context.Context, id, branch string) error {
 	return nil
 }
 
-// ScanBranch returns the branch recorded for the scan, "" if none.
-func (d *DB) ScanBranch(ctx context.Context, id string) (string, error) {
-	var b string
-	err := d.queryRow(ctx, "SELECT branch FROM scans WHERE id = ?", id).Scan(textCol{&b})
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("scan %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return "", fmt.Errorf("store: branch of scan %q: %w", id, err)
-	}
-	return b, nil
-}
-
 // FindCommitScan returns the (first, not a rescan) scan of the project's
 // commit, or ErrNotFound.
 func (d *DB) FindCommitScan(ctx context.Context, projectID, commit string) (Scan, error) {

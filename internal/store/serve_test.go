@@ -29,8 +29,8 @@ func TestServeLookups(t *testing.T) {
 		if err := db.SetScanBranch(ctx, s1.ID, "other"); err != nil { // the first branch stays
 			t.Fatal(err)
 		}
-		if b, err := db.ScanBranch(ctx, s1.ID); err != nil || b != "main" {
-			t.Fatalf("ScanBranch = %q, %v; want main", b, err)
+		if s, err := db.GetScan(ctx, s1.ID); err != nil || s.Branch != "main" {
+			t.Fatalf("branch of the scan = %q, %v; want main", s.Branch, err)
 		}
 		if _, err := db.LatestBranchScan(ctx, p.ID, "main", c2); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("LatestBranchScan of a queued scan: %v, want ErrNotFound", err)
