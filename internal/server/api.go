@@ -382,7 +382,12 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 	}
 	out := s.apiScan(ctx, sc)
 	if sc.Status == store.Succeeded {
-		res, err := s.loadResult(sc)
+		a, err := s.loadArtifacts(sc)
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		res, err := s.resultOf(sc, a)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
@@ -399,11 +404,9 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 			out.SBOM = sum
 		}
 		out.Reports = map[string]string{}
-		if a, err := s.loadArtifacts(sc); err == nil {
-			for _, f := range reportFormats {
-				if f.key(a) != "" {
-					out.Reports[f.name] = "/api/v1/scans/" + sc.ID + "/" + f.name
-				}
+		for _, f := range reportFormats {
+			if f.key(a) != "" {
+				out.Reports[f.name] = "/api/v1/scans/" + sc.ID + "/" + f.name
 			}
 		}
 	}

@@ -283,6 +283,11 @@ func (s *Server) loadResult(sc store.Scan) (*scanner.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.resultOf(sc, a)
+}
+
+// resultOf reads the result that a scan's artifacts manifest names.
+func (s *Server) resultOf(sc store.Scan, a artifacts) (*scanner.Result, error) {
 	rc, err := s.blobs.Open(a.Result)
 	if err != nil {
 		return nil, err
