@@ -36,8 +36,6 @@ package licensing
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -100,12 +98,12 @@ type DeliveryQueue interface {
 // hookState is the service's webhook machinery.
 type hookState struct {
 	cfg    WebhookConfig
-	key    []byte // seals keys and secrets
+	seal   sealer // seals keys and secrets
 	client *http.Client
 	queue  DeliveryQueue
 }
 
-func newHookState(key []byte, cfg WebhookConfig) hookState {
+func newHookState(seal sealer, cfg WebhookConfig) hookState {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = webhooks.DefaultTimeout
 	}
@@ -122,7 +120,7 @@ func newHookState(key []byte, cfg WebhookConfig) hookState {
 	if client == nil {
 		client = webhooks.NewHTTPClient(cfg.Timeout)
 	}
-	return hookState{cfg: cfg, key: key, client: client}
+	return hookState{cfg: cfg, seal: seal, client: client}
 }
 
 // SetDeliveryQueue sets where the jobs of new deliveries go. Call it once,
@@ -130,33 +128,17 @@ func newHookState(key []byte, cfg WebhookConfig) hookState {
 // SweepWebhooks.
 func (s *Service) SetDeliveryQueue(q DeliveryQueue) { s.hooks.queue = q }
 
-func (h *hookState) aead() cipher.AEAD {
-	block, err := aes.NewCipher(h.key)
-	if err != nil {
-		panic("licensing: webhook seal key: " + err.Error()) // 32 bytes from derive
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic("licensing: webhook seal: " + err.Error())
-	}
-	return aead
-}
-
 // sealHook encrypts a key or secret, bound to what it belongs to.
 func (h *hookState) sealHook(plain []byte, boundTo string) string {
-	a := h.aead()
-	nonce := randomBytes(a.NonceSize())
-	return base64.RawURLEncoding.EncodeToString(a.Seal(nonce, nonce, plain, []byte(boundTo)))
+	return h.seal.seal(plain, boundTo)
 }
 
 func (h *hookState) openHook(sealed, boundTo string) ([]byte, error) {
-	a := h.aead()
-	b, err := base64.RawURLEncoding.DecodeString(sealed)
-	if err != nil || len(b) < a.NonceSize() {
+	plain, err := h.seal.open(sealed, boundTo)
+	switch {
+	case errors.Is(err, errSealMalformed):
 		return nil, errors.New("licensing: sealed webhook key is malformed")
-	}
-	plain, err := a.Open(nil, b[:a.NonceSize()], b[a.NonceSize():], []byte(boundTo))
-	if err != nil {
+	case err != nil:
 		return nil, errors.New("licensing: sealed webhook key does not open with this secret")
 	}
 	return plain, nil

@@ -2,8 +2,6 @@ package licensing
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/rand"
@@ -93,8 +91,9 @@ type Service struct {
 	now func() time.Time
 
 	codeKey, nonceKey, idemKey []byte
-	offlineKey                 []byte // offline.go: seals offline private keys, hashes proofs
-	seal                       cipher.AEAD
+	answers                    sealer // stored idempotent answers
+	offlineSeal                sealer // offline.go: offline private keys
+	proofKey                   []byte // offline.go: hashes clients' proofs
 
 	hooks hookState // events.go: webhooks for licensing events
 
@@ -138,15 +137,11 @@ func New(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
 	s.codeKey = derive(secret, "activation-code")
 	s.nonceKey = derive(secret, "nonce")
 	s.idemKey = derive(secret, "idempotency-key")
-	s.offlineKey = derive(secret, "offline")
-	s.hooks = newHookState(derive(secret, "webhooks"), cfg.Webhooks)
-	block, err := aes.NewCipher(derive(secret, "idempotency-seal"))
-	if err != nil {
-		return nil, fmt.Errorf("licensing: %w", err)
-	}
-	if s.seal, err = cipher.NewGCM(block); err != nil {
-		return nil, fmt.Errorf("licensing: %w", err)
-	}
+	offlineKey := derive(secret, "offline")
+	s.offlineSeal = newSealer(derive(offlineKey, "key-seal"))
+	s.proofKey = derive(offlineKey, "proof")
+	s.hooks = newHookState(newSealer(derive(secret, "webhooks")), cfg.Webhooks)
+	s.answers = newSealer(derive(secret, "idempotency-seal"))
 	if err := s.loadSigningKeys(ctx); err != nil {
 		return nil, err
 	}
@@ -221,19 +216,15 @@ func parsePrivateKey(k store.LicensingKey) (*ecdsa.PrivateKey, error) {
 
 // sealAnswer encrypts a stored answer, bound to its activation and key.
 func (s *Service) sealAnswer(plain []byte, activationID, keyHash string) string {
-	nonce := randomBytes(s.seal.NonceSize())
-	out := s.seal.Seal(nonce, nonce, plain, []byte(activationID+"\x00"+keyHash))
-	return base64.RawURLEncoding.EncodeToString(out)
+	return s.answers.seal(plain, activationID+"\x00"+keyHash)
 }
 
 func (s *Service) openAnswer(sealed, activationID, keyHash string) ([]byte, error) {
-	b, err := base64.RawURLEncoding.DecodeString(sealed)
-	if err != nil || len(b) < s.seal.NonceSize() {
+	plain, err := s.answers.open(sealed, activationID+"\x00"+keyHash)
+	switch {
+	case errors.Is(err, errSealMalformed):
 		return nil, errors.New("licensing: stored answer is malformed")
-	}
-	n := s.seal.NonceSize()
-	plain, err := s.seal.Open(nil, b[:n], b[n:], []byte(activationID+"\x00"+keyHash))
-	if err != nil {
+	case err != nil:
 		return nil, errors.New("licensing: stored answer does not open")
 	}
 	return plain, nil

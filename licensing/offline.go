@@ -2,8 +2,6 @@ package licensing
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -129,34 +127,21 @@ func (s *Service) newOfflineKey(tenantID, kind string) (store.OfflineKey, error)
 	return k, nil
 }
 
-// offlineAEAD seals offline private keys with a key derived from the
-// licensing secret, so that the database alone does not give them away.
-func (s *Service) offlineAEAD() cipher.AEAD {
-	block, _ := aes.NewCipher(derive(s.offlineKey, "key-seal")) // 32 bytes: cannot fail
-	aead, _ := cipher.NewGCM(block)
-	return aead
-}
-
 // offlineKeyAAD binds a sealed private key to its ID, tenant and kind.
-func offlineKeyAAD(k store.OfflineKey) []byte {
-	return []byte(k.ID + "\x00" + k.TenantID + "\x00" + k.Kind)
+func offlineKeyAAD(k store.OfflineKey) string {
+	return k.ID + "\x00" + k.TenantID + "\x00" + k.Kind
 }
 
 func (s *Service) sealOfflineKey(priv []byte, k store.OfflineKey) string {
-	aead := s.offlineAEAD()
-	nonce := randomBytes(aead.NonceSize())
-	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, priv, offlineKeyAAD(k)))
+	return s.offlineSeal.seal(priv, offlineKeyAAD(k))
 }
 
 func (s *Service) openOfflineKey(k store.OfflineKey) ([]byte, error) {
-	aead := s.offlineAEAD()
-	b, err := base64.RawURLEncoding.DecodeString(k.SealedPrivate)
-	if err != nil || len(b) < aead.NonceSize() {
+	priv, err := s.offlineSeal.open(k.SealedPrivate, offlineKeyAAD(k))
+	switch {
+	case errors.Is(err, errSealMalformed):
 		return nil, fmt.Errorf("licensing: offline key %s: sealed private key is malformed", k.ID)
-	}
-	n := aead.NonceSize()
-	priv, err := aead.Open(nil, b[:n], b[n:], offlineKeyAAD(k))
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("licensing: offline key %s does not open: the licensing secret changed, or the row was altered", k.ID)
 	}
 	return priv, nil
@@ -164,7 +149,7 @@ func (s *Service) openOfflineKey(k store.OfflineKey) ([]byte, error) {
 
 // proofHash is what the store keeps of a client's proof of possession.
 func (s *Service) proofHash(proof string) string {
-	return keyedHash(derive(s.offlineKey, "proof"), proof)
+	return keyedHash(s.proofKey, proof)
 }
 
 // OfflineKeyTenant returns the tenant whose key the envelope is sealed to,
