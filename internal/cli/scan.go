@@ -187,6 +187,9 @@ func resolveTarget(ctx context.Context, ref string, f scanFlags, prog *progress)
 		if f.platform != "" {
 			return nil, nothing, fmt.Errorf("%w: --platform applies to images, not to repository %q", scanner.ErrUsage, ref)
 		}
+		if err := source.CheckRev(f.commit); err != nil {
+			return nil, nothing, fmt.Errorf("--commit: %w", err)
+		}
 		prog.set("git", "checking out %s", ref)
 		ws, err := source.Checkout(ctx, ref, f.commit)
 		if err != nil {

@@ -78,6 +78,8 @@ func (req *createProjectRequest) validate() error {
 		return invalidField("repo_url %q: want an https://, ssh://, git@host:path or file:// URL", req.RepoURL)
 	case strings.HasPrefix(req.RepoURL, "-"):
 		return invalidField("repo_url %q must not start with '-'", req.RepoURL)
+	case validRepo(req.RepoURL) != nil:
+		return invalidField("repo_url: %v", validRepo(req.RepoURL))
 	case len(req.WebhookSecret) < minWebhookSecret || len(req.WebhookSecret) > maxWebhookSecret:
 		return invalidField("webhook_secret: want %d to %d characters", minWebhookSecret, maxWebhookSecret)
 	case len(req.Policy) > maxPolicySize:
@@ -86,7 +88,7 @@ func (req *createProjectRequest) validate() error {
 	if req.DefaultBranch == "" {
 		req.DefaultBranch = defaultBranchName
 	}
-	if strings.HasPrefix(req.DefaultBranch, "-") || strings.ContainsAny(req.DefaultBranch, " \t\n~^:?*[\\") {
+	if strings.HasPrefix(req.DefaultBranch, "-") || strings.ContainsAny(req.DefaultBranch, " \t\n~^:?*[\\") || source.CheckRev(req.DefaultBranch) != nil {
 		return invalidField("default_branch %q is not a branch name", req.DefaultBranch)
 	}
 	if req.Schedule != "" {
@@ -280,6 +282,10 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	case req.Image != "":
 		sc, created, err = s.enqueueImageRef(ctx, req.Image)
 	case req.Project != "" && req.Commit != "":
+		if err := checkCommitRequest(req.Commit, req.Branch); err != nil {
+			httpx.WriteErr(w, err)
+			return
+		}
 		sc, created, err = s.enqueueCommit(ctx, req.Project, req.Commit, req.Branch)
 	default:
 		httpx.WriteErr(w, invalidField("give either image, or project and commit"))
@@ -313,6 +319,27 @@ func (s *Server) writeEnqueueError(w http.ResponseWriter, r *http.Request, err e
 }
 
 var errRegistry = errors.New("registry unreachable")
+
+// validRepo checks a repository URL as git would read it (no option, no
+// remote helper), without saying the usage error's prefix.
+func validRepo(repo string) error {
+	if _, err := source.ParseRemote(repo); err != nil {
+		return errors.New(strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+	}
+	return nil
+}
+
+// checkCommitRequest refuses a commit or branch that git could read as
+// an option or as revision syntax.
+func checkCommitRequest(commit, branch string) error {
+	if err := source.CheckRev(commit); err != nil {
+		return invalidField("commit: %s", strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+	}
+	if err := source.CheckRev(branch); err != nil {
+		return invalidField("branch: %s", strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+	}
+	return nil
+}
 
 // enqueueCommit records the scan of a project's commit and queues its job.
 func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit, branch string) (store.Scan, bool, error) {

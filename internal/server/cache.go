@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -103,6 +102,15 @@ func RememberSelection(ctx context.Context, c scanner.Cache, t *scanner.Target, 
 // ok is false otherwise (a first scan, an evicted output, a commit the
 // clone lacks): the caller checks out and scans as usual.
 func CachedCommitScan(ctx context.Context, c scanner.Cache, registry []scanner.Engine, repo, commit string) (res *scanner.Result, ok bool) {
+	return cachedCommitScan(ctx, nil, c, registry, repo, commit)
+}
+
+// cachedCommitScan is CachedCommitScan with git confined to the policy p
+// (nil: no restriction, as `vigil scan`).
+func cachedCommitScan(ctx context.Context, p *source.Policy, c scanner.Cache, registry []scanner.Engine, repo, commit string) (res *scanner.Result, ok bool) {
+	if source.CheckRev(commit) != nil {
+		return nil, false
+	}
 	dir, err := os.MkdirTemp("", "vigil-peek-")
 	if err != nil {
 		return nil, false
@@ -114,20 +122,14 @@ func CachedCommitScan(ctx context.Context, c scanner.Cache, registry []scanner.E
 			return nil, false
 		}
 	}
-	git := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-		out, err := cmd.Output()
-		return strings.TrimSpace(string(out)), err
-	}
-	if _, err := git("clone", "--quiet", "--no-checkout", "--", src, dir); err != nil {
+	if _, err := p.Git(ctx, "", src, "clone", "--quiet", "--no-checkout", "--", src, dir); err != nil {
 		return nil, false
 	}
-	sha, err := git("rev-parse", "--verify", "--quiet", "--end-of-options", commit+"^{commit}")
+	out, err := p.Git(ctx, dir, "", "rev-parse", "--verify", "--quiet", "--end-of-options", commit+"^{commit}")
 	if err != nil {
 		return nil, false
 	}
+	sha := strings.TrimSpace(out)
 	t := &scanner.Target{Kind: scanner.KindGit, Ref: repo, Path: dir, Commit: sha}
 	content, err := scanner.ContentKey(ctx, t)
 	if err != nil || content == "" {

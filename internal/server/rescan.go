@@ -1,19 +1,17 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/source"
 )
 
 // Scheduled rescans. A project with a schedule gets a River periodic job
@@ -88,7 +86,7 @@ func (s *Server) RunPeriodic(ctx context.Context, name string) error {
 func (s *Server) rescanProject(ctx context.Context, p store.Project) error {
 	log := s.log.With(slog.String("project", p.Name))
 	var errs []error
-	commit, err := headCommit(ctx, p.RepoURL, p.DefaultBranch)
+	commit, err := headCommit(ctx, s.gitPolicy(), p.RepoURL, p.DefaultBranch)
 	if err != nil {
 		log.WarnContext(ctx, "rescan: default branch head not found", slog.String("branch", p.DefaultBranch), slog.Any("error", err))
 		errs = append(errs, err)
@@ -167,18 +165,19 @@ func (s *Server) rescanFinished(ctx context.Context, log *slog.Logger, kind stor
 	log.WarnContext(ctx, "rescan found what the first scan had not", slog.Int("new_findings", len(fresh)), slog.Any("new", fresh))
 }
 
-// headCommit asks the repository for the commit its branch points at.
-func headCommit(ctx context.Context, repoURL, branch string) (string, error) {
+// headCommit asks the repository for the commit its branch points at,
+// with git confined to the policy p.
+func headCommit(ctx context.Context, p *source.Policy, repoURL, branch string) (string, error) {
+	if err := source.CheckRev(branch); err != nil {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", "ls-remote", "--", repoURL, "refs/heads/"+branch) // #nosec G204 -- repo URL validated at project creation, "--" ends options
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git ls-remote %s: %v: %s", branch, err, strings.TrimSpace(stderr.String()))
+	out, err := p.Git(ctx, "", repoURL, "ls-remote", "--", repoURL, "refs/heads/"+branch)
+	if err != nil {
+		return "", fmt.Errorf("git ls-remote %s: %w", branch, err)
 	}
-	for line := range strings.Lines(out.String()) {
+	for line := range strings.Lines(out) {
 		sha, ref, ok := strings.Cut(strings.TrimSpace(line), "\t")
 		if ok && ref == "refs/heads/"+branch {
 			return sha, nil

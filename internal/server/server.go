@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/engines"
+	"github.com/vigil-sec/vigil/scanner/source"
 )
 
 // The scopes of the Management API. AdminScope grants every other.
@@ -104,6 +105,8 @@ type Server struct {
 	metrics *metrics
 	http    *httpx.Metrics
 	handler http.Handler
+
+	git *source.Policy // where git may fetch from: gitPolicy
 
 	scanDelay time.Duration // TestScanDelayEnv: tests only
 }

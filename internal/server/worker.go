@@ -121,12 +121,12 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 		// A rescan of a commit whose outputs are all cached needs no
 		// checkout (first scans skip the look: it costs a clone).
 		if sc.RescanOf != "" {
-			if res, ok := CachedCommitScan(ctx, cache, s.engines, p.RepoURL, sc.CommitSHA); ok {
+			if res, ok := cachedCommitScan(ctx, s.gitPolicy(), cache, s.engines, p.RepoURL, sc.CommitSHA); ok {
 				timings["checkout"] = time.Since(start)
 				return res, timings, nil
 			}
 		}
-		ws, err := source.Checkout(ctx, p.RepoURL, sc.CommitSHA)
+		ws, err := s.gitPolicy().Checkout(ctx, p.RepoURL, sc.CommitSHA)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -298,4 +298,10 @@ func (s *Server) resultOf(sc store.Scan, a artifacts) (*scanner.Result, error) {
 		return nil, fmt.Errorf("scan %s: bad stored result: %w", sc.ID, err)
 	}
 	return &res, nil
+}
+
+// gitPolicy confines the server's git commands (clones, fetches,
+// ls-remote) to its outbound policy.
+func (s *Server) gitPolicy() *source.Policy {
+	return s.git
 }

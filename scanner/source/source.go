@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,14 +39,27 @@ func IsRepoURL(s string) bool {
 
 // Checkout clones repo (a local path or a URL) into a new temporary
 // directory and checks rev (a SHA, a branch, a tag; "" means HEAD) out
-// there. The caller must Close the workspace.
+// there, with any protocol but remote helpers (see Policy). The caller
+// must Close the workspace.
 //
-// A repository that does not exist locally, or a rev that names no commit,
-// is an error wrapping scanner.ErrUsage; a remote that cannot be reached is
-// a plain error.
+// A repository that does not exist locally, a rev that names no commit,
+// or input that git could read as an option is an error wrapping
+// scanner.ErrUsage; a remote that cannot be reached is a plain error.
 func Checkout(ctx context.Context, repo, rev string) (*Workspace, error) {
+	return (*Policy)(nil).Checkout(ctx, repo, rev)
+}
+
+// Checkout is the package's Checkout under the policy p.
+func (p *Policy) Checkout(ctx context.Context, repo, rev string) (*Workspace, error) {
+	if err := CheckRev(rev); err != nil {
+		return nil, err
+	}
+	r, _, err := p.Check(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := exec.LookPath("git"); err != nil {
-		return nil, fmt.Errorf("checking out %s: the git command is needed and was not found in PATH", repo)
+		return nil, fmt.Errorf("checking out %s: the git command is needed and was not found in PATH", redactRepo(repo))
 	}
 	src := repo
 	if !IsRepoURL(repo) {
@@ -58,7 +70,7 @@ func Checkout(ctx context.Context, repo, rev string) (*Workspace, error) {
 		if _, err := os.Stat(abs); err != nil {
 			return nil, fmt.Errorf("%w: repository %q does not exist", scanner.ErrUsage, repo)
 		}
-		if _, err := git(ctx, abs, "rev-parse", "--git-dir"); err != nil {
+		if _, err := p.Git(ctx, abs, "", "rev-parse", "--git-dir"); err != nil {
 			return nil, fmt.Errorf("%w: %q is not a git repository", scanner.ErrUsage, repo)
 		}
 		src = abs
@@ -74,28 +86,31 @@ func Checkout(ctx context.Context, repo, rev string) (*Workspace, error) {
 		return nil, err
 	}
 
-	if _, err := git(ctx, "", "clone", "--quiet", "--no-checkout", "--", src, dir); err != nil {
-		if IsRepoURL(repo) && strings.HasPrefix(repo, "file://") {
-			return fail(fmt.Errorf("%w: cloning %s: %v", scanner.ErrUsage, repo, err))
+	if _, err := p.Git(ctx, "", src, "clone", "--quiet", "--no-checkout", "--", src, dir); err != nil {
+		if errors.Is(err, scanner.ErrUsage) {
+			return fail(err)
 		}
-		return fail(fmt.Errorf("cloning %s: %w", repo, err))
+		if r.Protocol == ProtocolFile {
+			return fail(fmt.Errorf("%w: cloning %s: %v", scanner.ErrUsage, redactRepo(repo), err))
+		}
+		return fail(fmt.Errorf("cloning %s: %w", redactRepo(repo), err))
 	}
 	if rev == "" {
 		rev = "HEAD"
 	}
-	sha, err := resolve(ctx, dir, rev)
+	sha, err := resolve(ctx, p, dir, rev)
 	if err != nil {
 		// A commit that no branch or tag reaches is not cloned: ask the
 		// remote for it by name before giving up.
-		if _, ferr := git(ctx, dir, "fetch", "--quiet", "origin", rev); ferr == nil {
-			sha, err = resolve(ctx, dir, "FETCH_HEAD")
+		if _, ferr := p.Git(ctx, dir, src, "fetch", "--quiet", "--end-of-options", "origin", rev); ferr == nil {
+			sha, err = resolve(ctx, p, dir, "FETCH_HEAD")
 		}
 		if err != nil {
-			return fail(fmt.Errorf("%w: %q names no commit in %s", scanner.ErrUsage, rev, repo))
+			return fail(fmt.Errorf("%w: %q names no commit in %s", scanner.ErrUsage, rev, redactRepo(repo)))
 		}
 	}
-	if _, err := git(ctx, dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha); err != nil {
-		return fail(fmt.Errorf("checking out %s of %s: %w", sha, repo, err))
+	if _, err := p.Git(ctx, dir, "", "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha); err != nil {
+		return fail(fmt.Errorf("checking out %s of %s: %w", sha, redactRepo(repo), err))
 	}
 	ws.Target = &scanner.Target{Kind: scanner.KindGit, Ref: repo, Path: dir, Commit: sha}
 	return ws, nil
@@ -103,40 +118,21 @@ func Checkout(ctx context.Context, repo, rev string) (*Workspace, error) {
 
 // resolve turns a rev into a full commit SHA. Remote branches are tried
 // after local names, since a fresh clone has only the default branch.
-func resolve(ctx context.Context, dir, rev string) (string, error) {
+func resolve(ctx context.Context, p *Policy, dir, rev string) (string, error) {
 	var firstErr error
 	for _, r := range []string{rev, "origin/" + rev} {
-		out, err := git(ctx, dir, "rev-parse", "--verify", "--quiet", "--end-of-options", r+"^{commit}")
+		out, err := p.Git(ctx, dir, "", "rev-parse", "--verify", "--quiet", "--end-of-options", r+"^{commit}")
+		if sha := strings.TrimSpace(out); err == nil && isHex(sha) {
+			return sha, nil
+		}
 		if err == nil {
-			return strings.TrimSpace(out), nil
+			err = fmt.Errorf("git rev-parse %q: not a commit ID", r)
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
 	}
 	return "", firstErr
-}
-
-// git runs one git command and returns its standard output. Its error
-// carries git's own message, which names the problem.
-func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	// Never prompt for credentials: a pipeline has nobody to answer.
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return "", ctxErr
-		}
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			return "", err
-		}
-		return "", errors.New(gitMessage(msg))
-	}
-	return stdout.String(), nil
 }
 
 // gitMessage picks the line of git's stderr that says what failed.
@@ -148,4 +144,17 @@ func gitMessage(stderr string) string {
 		}
 	}
 	return lines[len(lines)-1]
+}
+
+// isHex reports whether s is a full commit ID (SHA-1 or SHA-256).
+func isHex(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
