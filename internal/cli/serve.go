@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,9 +48,57 @@ type queueFlags struct {
 	rescueAfter time.Duration
 	rescanDays  int
 	reclaim     string
+	outbound    outboundFlags
+	policy      *httpx.OutboundPolicy // made by validate
+}
+
+// outboundFlags make the server's outbound policy (httpx.OutboundPolicy).
+type outboundFlags struct {
+	schemes       []string
+	allowLoopback bool
+	allowPrivate  bool
+	allow         []string
+}
+
+func (o *outboundFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&o.schemes, "outbound-schemes", httpx.DefaultOutboundSchemes, "schemes the server may connect with: https, http, ssh, git (repository, forge and webhook URLs), and file (repo_url of local paths and file:// on this host); comma-separated or repeated")
+	fl.BoolVar(&o.allowLoopback, "outbound-allow-loopback", false, "let the server connect to loopback addresses (127.0.0.0/8, ::1): git remotes, registries, forges, webhook receivers on this host")
+	fl.BoolVar(&o.allowPrivate, "outbound-allow-private", false, "let the server connect to private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)")
+	fl.StringArrayVar(&o.allow, "outbound-allow", nil, "let the server connect to this CIDR (or IP) whatever else says, link-local and metadata addresses included; repeatable")
+}
+
+// policy checks the flags and makes the policy.
+func (o *outboundFlags) policy() (*httpx.OutboundPolicy, error) {
+	p := &httpx.OutboundPolicy{AllowLoopback: o.allowLoopback, AllowPrivate: o.allowPrivate}
+	for _, sc := range o.schemes {
+		sc = strings.ToLower(strings.TrimSpace(sc))
+		switch sc {
+		case "https", "http", "ssh", "git", "file":
+			p.Schemes = append(p.Schemes, sc)
+		default:
+			return nil, &usageError{fmt.Errorf("--outbound-schemes: %q is not one of https, http, ssh, git, file", sc)}
+		}
+	}
+	if len(p.Schemes) == 0 {
+		return nil, &usageError{errors.New("--outbound-schemes: give at least one scheme")}
+	}
+	for _, a := range o.allow {
+		pre, err := netip.ParsePrefix(a)
+		if err != nil {
+			ip, ierr := netip.ParseAddr(a)
+			if ierr != nil {
+				return nil, &usageError{fmt.Errorf("--outbound-allow %q: want a CIDR (10.1.0.0/16) or an IP address", a)}
+			}
+			pre = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		p.Allow = append(p.Allow, pre.Masked())
+	}
+	return p, nil
 }
 
 func (q *queueFlags) register(cmd *cobra.Command, reclaimDefault string) {
+	q.outbound.register(cmd)
 	fl := cmd.Flags()
 	fl.DurationVar(&q.rescueAfter, "rescue-after", 0, "how long a scan job may stay running before another process deems its worker dead and runs it again; must exceed the job timeout (default: job timeout + 10m = 1h10m). Shorter rescues sooner after a crash, but a scan slower than it would run twice")
 	fl.IntVar(&q.rescanDays, "rescan-days", server.DefaultRescanDays, "scheduled rescans scan again every image digest first scanned for the project in this many days")
@@ -59,6 +108,10 @@ func (q *queueFlags) register(cmd *cobra.Command, reclaimDefault string) {
 }
 
 func (q *queueFlags) validate(jcfg jobs.Config) error {
+	var err error
+	if q.policy, err = q.outbound.policy(); err != nil {
+		return err
+	}
 	switch {
 	case q.rescanDays < 1:
 		return &usageError{fmt.Errorf("--rescan-days %d: want 1 or more", q.rescanDays)}
@@ -262,6 +315,7 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 		RegistryToken:      f.registryToken,
 		ReclaimOnStart:     f.queue.reclaimOnStart(db.Dialect()),
 		RescanDays:         f.queue.rescanDays,
+		Outbound:           f.queue.policy,
 		Logger:             log,
 
 		PublicURL:           publicURL,

@@ -115,6 +115,7 @@ func runWorker(ctx context.Context, stdio Stdio, f workerFlags) error {
 		DB: db, Blobs: blobs, SealKey: key, Jobs: &jcfg,
 		InsecureRegistries: f.insecure,
 		RescanDays:         f.queue.rescanDays,
+		Outbound:           f.queue.policy,
 		PublicURL:          publicURL,
 		Logger:             log,
 	})

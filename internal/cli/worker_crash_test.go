@@ -53,7 +53,7 @@ func (s *syncBuffer) String() string {
 
 func startVigil(t *testing.T, bin, data string, env ...string) *vigilProc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--http", "--addr", "127.0.0.1:0", "--data", data, "--workers", "1")
+	cmd := exec.Command(bin, "serve", "--http", "--addr", "127.0.0.1:0", "--data", data, "--workers", "1", "--outbound-schemes", "https,file")
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

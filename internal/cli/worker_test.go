@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/cli"
 	"github.com/vigil-sec/vigil/internal/gittest"
 	"github.com/vigil-sec/vigil/internal/jobs"
+	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
@@ -44,7 +45,8 @@ func TestWorkerRunsScansOfAnAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not started: it only inserts jobs.
-	api, err := server.New(ctx, server.Config{DB: db, Blobs: blobs, SealKey: key, Logger: storetest.Logger(t)})
+	api, err := server.New(ctx, server.Config{DB: db, Blobs: blobs, SealKey: key, Logger: storetest.Logger(t),
+		Outbound: &httpx.OutboundPolicy{Schemes: []string{"https", "file"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func TestWorkerRunsScansOfAnAPIServer(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(wctx, []string{"worker", "--database", dsn, "--data", data, "--workers", "1", "--public-url", ts.URL},
+		done <- cli.Main(wctx, []string{"worker", "--database", dsn, "--data", data, "--workers", "1", "--public-url", ts.URL, "--outbound-schemes", "https,file"},
 			cli.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 	}()
 	defer func() {

@@ -117,6 +117,10 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, err)
 		return
 	}
+	if err := s.checkProjectOutbound(&req); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
 	ctx := r.Context()
 	p, err := s.db.CreateProject(ctx, store.Project{
 		Name:          req.Name,
@@ -360,6 +364,9 @@ func (s *Server) enqueueImageRef(ctx context.Context, ref string) (store.Scan, b
 	norm, err := normalizeRef(ref)
 	if err != nil {
 		return store.Scan{}, false, invalidField("image %q: %v", ref, err)
+	}
+	if err := s.checkRegistry(norm); err != nil {
+		return store.Scan{}, false, err
 	}
 	t, err := image.Resolve(ctx, norm, s.imageOptions(norm))
 	if err != nil {

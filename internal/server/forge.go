@@ -180,7 +180,7 @@ func (s *Server) PostCommitStatus(ctx context.Context, scanID string) error {
 	}
 	hc := s.cfg.ForgeHTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: forgeStatusTimeout}
+		hc = s.outbound.Client(forgeStatusTimeout)
 	}
 	cfg := forge.Config{APIURL: f.APIURL, Token: token, HTTPClient: hc, Attempts: 1}
 

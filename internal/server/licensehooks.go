@@ -64,6 +64,10 @@ func (s *Server) createLicenseWebhook(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, invalidField("%v", err))
 		return
 	}
+	if err := s.checkOutboundURL("url", req.URL); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
 	if _, err := licensing.CheckWebhookEvents(req.Events); err != nil {
 		httpx.WriteErr(w, invalidField("%v", err))
 		return

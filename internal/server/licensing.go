@@ -62,6 +62,9 @@ func (s *Server) newLicensing(ctx context.Context) (*licensing.Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = s.log
 	}
+	if cfg.Webhooks.HTTPClient == nil {
+		cfg.Webhooks.HTTPClient = s.webhookClient(cfg.Webhooks.Timeout)
+	}
 	svc, err := licensing.New(ctx, s.db, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

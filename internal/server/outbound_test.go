@@ -1,12 +1,25 @@
 package server_test
 
 import (
+	"context"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -57,5 +70,156 @@ func TestScanInputNeverReachesGitAsAnOption(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("a command ran")
+	}
+}
+
+// fixedResolver answers its names with loopback, as a DNS server under an
+// attacker's control (or a rebinding one, at connection time) would.
+type fixedResolver map[string]netip.Addr
+
+func (r fixedResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := r[host]; ok {
+		return []netip.Addr{a}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+var loopbackNames = fixedResolver{
+	"git.test":      netip.MustParseAddr("127.0.0.1"),
+	"forge.test":    netip.MustParseAddr("127.0.0.1"),
+	"registry.test": netip.MustParseAddr("127.0.0.1"),
+	"hooks.test":    netip.MustParseAddr("::ffff:127.0.0.1"),
+}
+
+// counter wraps a handler and counts its requests.
+type counter struct {
+	h http.Handler
+	n atomic.Int32
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.n.Add(1); c.h.ServeHTTP(w, r) }
+
+// gitHTTP serves the repository at dir over git's smart HTTP protocol
+// (git http-backend) as /repo.git, and counts the requests.
+func gitHTTP(t *testing.T, dir string) (*httptest.Server, *counter) {
+	t.Helper()
+	backend, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Skipf("git --exec-path: %v", err)
+	}
+	root := t.TempDir()
+	if out, err := exec.Command("git", "clone", "--quiet", "--bare", dir, filepath.Join(root, "repo.git")).CombinedOutput(); err != nil {
+		t.Fatalf("bare clone: %v %s", err, out)
+	}
+	c := &counter{h: &cgi.Handler{
+		Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
+		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=" + os.DevNull},
+	}}
+	ts := httptest.NewServer(c)
+	t.Cleanup(ts.Close)
+	return ts, c
+}
+
+// TestOutboundPolicyGitPinsAndRefuses: the server clones over http from
+// a name its policy resolves, pinned to the checked address (git.test is
+// in no DNS: only the pin makes the clone work); the same name resolving
+// to loopback without the loopback allowance is refused, and the git
+// server never hears of it.
+func TestOutboundPolicyGitPinsAndRefuses(t *testing.T) {
+	r, clean, _ := repo(t)
+	ts, hits := gitHTTP(t, r.Dir)
+	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
+	repoURL := "http://git.test:" + port + "/repo.git"
+	for _, allow := range []bool{true, false} {
+		e, _ := newEnv(t, store.SQLite, envConfig{start: true, modify: func(c *server.Config) {
+			c.Outbound = &httpx.OutboundPolicy{Schemes: []string{"https", "http"}, AllowLoopback: allow, Resolver: loopbackNames}
+		}})
+		before := hits.n.Load()
+		e.createProject("app", repoURL)
+		var sc struct{ ID string }
+		if code := e.do("POST", "/api/v1/scans", map[string]any{"project": "app", "commit": clean}, &sc); code != http.StatusAccepted {
+			t.Fatalf("POST scan: %d", code)
+		}
+		got := e.waitScan(sc.ID)
+		switch {
+		case allow && got.Status != "succeeded":
+			t.Errorf("loopback allowed: scan %s: %s", got.Status, got.Error)
+		case allow && hits.n.Load() == before:
+			t.Error("loopback allowed: the git server got no request")
+		case !allow && (got.Status != "failed" || !strings.Contains(got.Error, "loopback")):
+			t.Errorf("loopback refused: scan %s %q, want failed naming the loopback address", got.Status, got.Error)
+		case !allow && hits.n.Load() != before:
+			t.Errorf("loopback refused: the git server got %d requests", hits.n.Load()-before)
+		}
+	}
+}
+
+// TestOutboundPolicyClientsRefuseLoopback: under the default address
+// policy, every client refuses a loopback peer: literal addresses when
+// the input is checked (400 naming the field), names that resolve to
+// loopback when the connection is made (the peer gets nothing).
+func TestOutboundPolicyClientsRefuseLoopback(t *testing.T) {
+	e, logs := newEnv(t, store.SQLite, envConfig{start: true, modify: func(c *server.Config) {
+		c.Outbound = &httpx.OutboundPolicy{Schemes: []string{"https", "http", "file"}, Resolver: loopbackNames}
+	}})
+	r, clean, _ := repo(t)
+
+	// Input checked on the way in.
+	for _, tt := range []struct {
+		path, field string
+		body        map[string]any
+	}{
+		{"/api/v1/projects", "repo_url", map[string]any{"name": "a", "repo_url": "https://127.0.0.1/r.git", "webhook_secret": webhookSecret}},
+		{"/api/v1/projects", "repo_url", map[string]any{"name": "a", "repo_url": "http://[::ffff:127.0.0.1]/r.git", "webhook_secret": webhookSecret}},
+		{"/api/v1/projects", "repo_url", map[string]any{"name": "a", "repo_url": "https://2130706433/r.git", "webhook_secret": webhookSecret}},
+		{"/api/v1/projects", "repo_url", map[string]any{"name": "a", "repo_url": "https://0177.0.0.1/r.git", "webhook_secret": webhookSecret}},
+		{"/api/v1/projects", "repo_url", map[string]any{"name": "a", "repo_url": "http://169.254.169.254/r.git", "webhook_secret": webhookSecret}},
+		{"/api/v1/projects", "repo_url", map[string]any{"name": "a", "repo_url": "ssh://git@example.com/r.git", "webhook_secret": webhookSecret}},
+		{"/api/v1/projects", "forge.url", map[string]any{"name": "a", "repo_url": "https://example.com/o/r.git", "webhook_secret": webhookSecret,
+			"forge": map[string]string{"url": "http://127.0.0.1:1/api/v3", "token": forgeToken}}},
+		{"/api/v1/scans", "image", map[string]any{"image": "127.0.0.1:5000/app:1"}},
+		{"/api/v1/scans", "image", map[string]any{"image": "[::1]:5000/app:1"}},
+		{"/api/v1/scans", "image", map[string]any{"image": "localhost:5000/app:1"}},
+	} {
+		var got apiError
+		if code := e.do("POST", tt.path, tt.body, &got); code != http.StatusBadRequest || got.Code != "INVALID_FIELD" || !strings.HasPrefix(got.Message, tt.field+":") {
+			t.Errorf("POST %s %v: %d %+v, want 400 INVALID_FIELD naming %s", tt.path, tt.body, code, got, tt.field)
+		}
+	}
+
+	// A registry behind a name that resolves to loopback.
+	reg := &counter{h: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	regSrv := httptest.NewServer(reg)
+	defer regSrv.Close()
+	_, regPort, _ := net.SplitHostPort(regSrv.Listener.Addr().String())
+	var got apiError
+	if code := e.do("POST", "/api/v1/scans", map[string]any{"image": "registry.test:" + regPort + "/app:1"}, &got); code < 400 || code == http.StatusAccepted {
+		t.Errorf("image on registry.test: %d %+v, want a refusal", code, got)
+	}
+	if reg.n.Load() != 0 {
+		t.Errorf("the registry got %d requests", reg.n.Load())
+	}
+
+	// A forge behind such a name: the commit status is never posted.
+	f := newForgeStandIn(t, http.StatusCreated)
+	_, forgePort, _ := net.SplitHostPort(f.Listener.Addr().String())
+	if code := e.do("POST", "/api/v1/projects", map[string]any{
+		"name": "app", "repo_url": "file://" + r.Dir, "webhook_secret": webhookSecret,
+		"forge": map[string]string{"url": "https://forge.test:" + forgePort + "/api/v3", "token": forgeToken},
+	}, nil); code != http.StatusCreated {
+		t.Fatalf("create project: %d", code)
+	}
+	var sc struct{ ID string }
+	if code := e.do("POST", "/api/v1/scans", map[string]any{"project": "app", "commit": clean}, &sc); code != http.StatusAccepted {
+		t.Fatalf("POST scan: %d", code)
+	}
+	if s := e.waitScan(sc.ID); s.Status != "succeeded" {
+		t.Fatalf("scan of a file:// repository: %s %s", s.Status, s.Error)
+	}
+	waitFor(t, "the forge refusal in the log", func() bool {
+		return strings.Contains(logs.String(), "outbound connection to forge.test (127.0.0.1) refused")
+	})
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("the forge got %d requests", n)
 	}
 }

@@ -75,8 +75,14 @@ type Config struct {
 	// statuses. Every process of one installation needs the same.
 	PublicURL string
 	// ForgeHTTPClient posts commit statuses; nil means one with a 30s
-	// timeout.
+	// timeout that dials through Outbound.
 	ForgeHTTPClient *http.Client
+	// Outbound is where the server may connect: git remotes, registries,
+	// forges, licensing webhook receivers (see httpx.OutboundPolicy).
+	// nil means the default policy: https and ssh to public addresses
+	// only. Clients a caller sets (ForgeHTTPClient,
+	// Licensing.Webhooks.HTTPClient) are used as they are.
+	Outbound *httpx.OutboundPolicy
 	// ReclaimOnStart makes Start run again, at once, the scans that a dead
 	// process left running (jobs.Client.Reclaim), instead of waiting for
 	// River's rescuer (Jobs.RescueAfter). Set it only when no other
@@ -106,7 +112,10 @@ type Server struct {
 	http    *httpx.Metrics
 	handler http.Handler
 
-	git *source.Policy // where git may fetch from: gitPolicy
+	// outbound.go: the outbound policy and the clients made from it
+	outbound          *httpx.OutboundPolicy
+	git               *source.Policy
+	registryTransport http.RoundTripper
 
 	scanDelay time.Duration // TestScanDelayEnv: tests only
 }
@@ -142,6 +151,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		log.Warn("test hook: every scan attempt waits first", slog.String("env", TestScanDelayEnv), slog.Duration("delay", s.scanDelay))
 	}
+
+	s.initOutbound()
 
 	if err := validPublicURL(cfg.PublicURL); err != nil {
 		return nil, err

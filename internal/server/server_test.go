@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/vigil-sec/vigil/internal/gittest"
+	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/schematest"
 	"github.com/vigil-sec/vigil/internal/server"
@@ -102,7 +103,10 @@ func newEnv(t *testing.T, dialect store.Dialect, ec envConfig) (*env, *logBuffer
 	logs := &logBuffer{t: t}
 	cfg := server.Config{
 		DB: db, Blobs: blobs, SealKey: key, Jobs: &jcfg,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The tests' peers (repositories, registries, forges, receivers)
+		// are on loopback, over http and file://.
+		Outbound: &httpx.OutboundPolicy{AllowLoopback: true, Schemes: []string{"https", "http", "ssh", "git", "file"}},
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if ec.modify != nil {
 		ec.modify(&cfg)

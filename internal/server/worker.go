@@ -17,7 +17,6 @@ import (
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/format"
 	"github.com/vigil-sec/vigil/scanner/image"
-	"github.com/vigil-sec/vigil/scanner/source"
 )
 
 // artifacts is the manifest blob a succeeded scan's ResultKey names: the
@@ -168,9 +167,10 @@ func digestRef(ref, digest string) (string, error) {
 	return r.Context().Digest(digest).String(), nil
 }
 
-// imageOptions allows plain HTTP for the configured insecure registries.
+// imageOptions allows plain HTTP for the configured insecure registries,
+// and dials registries through the outbound policy.
 func (s *Server) imageOptions(ref string) image.Options {
-	var opts image.Options
+	opts := image.Options{Transport: s.registryTransport}
 	if r, err := name.ParseReference(ref); err == nil {
 		host := r.Context().RegistryStr()
 		for _, h := range s.cfg.InsecureRegistries {
@@ -298,10 +298,4 @@ func (s *Server) resultOf(sc store.Scan, a artifacts) (*scanner.Result, error) {
 		return nil, fmt.Errorf("scan %s: bad stored result: %w", sc.ID, err)
 	}
 	return &res, nil
-}
-
-// gitPolicy confines the server's git commands (clones, fetches,
-// ls-remote) to its outbound policy.
-func (s *Server) gitPolicy() *source.Policy {
-	return s.git
 }
