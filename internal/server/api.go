@@ -312,11 +312,11 @@ func (s *Server) writeEnqueueError(w http.ResponseWriter, r *http.Request, err e
 	switch {
 	case errors.As(err, &he):
 		httpx.WriteErr(w, err)
+	case errors.Is(err, errRegistry): // before ErrUsage: one answer whatever the remote said
+		s.log.WarnContext(r.Context(), "image resolve failed", slog.Any("error", err))
+		httpx.WriteError(w, http.StatusBadGateway, "IMAGE_UNRESOLVED", "the image reference could not be resolved; check that it names an image in a registry the server may reach, then retry")
 	case errors.Is(err, scanner.ErrUsage):
 		httpx.WriteError(w, http.StatusBadRequest, "BAD_IMAGE", strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
-	case errors.Is(err, errRegistry):
-		s.log.WarnContext(r.Context(), "image resolve failed", slog.Any("error", err))
-		httpx.WriteError(w, http.StatusBadGateway, "REGISTRY_UNREACHABLE", "the image's registry could not be read; check the reference and that the registry is reachable, then retry")
 	default:
 		s.writeStoreError(w, r, err)
 	}
@@ -370,9 +370,9 @@ func (s *Server) enqueueImageRef(ctx context.Context, ref string) (store.Scan, b
 	}
 	t, err := image.Resolve(ctx, norm, s.imageOptions(norm))
 	if err != nil {
-		if errors.Is(err, scanner.ErrUsage) {
-			return store.Scan{}, false, err
-		}
+		// Whatever the registry answered, or the network said, the
+		// caller learns only that it failed: the detail (not found,
+		// refused, a timeout, the policy) would make this a port scanner.
 		return store.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
 	}
 	return s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: t.Digest, ImageRef: norm}, "")

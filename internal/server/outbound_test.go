@@ -223,3 +223,48 @@ func TestOutboundPolicyClientsRefuseLoopback(t *testing.T) {
 		t.Errorf("the forge got %d requests", n)
 	}
 }
+
+// TestImageResolveErrorsAreOpaque: a synchronous image resolution that
+// fails answers the same, whatever the remote replied or the network
+// said, so POST /api/v1/scans is no port scanner; the detail is logged.
+func TestImageResolveErrorsAreOpaque(t *testing.T) {
+	e, logs := newEnv(t, store.SQLite, envConfig{})
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	banner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "InternalAdmin/1.0")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{"errors":[{"code":"UNKNOWN","message":"internal-banner-7731"}]}`)
+	}))
+	defer banner.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+
+	var first apiError
+	for i, ref := range []string{
+		strings.TrimPrefix(reg.URL, "http://") + "/no/such:1", // a registry: manifest unknown
+		strings.TrimPrefix(banner.URL, "http://") + "/app:1",  // some other service, with a banner
+		closed + "/app:1", // nothing listening
+	} {
+		var got apiError
+		code := e.do("POST", "/api/v1/scans", map[string]any{"image": ref}, &got)
+		if code != http.StatusBadGateway || got.Code != "IMAGE_UNRESOLVED" {
+			t.Errorf("%s: %d %+v, want 502 IMAGE_UNRESOLVED", ref, code, got)
+		}
+		if strings.Contains(got.Message, "internal-banner") || strings.Contains(got.Message, "refused") || strings.Contains(got.Message, "unknown") || strings.Contains(got.Message, "500") {
+			t.Errorf("%s: message %q tells what the remote said", ref, got.Message)
+		}
+		if i == 0 {
+			first = got
+		} else if got != first {
+			t.Errorf("%s: %+v differs from the first answer %+v", ref, got, first)
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "internal-banner-7731") || !strings.Contains(l, "connection refused") {
+		t.Error("the log lacks the details of the failures")
+	}
+}
