@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
@@ -199,6 +200,9 @@ func TestOutboundPolicyClientsRefuseLoopback(t *testing.T) {
 	if reg.n.Load() != 0 {
 		t.Errorf("the registry got %d requests", reg.n.Load())
 	}
+	if !strings.Contains(logs.String(), "outbound connection to registry.test (127.0.0.1) refused") {
+		t.Error("the log does not say the policy refused registry.test")
+	}
 
 	// A forge behind such a name: the commit status is never posted.
 	f := newForgeStandIn(t, http.StatusCreated)
@@ -266,5 +270,54 @@ func TestImageResolveErrorsAreOpaque(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "internal-banner-7731") || !strings.Contains(l, "connection refused") {
 		t.Error("the log lacks the details of the failures")
+	}
+}
+
+// TestOutboundPolicyWebhookDeliveries: a tenant's webhook URL on a
+// loopback address is refused when created; one whose name resolves to
+// loopback gets failed attempts, and the receiver nothing.
+func TestOutboundPolicyWebhookDeliveries(t *testing.T) {
+	e, _ := newEnv(t, store.SQLite, envConfig{start: true, modify: func(c *server.Config) {
+		c.Outbound = &httpx.OutboundPolicy{Schemes: []string{"https", "http"}, Resolver: loopbackNames}
+		c.Jobs.PollInterval = 100 * time.Millisecond
+		c.Jobs.DeliveryBackoff = func(int) time.Duration { return 200 * time.Millisecond }
+		c.Jobs.SweepInterval = 300 * time.Millisecond
+	}})
+	rcv := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })}
+	ts := httptest.NewUnstartedServer(rcv)
+	var conns atomic.Int32 // a TLS failure would reach no handler: count connections
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.StartTLS()
+	defer ts.Close()
+	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
+
+	var tenant, product struct{ ID string }
+	e.do("POST", "/api/v1/tenants", map[string]any{"name": "Acme"}, &tenant)
+	e.do("POST", "/api/v1/products", map[string]any{"name": "App"}, &product)
+	for _, u := range []string{"http://127.0.0.1:" + port + "/x", "https://[::1]:" + port + "/x", "https://169.254.169.254/x"} {
+		var got apiError
+		if code := e.do("POST", "/api/v1/tenants/"+tenant.ID+"/webhooks", map[string]any{"url": u}, &got); code != http.StatusBadRequest || !strings.HasPrefix(got.Message, "url:") {
+			t.Errorf("webhook %s: %d %+v, want 400 naming url", u, code, got)
+		}
+	}
+	var hook struct{ ID string }
+	if code := e.do("POST", "/api/v1/tenants/"+tenant.ID+"/webhooks", map[string]any{"url": "https://hooks.test:" + port + "/x"}, &hook); code != http.StatusCreated {
+		t.Fatalf("create webhook: %d", code)
+	}
+	if code := e.do("POST", "/api/v1/entitlements", map[string]any{"tenant_id": tenant.ID, "product_id": product.ID, "seats": 1,
+		"expires_at": time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339)}, nil); code != http.StatusCreated {
+		t.Fatalf("create entitlement: %d", code)
+	}
+	waitFor(t, "a failed delivery attempt", func() bool {
+		var dl struct{ Deliveries []deliveryJSON }
+		e.do("GET", "/api/v1/tenants/"+tenant.ID+"/webhooks/"+hook.ID+"/deliveries", nil, &dl)
+		return len(dl.Deliveries) > 0 && len(dl.Deliveries[0].Attempts) > 0
+	})
+	if n := conns.Load(); n != 0 {
+		t.Errorf("the receiver got %d connections", n)
 	}
 }
