@@ -17,8 +17,8 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/cli"
 	"github.com/vigil-sec/vigil/internal/gittest"
-	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"

@@ -99,7 +99,7 @@ func (p *OutboundPolicy) AllowsScheme(scheme string) bool {
 var (
 	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
 	cgnat       = netip.MustParsePrefix("100.64.0.0/10")
-	ipv4Compat  = netip.MustParsePrefix("::/96")      // deprecated IPv4-compatible
+	ipv4Compat  = netip.MustParsePrefix("::/96")        // deprecated IPv4-compatible
 	nat64       = netip.MustParsePrefix("64:ff9b::/96") // embeds an IPv4 address
 	broadcast   = netip.MustParseAddr("255.255.255.255")
 )
