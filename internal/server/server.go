@@ -298,10 +298,18 @@ func (s *Server) routes() (http.Handler, error) {
 	// r.Pattern on it for the metrics.
 	var h http.Handler = s.http.Middleware(s.idempotent(mux))
 	h = httpx.Recover(s.log)(h)
-	h = httpx.LimitBody(httpx.DefaultBodyLimit)(h)
+	h = httpx.LimitBodyByRoute(mux, httpx.DefaultBodyLimit, bodyLimits)(h)
 	h = httpx.AccessLog(s.log)(h)
 	h = httpx.RequestID(h)
 	return h, nil
+}
+
+// bodyLimits are the routes whose bodies may be larger than
+// httpx.DefaultBodyLimit, by mux pattern; their handlers bound them again.
+var bodyLimits = map[string]int64{
+	"/hooks/":                     webhook.MaxBodySize,
+	"/hooks/registry":             webhook.MaxBodySize,
+	"POST /admission/v1/validate": admission.MaxReviewSize,
 }
 
 // requireScope lets through tokens with the scope or the admin scope.
