@@ -29,6 +29,9 @@ const (
 	minWebhookSecret  = 16
 	maxWebhookSecret  = 256
 	defaultBranchName = "main"
+	maxRepoURL        = 2048
+	maxBranchName     = 255
+	maxSchedule       = 100
 )
 
 // projectNameRE keeps names usable in webhook URLs (/hooks/github/{name}).
@@ -65,10 +68,35 @@ func invalidField(format string, args ...any) *httpx.Error {
 	return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalidField, Message: fmt.Sprintf(format, args...)}
 }
 
+// checkIdentifiers applies httpx.CheckIdentifier to fields as
+// {name, value, max bytes} triples, and returns the first error.
+func checkIdentifiers(fields ...identField) error {
+	for _, f := range fields {
+		if err := httpx.CheckIdentifier(f.name, f.value, f.max); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type identField struct {
+	name, value string
+	max         int
+}
+
 func (req *createProjectRequest) validate() error {
 	req.Name = strings.TrimSpace(req.Name)
 	req.RepoURL = strings.TrimSpace(req.RepoURL)
 	req.DefaultBranch = strings.TrimSpace(req.DefaultBranch)
+	req.Schedule = strings.TrimSpace(req.Schedule)
+	if err := checkIdentifiers(
+		identField{"name", req.Name, 0}, // and projectNameRE
+		identField{"repo_url", req.RepoURL, maxRepoURL},
+		identField{"default_branch", req.DefaultBranch, maxBranchName},
+		identField{"schedule", req.Schedule, maxSchedule},
+	); err != nil {
+		return err
+	}
 	switch {
 	case !projectNameRE.MatchString(req.Name):
 		return invalidField("name %q: want 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Name)
@@ -264,6 +292,15 @@ type createScanResponse struct {
 func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	var req createScanRequest
 	if err := httpx.DecodeJSON(w, r, &req, 16<<10); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	if err := checkIdentifiers(
+		identField{"project", req.Project, 0},
+		identField{"commit", req.Commit, 0},
+		identField{"branch", req.Branch, maxBranchName},
+		identField{"image", req.Image, 0},
+	); err != nil {
 		httpx.WriteErr(w, err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/forge"
+	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/store"
 )
@@ -56,8 +57,8 @@ func (f *forgeRequest) validate(repoURL string) error {
 	if f.URL == "" {
 		return invalidField("forge.url is required with a forge: the API base, like https://api.github.com")
 	}
-	if len(f.URL) > maxForgeURL {
-		return invalidField("forge.url: at most %d characters", maxForgeURL)
+	if err := httpx.CheckIdentifier("forge.url", f.URL, maxForgeURL); err != nil {
+		return err
 	}
 	u, err := url.Parse(f.URL)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
