@@ -119,3 +119,25 @@ func TestBodyLimitsPerRoute(t *testing.T) {
 		}
 	})
 }
+
+// TestPushHookHidesProjects: through the mounted server, a push to a
+// project that does not exist is answered exactly as one with a wrong
+// signature to a project that does.
+func TestPushHookHidesProjects(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
+		e, _ := newEnv(t, dialect, envConfig{})
+		r, _, _ := repo(t)
+		e.createProject("app", "file://"+r.Dir)
+		body := []byte(`{"ref":"refs/heads/main","after":"` + strings.Repeat("a", 40) + `"}`)
+		for _, h := range []http.Header{
+			{"X-Github-Event": {"push"}, "X-Hub-Signature-256": {"sha256=" + fmt.Sprintf("%x", webhook.Sign("guess", body))}},
+			{"X-Github-Event": {"push"}},
+		} {
+			code, known := e.rawPost("/hooks/github/app", "application/json", body, false, h)
+			code2, unknown := e.rawPost("/hooks/github/nope", "application/json", body, false, h)
+			if code != http.StatusUnauthorized || code2 != code || unknown != known {
+				t.Errorf("existing project: %d %s; unknown project: %d %s; want the same 401", code, known, code2, unknown)
+			}
+		}
+	})
+}
