@@ -301,6 +301,7 @@ func (s *Server) routes() (http.Handler, error) {
 	h = httpx.LimitBodyByRoute(mux, httpx.DefaultBodyLimit, bodyLimits)(h)
 	h = httpx.AccessLog(s.log)(h)
 	h = httpx.RequestID(h)
+	h = httpx.SecurityHeaders("/oauth2/")(h)
 	return h, nil
 }
 
