@@ -20,7 +20,7 @@
 //	h = httpx.LimitBodyByRoute(mux, httpx.DefaultBodyLimit, largerRoutes)(h)
 //	h = httpx.AccessLog(logger)(h)
 //	h = httpx.RequestID(h)
-//	h = httpx.SecurityHeaders("/oauth2/")(h) // nosniff, framing, HSTS over TLS, no-store`
+//	h = httpx.SecurityHeaders("/oauth2/")(h) // nosniff, framing, HSTS over TLS, no-store
 //
 //	srv := httpx.NewServer(httpx.ServerConfig{Handler: h, TLSConfig: httpx.TLSConfig(cert), Logger: logger})
 //	err = httpx.Serve(ctx, srv, ln, true) // returns after ctx is cancelled and requests drained
