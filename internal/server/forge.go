@@ -99,23 +99,6 @@ func redactURL(s string) string {
 // forgeTokenAAD binds a sealed forge token to its project.
 func forgeTokenAAD(projectID string) string { return "forge-token:" + projectID }
 
-// setForge stores a project's forge, its token sealed.
-func (s *Server) setForge(ctx context.Context, p store.Project, f forgeRequest) (*ProjectForge, error) {
-	if _, err := s.db.SetForge(ctx, store.Forge{ProjectID: p.ID, APIURL: f.URL, Token: s.seal.seal(forgeTokenAAD(p.ID), f.Token)}); err != nil {
-		return nil, err
-	}
-	return &ProjectForge{URL: f.URL}, nil
-}
-
-// projectForge returns the forge of a project for the API, nil if none.
-func (s *Server) projectForge(ctx context.Context, projectID string) *ProjectForge {
-	f, err := s.db.GetForge(ctx, projectID)
-	if err != nil {
-		return nil
-	}
-	return &ProjectForge{URL: f.APIURL}
-}
-
 // queueCommitStatus queues the job that posts the scan's commit status
 // after the event (jobs.StatusStarted or jobs.StatusFinished), when the
 // scan is a first scan of a commit of a project with a forge. Failing to
