@@ -335,3 +335,36 @@ func TestHandlerConfig(t *testing.T) {
 		t.Error("Handler without Gates: no error")
 	}
 }
+
+// TestHandlerAmbiguous: a review that a case-sensitive reader that keeps
+// the first (or last) of duplicate keys would read differently is refused,
+// never admitted: here encoding/json alone would admit each of them.
+func TestHandlerAmbiguous(t *testing.T) {
+	t.Parallel()
+	srv := setup(t, gates{webImage: pass(), apiImage: decision(ci.Fail, "critical finding")}, false)
+	const head = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",`
+	for _, tt := range []struct{ name, body string }{
+		{"duplicate image", head + `"kind":{"kind":"Pod"},"object":{"spec":{"containers":[{"image":"` + apiImage + `","image":"` + webImage + `"}]}}}}`},
+		{"image in another case", head + `"kind":{"kind":"Pod"},"object":{"spec":{"containers":[{"image":"` + apiImage + `","Image":"` + webImage + `"}]}}}}`},
+		{"containers in another case", head + `"kind":{"kind":"Pod"},"object":{"spec":{"containers":[{"image":"` + apiImage + `"}],"Containers":[{"image":"` + webImage + `"}]}}}}`},
+		{"spec in another case", head + `"kind":{"kind":"Pod"},"object":{"spec":{"containers":[{"image":"` + apiImage + `"}]},"SPEC":{"containers":[{"image":"` + webImage + `"}]}}}}`},
+		{"duplicate kind", head + `"kind":{"kind":"Pod","kind":"ConfigMap"},"object":{"spec":{"containers":[{"image":"` + apiImage + `"}]}}}}`},
+		{"kind in another case", head + `"kind":{"kind":"Pod","Kind":"ConfigMap"},"object":{"spec":{"containers":[{"image":"` + apiImage + `"}]}}}}`},
+		{"duplicate object", head + `"kind":{"kind":"Pod"},"object":{"spec":{"containers":[{"image":"` + apiImage + `"}]}},"object":null}}`},
+		{"object in another case", head + `"kind":{"kind":"Pod"},"object":{"spec":{"containers":[{"image":"` + apiImage + `"}]}},"Object":null}}`},
+		{"duplicate request", head + `"kind":{"kind":"Pod"},"object":{"spec":{"containers":[{"image":"` + apiImage + `"}]}}},"request":{"uid":"u","kind":{"kind":"ConfigMap"}}}`},
+		{"duplicate in metadata", head + `"kind":{"kind":"Pod"},"object":{"metadata":{"name":"a","name":"b"},"spec":{"containers":[{"image":"` + webImage + `"}]}}}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			status, raw := post(t, srv, "application/json", []byte(tt.body))
+			if status != http.StatusBadRequest {
+				t.Fatalf("status = %d (%s), want 400", status, raw)
+			}
+			var e struct{ Code, Message string }
+			if err := json.Unmarshal(raw, &e); err != nil || e.Code != "BAD_REVIEW" {
+				t.Errorf("answer %s: want BAD_REVIEW", raw)
+			}
+		})
+	}
+}

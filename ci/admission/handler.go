@@ -116,8 +116,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	var review Review
-	if err := json.Unmarshal(body, &review); err != nil {
+	review, err := DecodeReview(body)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "BAD_REVIEW", fmt.Sprintf("not an AdmissionReview: %v", err))
 		return
 	}

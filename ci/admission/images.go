@@ -3,6 +3,8 @@ package admission
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/vigil-sec/vigil/internal/strictjson"
 )
 
 // podSpec holds the containers of a core/v1 PodSpec.
@@ -26,7 +28,7 @@ var specOf = map[GroupVersionKind]func(json.RawMessage) (*podSpec, error){
 		var o struct {
 			Spec podSpec `json:"spec"`
 		}
-		err := json.Unmarshal(raw, &o)
+		err := strictjson.Unmarshal(raw, &o)
 		return &o.Spec, err
 	},
 	{Kind: "ReplicationController"}:      templateSpec,
@@ -45,7 +47,7 @@ var specOf = map[GroupVersionKind]func(json.RawMessage) (*podSpec, error){
 				} `json:"jobTemplate"`
 			} `json:"spec"`
 		}
-		err := json.Unmarshal(raw, &o)
+		err := strictjson.Unmarshal(raw, &o)
 		return &o.Spec.JobTemplate.Spec.Template.Spec, err
 	},
 }
@@ -57,7 +59,7 @@ func templateSpec(raw json.RawMessage) (*podSpec, error) {
 			Template podTemplate `json:"template"`
 		} `json:"spec"`
 	}
-	err := json.Unmarshal(raw, &o)
+	err := strictjson.Unmarshal(raw, &o)
 	return &o.Spec.Template.Spec, err
 }
 

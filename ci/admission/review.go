@@ -1,6 +1,10 @@
 package admission
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/vigil-sec/vigil/internal/strictjson"
+)
 
 // The types below are the subset of admission.k8s.io/v1 that a validating
 // webhook reads and writes, with the JSON names of k8s.io/api/admission/v1
@@ -59,4 +63,17 @@ type Status struct {
 	Message string `json:"message,omitempty"`
 	Reason  string `json:"reason,omitempty"` // "Forbidden"
 	Code    int32  `json:"code,omitempty"`   // 403
+}
+
+// DecodeReview reads an AdmissionReview as the API server wrote it, with
+// case-sensitive field names: a key repeated anywhere in it, or one that
+// matches a field only when case is ignored ("UID" for "uid"), is an
+// error, so that the review cannot read one way here and another way in
+// the API server. Other fields are ignored.
+func DecodeReview(body []byte) (*Review, error) {
+	var r Review
+	if err := strictjson.Unmarshal(body, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +18,9 @@ import (
 const MaxBodySize = 25 << 20 // 25 MiB
 
 // ErrUnknownProject is what a SecretLookup returns (possibly wrapped) for a
-// project that does not exist; the handler answers 404.
+// project that does not exist; the handler answers as it does a bad
+// signature (401 BAD_SIGNATURE), so that callers without the secret
+// cannot tell which projects exist.
 var ErrUnknownProject = errors.New("unknown project")
 
 // SecretLookup gives a project's webhook secret.
@@ -74,13 +77,14 @@ type Response struct {
 // the project's secret before anything else is done with it, then parsed
 // and handed to the Enqueuer; the answer is 202 {"enqueued": n}. Pings and
 // other events than pushes get 200 with "ignored", as do ref deletions.
-// Errors are {"code", "message"}: 401 BAD_SIGNATURE, 404 UNKNOWN_PROJECT
-// or UNKNOWN_PROVIDER, 400 BAD_PAYLOAD, 413 TOO_LARGE, 429 RATE_LIMITED.
+// Errors are {"code", "message"}: 401 BAD_SIGNATURE (also for an unknown
+// project, after the same work), 404 UNKNOWN_PROVIDER, 400 BAD_PAYLOAD,
+// 413 TOO_LARGE, 429 RATE_LIMITED.
 func Handler(cfg Config) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &pushServer{cfg: cfg, log: logger(cfg.Logger), limiter: limiter(cfg.Rate, cfg.Burst)}
+	s := &pushServer{cfg: cfg, log: logger(cfg.Logger), limiter: limiter(cfg.Rate, cfg.Burst), dummySecret: rand.Text()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hooks/{provider}/{project}", s.serve)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -93,28 +97,36 @@ type pushServer struct {
 	cfg     Config
 	log     *slog.Logger
 	limiter *keyedLimiter
+	// dummySecret stands in for the secret of an unknown project, so
+	// that its deliveries cost what a known project's do. Nobody knows
+	// it: a signature never matches it.
+	dummySecret string
 }
 
 // provider is how one forge signs and describes its deliveries.
 type provider struct {
+	header string // of the signature or token
 	verify func(secret string, body []byte, h http.Header) error
 	parse  func(h http.Header, body []byte) (*Push, error)
 }
 
 var providers = map[string]provider{
 	GitHub: {
+		header: HeaderGitHubSignature,
 		verify: func(secret string, body []byte, h http.Header) error {
 			return VerifyGitHub(secret, body, h.Get(HeaderGitHubSignature))
 		},
 		parse: ParseGitHub,
 	},
 	GitLab: {
+		header: HeaderGitLabToken,
 		verify: func(secret string, _ []byte, h http.Header) error {
 			return VerifyGitLab(secret, h.Get(HeaderGitLabToken))
 		},
 		parse: ParseGitLab,
 	},
 	Generic: {
+		header: HeaderGenericSignature,
 		verify: func(secret string, body []byte, h http.Header) error {
 			return VerifyGeneric(secret, body, h.Get(HeaderGenericSignature))
 		},
@@ -143,23 +155,40 @@ func (s *pushServer) serve(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("provider", name, "project", project, "remote", addr)
 	ctx := r.Context()
 
+	// An unknown project, or one without a secret, is answered as a bad
+	// signature, after the same work (reading the body, an HMAC against a
+	// random secret): neither the status, the message nor the time tells
+	// a caller without the secret whether the project exists.
 	secret, err := s.cfg.Secrets.WebhookSecret(ctx, project)
+	refusal := ""
 	switch {
 	case errors.Is(err, ErrUnknownProject):
-		writeError(w, http.StatusNotFound, "UNKNOWN_PROJECT", fmt.Sprintf("no project named %q", project))
-		return
+		refusal = "unknown project"
 	case err != nil:
 		log.ErrorContext(ctx, "webhook: looking up the project's secret", "err", err)
 		writeError(w, http.StatusInternalServerError, "INTERNAL", "the delivery could not be handled; retry later")
 		return
+	case secret == "":
+		refusal = "the project has no webhook secret"
+	}
+	if refusal != "" {
+		secret = s.dummySecret
 	}
 
 	body, ok := readBody(w, r, MaxBodySize)
 	if !ok {
 		return
 	}
-	if err := prov.verify(secret, body, r.Header); err != nil {
-		log.WarnContext(ctx, "webhook: rejected delivery", "err", err)
+	err = prov.verify(secret, body, r.Header)
+	if err == nil && refusal != "" {
+		err = fmt.Errorf("%w: %s does not match the body and the project's webhook secret", ErrBadSignature, prov.header)
+	}
+	if err != nil {
+		if refusal != "" {
+			log.WarnContext(ctx, "webhook: rejected delivery", "reason", refusal)
+		} else {
+			log.WarnContext(ctx, "webhook: rejected delivery", "err", err)
+		}
 		writeError(w, http.StatusUnauthorized, "BAD_SIGNATURE", err.Error())
 		return
 	}

@@ -488,7 +488,7 @@ func TestHandlerDeliveries(t *testing.T) {
 		},
 		{
 			name: "unknown project", path: "/hooks/github/nope", req: func() (http.Header, []byte) { return gh("push", "github-push.json") },
-			want: http.StatusNotFound, wantBody: map[string]any{"code": "UNKNOWN_PROJECT"},
+			want: http.StatusUnauthorized, wantBody: map[string]any{"code": "BAD_SIGNATURE"},
 		},
 		{
 			name: "unknown provider", path: "/hooks/bitbucket/app", req: func() (http.Header, []byte) { return gh("push", "github-push.json") },
@@ -600,5 +600,61 @@ func TestHandlerConfig(t *testing.T) {
 	}
 	if _, err := webhook.Handler(webhook.Config{Secrets: secrets{}}); err == nil {
 		t.Error("Handler without Enqueuer: no error")
+	}
+}
+
+// TestUnknownProjectAnsweredAlike: without the secret, a caller cannot
+// tell a project that exists from one that does not: the same status and
+// body for every way of getting the signature wrong, and the same work
+// (the body is read and bounded for an unknown project too).
+func TestUnknownProjectAnsweredAlike(t *testing.T) {
+	t.Parallel()
+	srv, enq := setup(t)
+	raw := func(path string, h http.Header, body []byte) (int, string) {
+		req, _ := http.NewRequest("POST", srv.URL+path, bytes.NewReader(body))
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	body := fixture(t, "github-push.json")
+	big := bytes.Repeat([]byte("x"), webhook.MaxBodySize+1)
+	cases := []struct {
+		name     string
+		provider string
+		h        http.Header
+		body     []byte
+	}{
+		{"github wrong signature", "github", header("X-GitHub-Event", "push", "X-Hub-Signature-256", sign("guess", body)), body},
+		{"github no signature", "github", header("X-GitHub-Event", "push"), body},
+		{"github malformed signature", "github", header("X-GitHub-Event", "push", "X-Hub-Signature-256", "md5=00"), body},
+		{"gitlab wrong token", "gitlab", header("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "guess"), body},
+		{"gitlab no token", "gitlab", header("X-Gitlab-Event", "Push Hook"), body},
+		{"generic wrong signature", "generic", header("X-Vigil-Signature", sign("guess", body)), body},
+		{"too large", "github", header("X-GitHub-Event", "push", "X-Hub-Signature-256", sign("guess", big)), big},
+		// A signature made with an empty secret matches neither a project
+		// without a secret nor an unknown one.
+		{"empty secret", "github", header("X-GitHub-Event", "push", "X-Hub-Signature-256", sign("", body)), body},
+	}
+	for _, tc := range cases {
+		knownCode, knownBody := raw("/hooks/"+tc.provider+"/"+project, tc.h, tc.body)
+		for _, other := range []string{"nope", "nosecret"} {
+			code, b := raw("/hooks/"+tc.provider+"/"+other, tc.h, tc.body)
+			if code != knownCode || b != knownBody {
+				t.Errorf("%s: project %q answered %d %s; an existing project %d %s", tc.name, other, code, b, knownCode, knownBody)
+			}
+		}
+		if knownCode != http.StatusUnauthorized && knownCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: %d %s, want 401 or 413", tc.name, knownCode, knownBody)
+		}
+	}
+	if calls := enq.calls(); len(calls) != 0 {
+		t.Errorf("enqueued %v, want nothing", calls)
 	}
 }

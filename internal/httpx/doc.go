@@ -17,9 +17,10 @@
 //
 //	var h http.Handler = metrics.Middleware(mux) // directly around the mux: it reads r.Pattern
 //	h = httpx.Recover(logger)(h)
-//	h = httpx.LimitBody(httpx.DefaultBodyLimit)(h)
+//	h = httpx.LimitBodyByRoute(mux, httpx.DefaultBodyLimit, largerRoutes)(h)
 //	h = httpx.AccessLog(logger)(h)
 //	h = httpx.RequestID(h)
+//	h = httpx.SecurityHeaders("/oauth2/")(h) // nosniff, framing, HSTS over TLS, no-store
 //
 //	srv := httpx.NewServer(httpx.ServerConfig{Handler: h, TLSConfig: httpx.TLSConfig(cert), Logger: logger})
 //	err = httpx.Serve(ctx, srv, ln, true) // returns after ctx is cancelled and requests drained

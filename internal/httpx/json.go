@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/vigil-sec/vigil/internal/strictjson"
 )
 
 // DefaultBodyLimit is the request body limit of DecodeJSON when the caller
@@ -19,6 +21,7 @@ const DefaultBodyLimit = 1 << 20
 const (
 	CodeInvalidJSON          = "INVALID_JSON"
 	CodeUnknownField         = "UNKNOWN_FIELD"
+	CodeDuplicateKey         = "DUPLICATE_KEY"
 	CodeInvalidField         = "INVALID_FIELD"
 	CodeBodyTooLarge         = "BODY_TOO_LARGE"
 	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
@@ -78,8 +81,9 @@ func WriteErr(w http.ResponseWriter, err error) {
 // DecodeJSON decodes the request body, which must be one JSON value of media
 // type application/json (or a +json type), into dst. The body is limited to
 // limit bytes (DefaultBodyLimit if limit <= 0); unknown fields and data after
-// the value are refused. Errors are *Error with status 400, 413 or 415 and a
-// message naming the problem.
+// the value are refused, as are duplicate keys and keys that match a field
+// only when case is ignored (see strictjson). Errors are *Error with status
+// 400, 413 or 415 and a message naming the problem.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any, limit int64) error {
 	if limit <= 0 {
 		limit = DefaultBodyLimit
@@ -90,18 +94,29 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any, limit int64) er
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return decodeError(err, limit)
+	}
+	// Duplicate keys, and keys that match a field only ignoring case, are
+	// refused before encoding/json, which would take them.
+	if err := strictjson.Check(body, dst, true); err != nil {
+		if e, ok := errors.AsType[*strictjson.KeyError](err); ok {
+			code := CodeUnknownField
+			if errors.Is(e, strictjson.ErrDuplicateKey) {
+				code = CodeDuplicateKey
+			}
+			return &Error{Status: http.StatusBadRequest, Code: code, Message: e.Error()}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err, limit)
 	}
 	// Anything but whitespace after the value is refused.
 	off := dec.InputOffset()
-	rest, err := io.ReadAll(io.MultiReader(dec.Buffered(), r.Body))
-	if err != nil {
-		return decodeError(err, limit)
-	}
+	rest := body[off:]
 	if trimmed := bytes.TrimLeft(rest, " \t\r\n"); len(trimmed) > 0 {
 		return &Error{
 			Status:  http.StatusBadRequest,

@@ -109,8 +109,16 @@ func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 // declared Content-Length is larger, and through http.MaxBytesReader when the
 // body turns out larger while being read.
 func LimitBody(n int64) func(http.Handler) http.Handler {
+	return LimitBodyBy(func(*http.Request) int64 { return n })
+}
+
+// LimitBodyBy is LimitBody with a limit chosen per request, for a server
+// whose routes need different limits: push webhooks and admission reviews
+// are larger than API calls. limit must not return less than 1.
+func LimitBodyBy(limit func(*http.Request) int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n := limit(r)
 			if r.ContentLength > n {
 				e := tooLarge(n)
 				WriteError(w, e.Status, e.Code, e.Message)
@@ -120,6 +128,22 @@ func LimitBody(n int64) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// LimitBodyByRoute limits bodies to the limit of the mux pattern a request
+// matches (as mux.Handler finds it, so exactly the route that will serve
+// it), and to def for every other pattern. A route with its own, larger
+// limit (a push webhook) needs it here: a limit set inside the route's
+// handler cannot raise the one around the mux.
+func LimitBodyByRoute(mux *http.ServeMux, def int64, limits map[string]int64) func(http.Handler) http.Handler {
+	return LimitBodyBy(func(r *http.Request) int64 {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			if n, ok := limits[pattern]; ok {
+				return n
+			}
+		}
+		return def
+	})
 }
 
 // recorder remembers the status and size of a response. Unwrap lets

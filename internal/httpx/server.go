@@ -68,8 +68,10 @@ func orDefault[T time.Duration | int](v, def T) T {
 
 // Serve serves srv on ln until ctx is cancelled, then shuts down: it stops
 // accepting, waits up to ShutdownGrace for in-flight requests and closes
-// what is left. With useTLS, srv.TLSConfig must hold the certificate.
-// It returns nil after a clean shutdown.
+// what is left. With useTLS, srv.TLSConfig must hold the certificate;
+// without, requests with both Content-Length and Transfer-Encoding are
+// refused (see RefuseAmbiguousFraming). It returns nil after a clean
+// shutdown.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool) error {
 	return serve(ctx, srv, ln, useTLS, ShutdownGrace)
 }
@@ -78,6 +80,9 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool, 
 	if useTLS && (srv.TLSConfig == nil || (len(srv.TLSConfig.Certificates) == 0 && srv.TLSConfig.GetCertificate == nil)) {
 		ln.Close()
 		return errors.New("serve TLS: the server has no certificate")
+	}
+	if !useTLS {
+		ln = RefuseAmbiguousFraming(ln)
 	}
 	errc := make(chan error, 1)
 	go func() {

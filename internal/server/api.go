@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/uuid"
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
@@ -29,6 +31,9 @@ const (
 	minWebhookSecret  = 16
 	maxWebhookSecret  = 256
 	defaultBranchName = "main"
+	maxRepoURL        = 2048
+	maxBranchName     = 255
+	maxSchedule       = 100
 )
 
 // projectNameRE keeps names usable in webhook URLs (/hooks/github/{name}).
@@ -65,10 +70,35 @@ func invalidField(format string, args ...any) *httpx.Error {
 	return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalidField, Message: fmt.Sprintf(format, args...)}
 }
 
+// checkIdentifiers applies httpx.CheckIdentifier to fields as
+// {name, value, max bytes} triples, and returns the first error.
+func checkIdentifiers(fields ...identField) error {
+	for _, f := range fields {
+		if err := httpx.CheckIdentifier(f.name, f.value, f.max); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type identField struct {
+	name, value string
+	max         int
+}
+
 func (req *createProjectRequest) validate() error {
 	req.Name = strings.TrimSpace(req.Name)
 	req.RepoURL = strings.TrimSpace(req.RepoURL)
 	req.DefaultBranch = strings.TrimSpace(req.DefaultBranch)
+	req.Schedule = strings.TrimSpace(req.Schedule)
+	if err := checkIdentifiers(
+		identField{"name", req.Name, 0}, // and projectNameRE
+		identField{"repo_url", req.RepoURL, maxRepoURL},
+		identField{"default_branch", req.DefaultBranch, maxBranchName},
+		identField{"schedule", req.Schedule, maxSchedule},
+	); err != nil {
+		return err
+	}
 	switch {
 	case !projectNameRE.MatchString(req.Name):
 		return invalidField("name %q: want 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Name)
@@ -122,36 +152,41 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	p, err := s.db.CreateProject(ctx, store.Project{
-		Name:          req.Name,
-		RepoURL:       req.RepoURL,
-		DefaultBranch: req.DefaultBranch,
-		WebhookSecret: s.seal.seal(req.Name, req.WebhookSecret),
-		Schedule:      req.Schedule,
-	})
+	// The forge token is sealed to the project's ID, so the ID is made
+	// here; the project, its forge and its policy are one transaction.
+	id, err := uuid.NewV7()
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	out := apiProject(p, 0)
-	if req.Forge != nil {
-		if out.Forge, err = s.setForge(ctx, p, *req.Forge); err != nil {
-			s.writeStoreError(w, r, err)
-			return
-		}
+	n := store.NewProject{
+		Project: store.Project{
+			ID:            id.String(),
+			Name:          req.Name,
+			RepoURL:       req.RepoURL,
+			DefaultBranch: req.DefaultBranch,
+			WebhookSecret: s.seal.seal(req.Name, req.WebhookSecret),
+			Schedule:      req.Schedule,
+		},
+		Policy: req.Policy,
 	}
-	if req.Policy != "" {
-		pol, err := s.db.AddPolicy(ctx, p.ID, req.Policy)
-		if err != nil {
-			s.writeStoreError(w, r, err)
-			return
-		}
-		out.PolicyVersion = pol.Version
+	if req.Forge != nil {
+		n.ForgeURL, n.ForgeToken = req.Forge.URL, s.seal.seal(forgeTokenAAD(n.Project.ID), req.Forge.Token)
+	}
+	c, err := s.db.CreateProjectWith(ctx, n)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	p := c.Project
+	out := apiProject(p, c.PolicyVersion)
+	if req.Forge != nil {
+		out.Forge = &ProjectForge{URL: req.Forge.URL}
 	}
 	if err := s.scheduleRescan(p); err != nil {
 		s.log.ErrorContext(ctx, "project created, but its rescans were not scheduled; they will be at the next start", slog.String("project", p.Name), slog.Any("error", err))
 	}
-	w.Header().Set("Location", "/api/v1/projects/"+p.Name)
+	w.Header().Set("Location", "/api/v1/projects/"+url.PathEscape(p.Name))
 	httpx.WriteJSON(w, http.StatusCreated, out)
 }
 
@@ -160,23 +195,42 @@ func apiProject(p store.Project, policyVersion int) Project {
 		Schedule: p.Schedule, PolicyVersion: policyVersion, CreatedAt: p.CreatedAt}
 }
 
+func apiProjectSummary(p store.ProjectSummary) Project {
+	out := apiProject(p.Project, p.PolicyVersion)
+	if p.ForgeURL != "" {
+		out.Forge = &ProjectForge{URL: p.ForgeURL}
+	}
+	return out
+}
+
+// listProjects pages through the projects, oldest first, with their
+// policy versions and forges read in the same query.
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.db.ListProjects(r.Context())
+	pg := store.Page{Cursor: r.URL.Query().Get("cursor")}
+	var ok bool
+	if pg.Limit, ok = limitParam(w, r, store.MaxPageLimit); !ok {
+		return
+	}
+	ps, next, err := s.db.ListProjectPage(r.Context(), pg)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
 	out := make([]Project, 0, len(ps))
 	for _, p := range ps {
-		v := 0
-		if pol, err := s.db.GetPolicy(r.Context(), p.ID, 0); err == nil {
-			v = pol.Version
-		}
-		ap := apiProject(p, v)
-		ap.Forge = s.projectForge(r.Context(), p.ID)
-		out = append(out, ap)
+		out = append(out, apiProjectSummary(p))
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"projects": out, "next_cursor": ""})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"projects": out, "next_cursor": next})
+}
+
+// getProject answers the project a create's Location points at.
+func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
+	p, err := s.db.GetProjectSummary(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, apiProjectSummary(p))
 }
 
 // project finds a project by name, or by ID.
@@ -222,16 +276,13 @@ type SBOMSummary struct {
 	ByType     map[string]int `json:"by_type"`
 }
 
-func (s *Server) apiScan(ctx context.Context, sc store.Scan) Scan {
+// apiScan is a scan as the API shows it; projectName is the name of its
+// project ("" for an image scan).
+func apiScan(sc store.Scan, projectName string) Scan {
 	out := Scan{
 		ID: sc.ID, Kind: string(sc.Kind), Commit: sc.CommitSHA, Image: sc.ImageRef, ImageDigest: sc.ImageDigest,
 		Status: string(sc.Status), Error: sc.Error, Attempts: sc.Attempts, CreatedAt: sc.CreatedAt,
-		Engines: sc.EngineVersions,
-	}
-	if sc.ProjectID != "" {
-		if p, err := s.db.GetProject(ctx, sc.ProjectID); err == nil {
-			out.Project = p.Name
-		}
+		Engines: sc.EngineVersions, Project: projectName,
 	}
 	if sc.Kind == store.KindCommit {
 		out.Branch = sc.Branch
@@ -270,6 +321,15 @@ type createScanResponse struct {
 func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	var req createScanRequest
 	if err := httpx.DecodeJSON(w, r, &req, 16<<10); err != nil {
+		httpx.WriteErr(w, err)
+		return
+	}
+	if err := checkIdentifiers(
+		identField{"project", req.Project, 0},
+		identField{"commit", req.Commit, 0},
+		identField{"branch", req.Branch, maxBranchName},
+		identField{"image", req.Image, 0},
+	); err != nil {
 		httpx.WriteErr(w, err)
 		return
 	}
@@ -414,7 +474,16 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	out := s.apiScan(ctx, sc)
+	var projectName string
+	if sc.ProjectID != "" {
+		p, err := s.db.GetProject(ctx, sc.ProjectID)
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		projectName = p.Name
+	}
+	out := apiScan(sc, projectName)
 	if sc.Status == store.Succeeded {
 		a, err := s.loadArtifacts(sc)
 		if err != nil {
@@ -539,9 +608,20 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
+	ids := make([]string, 0, len(scans))
+	for _, sc := range scans {
+		if sc.ProjectID != "" {
+			ids = append(ids, sc.ProjectID)
+		}
+	}
+	names, err := s.db.ProjectNames(ctx, ids)
+	if err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
 	out := make([]Scan, 0, len(scans))
 	for _, sc := range scans {
-		out = append(out, s.apiScan(ctx, sc))
+		out = append(out, apiScan(sc, names[sc.ProjectID]))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"scans": out, "next_cursor": next})
 }

@@ -302,6 +302,9 @@ func (req *createWaiverRequest) validate(at time.Time) (time.Time, error) {
 		}
 		return nil
 	}
+	if err := checkIdentifiers(identField{"project", req.Project, 0}, identField{"path", req.Path, 0}, identField{"owner", req.Owner, 0}); err != nil {
+		return time.Time{}, err
+	}
 	switch {
 	case req.Project == "":
 		return time.Time{}, invalidField("project is required: the name or ID of a project")

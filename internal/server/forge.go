@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/forge"
+	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/store"
 )
@@ -56,8 +57,8 @@ func (f *forgeRequest) validate(repoURL string) error {
 	if f.URL == "" {
 		return invalidField("forge.url is required with a forge: the API base, like https://api.github.com")
 	}
-	if len(f.URL) > maxForgeURL {
-		return invalidField("forge.url: at most %d characters", maxForgeURL)
+	if err := httpx.CheckIdentifier("forge.url", f.URL, maxForgeURL); err != nil {
+		return err
 	}
 	u, err := url.Parse(f.URL)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
@@ -97,23 +98,6 @@ func redactURL(s string) string {
 
 // forgeTokenAAD binds a sealed forge token to its project.
 func forgeTokenAAD(projectID string) string { return "forge-token:" + projectID }
-
-// setForge stores a project's forge, its token sealed.
-func (s *Server) setForge(ctx context.Context, p store.Project, f forgeRequest) (*ProjectForge, error) {
-	if _, err := s.db.SetForge(ctx, store.Forge{ProjectID: p.ID, APIURL: f.URL, Token: s.seal.seal(forgeTokenAAD(p.ID), f.Token)}); err != nil {
-		return nil, err
-	}
-	return &ProjectForge{URL: f.URL}, nil
-}
-
-// projectForge returns the forge of a project for the API, nil if none.
-func (s *Server) projectForge(ctx context.Context, projectID string) *ProjectForge {
-	f, err := s.db.GetForge(ctx, projectID)
-	if err != nil {
-		return nil
-	}
-	return &ProjectForge{URL: f.APIURL}
-}
 
 // queueCommitStatus queues the job that posts the scan's commit status
 // after the event (jobs.StatusStarted or jobs.StatusFinished), when the

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/store"
@@ -132,10 +131,9 @@ func CheckLicensingName(name string) (string, error) {
 	switch {
 	case name == "":
 		return "", errors.New("name is required")
-	case len(name) > maxLicensingName:
-		return "", fmt.Errorf("name: at most %d bytes", maxLicensingName)
-	case strings.ContainsFunc(name, unicode.IsControl):
-		return "", errors.New("name must not contain control characters")
+	}
+	if err := httpx.CheckIdentifier("name", name, maxLicensingName); err != nil {
+		return "", err
 	}
 	return name, nil
 }

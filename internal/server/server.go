@@ -269,6 +269,7 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	api("POST /api/v1/projects", ScopeProjectsAdmin, s.createProject)
 	api("GET /api/v1/projects", ScopeScansRead, s.listProjects)
+	api("GET /api/v1/projects/{name}", ScopeScansRead, s.getProject)
 	api("POST /api/v1/scans", ScopeScansWrite, s.createScan)
 	api("GET /api/v1/scans", ScopeScansRead, s.listScans)
 	api("GET /api/v1/scans/{id}", ScopeScansRead, s.getScan)
@@ -312,10 +313,19 @@ func (s *Server) routes() (http.Handler, error) {
 	// r.Pattern on it for the metrics.
 	var h http.Handler = s.http.Middleware(s.idempotent(mux))
 	h = httpx.Recover(s.log)(h)
-	h = httpx.LimitBody(httpx.DefaultBodyLimit)(h)
+	h = httpx.LimitBodyByRoute(mux, httpx.DefaultBodyLimit, bodyLimits)(h)
 	h = httpx.AccessLog(s.log)(h)
 	h = httpx.RequestID(h)
+	h = httpx.SecurityHeaders("/oauth2/")(h)
 	return h, nil
+}
+
+// bodyLimits are the routes whose bodies may be larger than
+// httpx.DefaultBodyLimit, by mux pattern; their handlers bound them again.
+var bodyLimits = map[string]int64{
+	"/hooks/":                     webhook.MaxBodySize,
+	"/hooks/registry":             webhook.MaxBodySize,
+	"POST /admission/v1/validate": admission.MaxReviewSize,
 }
 
 // requireScope lets through tokens with the scope or the admin scope.

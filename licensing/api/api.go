@@ -14,7 +14,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"math"
@@ -27,6 +26,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/internal/strictjson"
 	"github.com/vigil-sec/vigil/licensing"
 )
 
@@ -113,6 +113,12 @@ func (h *handler) activate(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, err)
 		return
 	}
+	for _, f := range [][2]string{{"seat_id", body.SeatID}, {"seat_name", body.SeatName}, {"fingerprint", body.Fingerprint}} {
+		if err := httpx.CheckIdentifier(f[0], f[1], 0); err != nil {
+			h.writeErr(w, r, &licensing.Error{Code: licensing.CodeInvalidRequest, Message: err.Error()})
+			return
+		}
+	}
 	grant, nonce, err := h.svc.Activate(r.Context(), licensing.ActivateRequest{
 		TenantID: tenant, ProductID: r.Header.Get(HeaderProduct), ActivationCode: body.ActivationCode,
 		SeatID: body.SeatID, SeatName: body.SeatName, Fingerprint: body.Fingerprint,
@@ -185,9 +191,8 @@ func (h *handler) feature(r *http.Request, req licensing.CallRequest) (licensing
 	var amount int64
 	if op == licensing.Track && r.ContentLength != 0 {
 		var b trackBody
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&b); err != nil && err != io.EOF {
+		body, _ := io.ReadAll(r.Body) // chained has read and bounded it
+		if len(bytes.TrimSpace(body)) > 0 && strictjson.UnmarshalKnown(body, &b) != nil {
 			return licensing.Answer{}, &licensing.Error{Code: licensing.CodeInvalidRequest, Message: `the body of track must be {"amount": N} or empty`}
 		}
 		amount = b.Amount
