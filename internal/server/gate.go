@@ -32,6 +32,28 @@ type GateResponse struct {
 	Decision string      `json:"decision"`
 	Reasons  []ci.Reason `json:"reasons"`
 	Scan     string      `json:"scan,omitempty"` // URL of the scan
+	// Policy says which policy decided; absent until a result is judged.
+	Policy *GatePolicy `json:"policy,omitempty"`
+}
+
+// GatePolicy says which policy decided a gate (see ci.Combine).
+type GatePolicy struct {
+	// Origin is "server" (the project's policy alone), "repository" (the
+	// commit's policy file as is) or "combined".
+	Origin string `json:"origin"`
+	// Version is the project's policy version, 0 for none (the defaults).
+	Version int `json:"version"`
+	// RepositoryFile and RepositorySHA256 name the commit's policy file
+	// that took part, with the SHA-256 of its content.
+	RepositoryFile   string `json:"repository_file,omitempty"`
+	RepositorySHA256 string `json:"repository_sha256,omitempty"`
+}
+
+// verdict is a decision with the policy that made it (nil before a
+// result is judged).
+type verdict struct {
+	d      *ci.Decision
+	policy *GatePolicy
 }
 
 func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
@@ -85,12 +107,12 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	d, err := s.decideGate(ctx, g)
+	v, err := s.judge(ctx, g)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	s.writeGate(w, r, d, g.Scan.ID)
+	s.writeVerdict(w, r, v, g.Scan.ID)
 }
 
 func notScanned(msg string) *ci.Decision {
@@ -98,8 +120,13 @@ func notScanned(msg string) *ci.Decision {
 }
 
 func (s *Server) writeGate(w http.ResponseWriter, r *http.Request, d *ci.Decision, scanID string) {
+	s.writeVerdict(w, r, verdict{d: d}, scanID)
+}
+
+func (s *Server) writeVerdict(w http.ResponseWriter, r *http.Request, v verdict, scanID string) {
+	d := v.d
 	s.metrics.decisions.WithLabelValues(d.Decision, "api").Inc()
-	out := GateResponse{Decision: d.Decision, Reasons: d.Reasons}
+	out := GateResponse{Decision: d.Decision, Reasons: d.Reasons, Policy: v.policy}
 	if out.Reasons == nil {
 		out.Reasons = []ci.Reason{}
 	}
@@ -165,16 +192,22 @@ func (s *Server) decide(ctx context.Context, sc store.Scan) (*ci.Decision, error
 
 // decideGate is decide for a scan read with its gate state.
 func (s *Server) decideGate(ctx context.Context, g store.ScanGate) (*ci.Decision, error) {
+	v, err := s.judge(ctx, g)
+	return v.d, err
+}
+
+// judge is decideGate with the policy that decided.
+func (s *Server) judge(ctx context.Context, g store.ScanGate) (verdict, error) {
 	sc, p, st := g.Scan, g.Project, g.State
 	switch sc.Status {
 	case store.Queued, store.Running:
-		return &ci.Decision{Decision: ci.Pending, Reasons: []ci.Reason{{
+		return verdict{d: &ci.Decision{Decision: ci.Pending, Reasons: []ci.Reason{{
 			Code: CodeScanPending, Message: fmt.Sprintf("the scan is %s; ask again when it has finished", sc.Status),
-		}}}, nil
+		}}}}, nil
 	case store.Failed:
-		return &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{
+		return verdict{d: &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{
 			Code: CodeScanFailed, Message: "the scan failed: " + sc.Error,
-		}}}, nil
+		}}}}, nil
 	}
 	// The baseline applies to commit scans off the default branch only
 	// (image scans are read without their project: none).
@@ -183,49 +216,72 @@ func (s *Server) decideGate(ctx context.Context, g store.ScanGate) (*ci.Decision
 	}
 	at := now()
 	key := gateKey{db: s.db, scan: sc.ID, state: st}
-	if d, ok := gates.get(key, at); ok {
-		return d, nil
+	if v, ok := gates.get(key, at); ok {
+		return v, nil
 	}
-	d, until, err := s.evaluate(ctx, sc, p, st, at)
+	v, until, err := s.evaluate(ctx, sc, p, st, at)
 	if err != nil {
-		return nil, err
+		return verdict{}, err
 	}
 	if until.After(at) {
-		gates.put(key, d, until)
+		gates.put(key, v, until)
 	}
-	return d, nil
+	return v, nil
 }
 
 // evaluate decides the gate of a succeeded scan from its summary, and
 // says until when the decision holds (the end of the first active
 // waiver's last day).
-func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, st store.GateState, at time.Time) (*ci.Decision, time.Time, error) {
+//
+// The policy is the project's latest version combined, for a commit,
+// with the policy file the commit carries (ci.Combine); a file that
+// cannot be used fails the gate naming it, as a bad project policy does.
+// The file is the scan's, so the cache key (the scan and the project's
+// policy version) covers it.
+func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, st store.GateState, at time.Time) (verdict, time.Time, error) {
 	sum, err := s.gateSummary(ctx, sc)
 	if err != nil {
-		return nil, time.Time{}, err
+		return verdict{}, time.Time{}, err
 	}
 	if p.ID == "" && sc.ProjectID != "" {
 		if p, err = s.db.GetProject(ctx, sc.ProjectID); err != nil {
-			return nil, time.Time{}, err
+			return verdict{}, time.Time{}, err
 		}
 	}
-	pol := ci.DefaultPolicy()
-	var apiWaivers []store.Waiver
+	badPolicy := func(err error) (verdict, time.Time, error) {
+		return verdict{d: &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{Code: CodeBadPolicy, Message: err.Error()}}}}, time.Time{}, nil
+	}
+	var (
+		serverPol  *ci.Policy
+		apiWaivers []store.Waiver
+	)
 	if p.ID != "" {
 		if st.PolicyVersion > 0 {
 			stored, err := s.db.GetPolicy(ctx, p.ID, st.PolicyVersion)
 			if err != nil {
-				return nil, time.Time{}, err
+				return verdict{}, time.Time{}, err
 			}
-			if pol, err = ci.ParsePolicy(fmt.Sprintf("policy v%d of %s", stored.Version, p.Name), []byte(stored.Body)); err != nil {
-				return &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{Code: CodeBadPolicy, Message: err.Error()}}}, time.Time{}, nil
+			if serverPol, err = ci.ParsePolicy(fmt.Sprintf("policy v%d of %s", stored.Version, p.Name), []byte(stored.Body)); err != nil {
+				return badPolicy(err)
 			}
 		}
 		if st.WaiverVersion > 0 {
 			if apiWaivers, err = s.db.ListWaivers(ctx, p.ID); err != nil {
-				return nil, time.Time{}, err
+				return verdict{}, time.Time{}, err
 			}
 		}
+	}
+	info := &GatePolicy{Version: st.PolicyVersion}
+	var repoPol *ci.Policy
+	if sc.Kind == store.KindCommit && (serverPol == nil || !serverPol.Repository.Ignore) {
+		if repoPol, err = sum.Repo.parse(sc.CommitSHA); err != nil {
+			return badPolicy(err)
+		}
+	}
+	pol, origin := ci.Combine(serverPol, repoPol)
+	info.Origin = string(origin)
+	if origin != ci.OriginServer {
+		info.RepositoryFile, info.RepositorySHA256 = repoPolicyName(sc.CommitSHA), sum.Repo.SHA256
 	}
 	nPolicy := len(pol.Waivers)
 	for _, w := range apiWaivers {
@@ -235,11 +291,11 @@ func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, s
 	if st.BaselineScanID != "" {
 		bs, err := s.db.GetScan(ctx, st.BaselineScanID)
 		if err != nil {
-			return nil, time.Time{}, err
+			return verdict{}, time.Time{}, err
 		}
 		bsum, err := s.gateSummary(ctx, bs)
 		if err != nil {
-			return nil, time.Time{}, err
+			return verdict{}, time.Time{}, err
 		}
 		fps := make([]string, 0, len(bsum.Findings))
 		for _, f := range bsum.Findings {
@@ -260,7 +316,7 @@ func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, s
 			}
 		}
 	}
-	return d, until, nil
+	return verdict{d: d, policy: info}, until, nil
 }
 
 // ciWaiver is a waiver of the API as the gate applies it.
@@ -301,6 +357,9 @@ type gateSummary struct {
 	// licenses (name, version, licenses).
 	Components int                 `json:"components,omitempty"`
 	Licensed   []scanner.Component `json:"licensed,omitempty"`
+	// Repo is the policy file of a scanned commit; nil for an image, or
+	// a scan from before it was kept (judged by the server's policy).
+	Repo *repoPolicy `json:"repo_policy,omitempty"`
 }
 
 func summarize(res *scanner.Result) *gateSummary {
@@ -344,8 +403,9 @@ func (sum *gateSummary) result() *scanner.Result {
 }
 
 // storeGateSummary stores the gate summary of a scan's result.
-func (s *Server) storeGateSummary(ctx context.Context, scanID string, res *scanner.Result) (*gateSummary, error) {
+func (s *Server) storeGateSummary(ctx context.Context, scanID string, res *scanner.Result, repo *repoPolicy) (*gateSummary, error) {
 	sum := summarize(res)
+	sum.Repo = repo
 	b, err := json.Marshal(sum)
 	if err != nil {
 		return nil, err
@@ -368,11 +428,15 @@ func (s *Server) gateSummary(ctx context.Context, sc store.Scan) (*gateSummary, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	res, err := s.loadResult(sc)
+	a, err := s.loadArtifacts(sc)
 	if err != nil {
 		return nil, err
 	}
-	return s.storeGateSummary(ctx, sc.ID, res)
+	res, err := s.resultOf(sc, a)
+	if err != nil {
+		return nil, err
+	}
+	return s.storeGateSummary(ctx, sc.ID, res, a.RepoPolicy)
 }
 
 // Gate decisions cache. Its keys hold everything a decision depends on
@@ -389,7 +453,7 @@ type gateKey struct {
 }
 
 type gateEntry struct {
-	d     *ci.Decision
+	v     verdict
 	until time.Time
 }
 
@@ -402,17 +466,17 @@ type gateCache struct {
 var gates = &gateCache{m: map[gateKey]gateEntry{}}
 
 // get returns a cached decision; callers must not change it.
-func (c *gateCache) get(k gateKey, at time.Time) (*ci.Decision, bool) {
+func (c *gateCache) get(k gateKey, at time.Time) (verdict, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
 	if !ok || !at.Before(e.until) {
-		return nil, false
+		return verdict{}, false
 	}
-	return e.d, true
+	return e.v, true
 }
 
-func (c *gateCache) put(k gateKey, d *ci.Decision, until time.Time) {
+func (c *gateCache) put(k gateKey, v verdict, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= maxGateCache {
@@ -425,7 +489,7 @@ func (c *gateCache) put(k gateKey, d *ci.Decision, until time.Time) {
 			}
 		}
 	}
-	c.m[k] = gateEntry{d: d, until: until}
+	c.m[k] = gateEntry{v: v, until: until}
 }
 
 // admissionGates answers the admission webhook from stored scans.
