@@ -5,18 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/image"
 )
 
 // Reason codes of the decisions the server makes before a result exists.
@@ -25,6 +29,9 @@ const (
 	CodeScanFailed  = "SCAN_FAILED"  // the scan itself failed
 	CodeNotScanned  = "NOT_SCANNED"  // no scan of the commit or image exists
 	CodeBadPolicy   = "BAD_POLICY"   // the stored policy does not parse
+	// CodeTagUnresolved: an image tag could not be resolved to its digest
+	// (an unreachable registry, an unknown tag); the gate is unknown.
+	CodeTagUnresolved = "TAG_UNRESOLVED"
 )
 
 // GateResponse is the answer of GET /api/v1/gate.
@@ -65,9 +72,9 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 	)
 	switch project, commit, img := q.Get("project"), q.Get("commit"), q.Get("image"); {
 	case img != "" && project == "" && commit == "":
-		g, err = s.findImageGate(ctx, img)
-		if errors.Is(err, store.ErrNotFound) {
-			s.writeGate(w, r, notScanned("image "+img+" has not been scanned; POST it to /api/v1/scans"), "")
+		var d *ci.Decision
+		if g, d, err = s.findImageGate(ctx, img); err == nil && d != nil {
+			s.writeGate(w, r, d, "")
 			return
 		}
 	case project != "" && commit != "" && img == "":
@@ -141,23 +148,97 @@ func (s *Server) writeVerdict(w http.ResponseWriter, r *http.Request, v verdict,
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-// findImageGate finds the scan of an image named by digest ("sha256:…"),
-// by digest reference, or by the tag reference it was enqueued with,
-// with what its gate depends on. It reads the store only: a tag is not
-// resolved against its registry.
-func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate, error) {
+// tagResolveTimeout bounds the registry lookups that resolve a tag to its
+// digest for one gate query; the admission webhook's own deadline
+// (admission.DefaultLookupTimeout) is longer.
+const tagResolveTimeout = 2 * time.Second
+
+// findImageGate finds the scan that decides the gate of an image named by
+// digest ("sha256:…"), by digest reference or by tag, with what its gate
+// depends on. A digest, and the digest of a reference that has one, are
+// taken as they are. A tag is resolved against its registry, at every
+// query (nothing is cached, so an image pushed again under the same tag
+// is judged by its new digest at once): the scans the store holds by tag
+// say what the tag named then, not now.
+//
+// When no scan decides, the decision returned is the answer (unknown):
+// the digest has not been scanned, or the tag could not be resolved
+// (fail closed). It reads the store and the registry only: it never
+// queues a scan.
+func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate, *ci.Decision, error) {
 	img = strings.TrimSpace(img)
 	if strings.HasPrefix(img, "sha256:") || strings.HasPrefix(img, "sha512:") {
-		return s.db.ImageScanGate(ctx, img)
+		g, err := s.db.ImageScanGate(ctx, img)
+		if errors.Is(err, store.ErrNotFound) {
+			return g, notScanned("image " + img + " has not been scanned; POST it to /api/v1/scans"), nil
+		}
+		return g, nil, err
 	}
 	ref, err := name.ParseReference(img)
 	if err != nil {
-		return store.ScanGate{}, fmt.Errorf("%w: image %q: %v", store.ErrInvalid, img, err)
+		return store.ScanGate{}, nil, fmt.Errorf("%w: image %q: %v", store.ErrInvalid, img, err)
 	}
 	if d, ok := ref.(name.Digest); ok {
-		return s.db.ImageScanGate(ctx, d.DigestStr())
+		g, err := s.db.ImageScanGate(ctx, d.DigestStr())
+		if errors.Is(err, store.ErrNotFound) {
+			return g, notScanned("image " + img + " has not been scanned; POST it to /api/v1/scans"), nil
+		}
+		return g, nil, err
 	}
-	return s.db.ImageRefScanGate(ctx, ref.Name())
+	digests, err := s.resolveTag(ctx, ref)
+	if err != nil {
+		s.log.WarnContext(ctx, "gate: tag not resolved", slog.String("image", ref.Name()), slog.Any("error", err))
+		return store.ScanGate{}, &ci.Decision{Decision: ci.Unknown, Reasons: []ci.Reason{{
+			Code: CodeTagUnresolved,
+			Message: fmt.Sprintf("image %s: the tag could not be resolved to its current digest at its registry; "+
+				"an image is judged by digest: retry, or give a digest reference", ref.Name()),
+		}}}, nil
+	}
+	for _, d := range digests {
+		g, err := s.db.ImageScanGate(ctx, d)
+		if !errors.Is(err, store.ErrNotFound) {
+			return g, nil, err
+		}
+	}
+	return store.ScanGate{}, notScanned(fmt.Sprintf("image %s now names %s, which has not been scanned; POST it to /api/v1/scans",
+		ref.Name(), digests[len(digests)-1])), nil
+}
+
+// resolveTag asks the tag's registry which digest it names now: the
+// digest of the manifest (HEAD), and for an index also the digest of the
+// image the scans pick from it (image.Resolve), which is what a scan
+// enqueued by tag records. The first is tried first.
+func (s *Server) resolveTag(ctx context.Context, ref name.Reference) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, tagResolveTimeout)
+	defer cancel()
+	opts := s.imageOptions(ref.Name())
+	if opts.Insecure {
+		r, err := name.ParseReference(ref.Name(), name.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		ref = r
+	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	if opts.Transport != nil {
+		ropts = append(ropts, remote.WithTransport(opts.Transport))
+	}
+	desc, err := remote.Head(ref, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	digests := []string{desc.Digest.String()}
+	if desc.MediaType.IsIndex() {
+		// Pinned to the digest just read, so both name the same push.
+		t, err := image.Resolve(ctx, ref.Context().Digest(desc.Digest.String()).String(), opts)
+		if err != nil {
+			return nil, err
+		}
+		if t.Digest != digests[0] {
+			digests = append(digests, t.Digest)
+		}
+	}
+	return digests, nil
 }
 
 // decide is the gate decision of a scan: pending until it finishes, fail
@@ -496,15 +577,18 @@ func (c *gateCache) put(k gateKey, v verdict, until time.Time) {
 type admissionGates struct{ s *Server }
 
 func (a admissionGates) ImageGate(ctx context.Context, img string) (*ci.Decision, error) {
-	g, err := a.s.findImageGate(ctx, img)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		a.s.metrics.decisions.WithLabelValues(ci.Unknown, "admission").Inc()
-		return notScanned("image " + img + " has not been scanned"), nil
+	g, d, err := a.s.findImageGate(ctx, img)
+	if errors.Is(err, store.ErrInvalid) {
+		d, err = notScanned("image "+img+" is not a valid image reference"), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.s.decideGate(ctx, g)
+	if d != nil {
+		a.s.metrics.decisions.WithLabelValues(d.Decision, "admission").Inc()
+		return d, nil
+	}
+	d, err = a.s.decideGate(ctx, g)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,10 @@ type Config struct {
 	// InsecureRegistries are registry hosts (host[:port]) reached over
 	// plain HTTP. Loopback and private addresses always are.
 	InsecureRegistries []string
+	// RegistryTransport carries the server's registry requests (image
+	// pulls, and the tag lookups of the gate and admission); nil means
+	// remote.DefaultTransport.
+	RegistryTransport http.RoundTripper
 	// RegistryToken authenticates registry notifications at
 	// /hooks/registry; empty leaves that endpoint unmounted.
 	RegistryToken string

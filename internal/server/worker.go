@@ -195,9 +195,10 @@ func digestRef(ref, digest string) (string, error) {
 	return r.Context().Digest(digest).String(), nil
 }
 
-// imageOptions allows plain HTTP for the configured insecure registries.
+// imageOptions allows plain HTTP for the configured insecure registries,
+// through the configured registry transport.
 func (s *Server) imageOptions(ref string) image.Options {
-	var opts image.Options
+	opts := image.Options{Transport: s.cfg.RegistryTransport}
 	if r, err := name.ParseReference(ref); err == nil {
 		host := r.Context().RegistryStr()
 		for _, h := range s.cfg.InsecureRegistries {
