@@ -252,8 +252,10 @@ func (s *Server) apiScan(ctx context.Context, sc store.Scan) Scan {
 type createScanRequest struct {
 	Project string `json:"project"`
 	Commit  string `json:"commit"`
-	Branch  string `json:"branch"` // optional: the branch the commit is on
-	Image   string `json:"image"`
+	// Branch is accepted and ignored: the worker finds the commit's
+	// branch in the repository.
+	Branch string `json:"branch"`
+	Image  string `json:"image"`
 }
 
 type createScanResponse struct {
@@ -280,7 +282,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	case req.Image != "":
 		sc, created, err = s.enqueueImageRef(ctx, req.Image)
 	case req.Project != "" && req.Commit != "":
-		sc, created, err = s.enqueueCommit(ctx, req.Project, req.Commit, req.Branch)
+		sc, created, err = s.enqueueCommit(ctx, req.Project, req.Commit)
 	default:
 		httpx.WriteErr(w, invalidField("give either image, or project and commit"))
 		return
@@ -315,12 +317,12 @@ func (s *Server) writeEnqueueError(w http.ResponseWriter, r *http.Request, err e
 var errRegistry = errors.New("registry unreachable")
 
 // enqueueCommit records the scan of a project's commit and queues its job.
-func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit, branch string) (store.Scan, bool, error) {
+func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit string) (store.Scan, bool, error) {
 	p, err := s.project(ctx, projectRef)
 	if err != nil {
 		return store.Scan{}, false, err
 	}
-	return s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit}, branch)
+	return s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 }
 
 // enqueueImageRef resolves a registry reference to its digest (manifests
@@ -341,17 +343,15 @@ func (s *Server) enqueueImageRef(ctx context.Context, ref string) (store.Scan, b
 		}
 		return store.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
 	}
-	return s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: t.Digest, ImageRef: norm}, "")
+	return s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: t.Digest, ImageRef: norm})
 }
 
 // enqueue records the scan and, while it is queued, makes sure it has a
-// job (inserting is idempotent per scan).
-func (s *Server) enqueue(ctx context.Context, n store.NewScan, branch string) (store.Scan, bool, error) {
+// job (inserting is idempotent per scan). A commit's branch is not the
+// caller's to say: the worker records it (recordBranch).
+func (s *Server) enqueue(ctx context.Context, n store.NewScan) (store.Scan, bool, error) {
 	sc, created, err := s.db.EnqueueScan(ctx, n)
 	if err != nil {
-		return store.Scan{}, false, err
-	}
-	if err := s.db.SetScanBranch(ctx, sc.ID, branch); err != nil {
 		return store.Scan{}, false, err
 	}
 	if sc.Status == store.Queued {

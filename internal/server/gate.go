@@ -94,7 +94,7 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, store.ErrNotFound) {
 			// Nothing to judge yet: queue the scan so that asking again
 			// gets an answer.
-			sc, _, err = s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit}, "")
+			sc, _, err = s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 			if err != nil {
 				s.writeStoreError(w, r, err)
 				return

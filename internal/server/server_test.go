@@ -439,6 +439,11 @@ func TestGitHubPushWebhook(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The worker records the branch it finds the commit on.
+		e.waitScan(s.ID)
+		if s, err = e.db.GetScan(context.Background(), s.ID); err != nil {
+			t.Fatal(err)
+		}
 		if s.Branch != "main" {
 			t.Errorf("branch of the pushed scan: %q, want main", s.Branch)
 		}

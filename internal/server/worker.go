@@ -146,6 +146,11 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 		timings["checkout"] = time.Since(start)
 		t = ws.Target
 		repo = readRepoPolicy(t.Path)
+		if sc.RescanOf == "" { // a rescan keeps its first scan's branch
+			if err := s.recordBranch(ctx, sc, p, t.Path); err != nil {
+				return nil, nil, nil, err
+			}
+		}
 	case store.KindImage:
 		ref, err := digestRef(sc.ImageRef, sc.ImageDigest)
 		if err != nil {
@@ -169,6 +174,22 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 	}
 	RememberSelection(ctx, cache, t, s.engines, engs)
 	return res, timings, repo, nil
+}
+
+// recordBranch records the branch the repository has the commit on (see
+// commitBranch): the default branch only when its head reaches the
+// commit. A repository that cannot say records no branch, which is never
+// the default one.
+func (s *Server) recordBranch(ctx context.Context, sc store.Scan, p store.Project, dir string) error {
+	branch, err := commitBranch(ctx, dir, sc.CommitSHA, p.DefaultBranch)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.WarnContext(ctx, "the commit's branch could not be found; none recorded", slog.String("scan", sc.ID), slog.Any("error", err))
+		branch = ""
+	}
+	return s.db.RecordScanBranch(ctx, sc.ID, branch)
 }
 
 // firstRepoPolicy is the policy file a succeeded first scan kept, nil if
