@@ -92,14 +92,11 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		var sc store.Scan
 		sc, err = s.db.FindCommitScan(ctx, p.ID, commit)
 		if errors.Is(err, store.ErrNotFound) {
-			// Nothing to judge yet: queue the scan so that asking again
-			// gets an answer.
-			sc, _, err = s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
-			if err != nil {
-				s.writeStoreError(w, r, err)
-				return
-			}
-			s.writeGate(w, r, notScanned(fmt.Sprintf("commit %s of %s had not been scanned; a scan is queued, ask again later", sc.CommitSHA, p.Name)), sc.ID)
+			// Nothing to judge yet. Reading never starts work (gate:read
+			// must not make the server clone): a push webhook or a
+			// scans:write client queues the scan.
+			s.writeGate(w, r, notScanned(fmt.Sprintf("commit %s of %s has not been scanned; push it, or POST it to /api/v1/scans, and ask again",
+				strings.ToLower(strings.TrimSpace(commit)), p.Name)), "")
 			return
 		}
 		if err == nil {
