@@ -298,6 +298,10 @@ func (c *Client) Gate(ctx context.Context, q Query) (*Answer, error) {
 	default:
 		return nil, fmt.Errorf("vigil server %s answered an unknown gate decision %q", c.server, a.Decision)
 	}
+	if strings.HasPrefix(a.Scan, "/") && !strings.HasPrefix(a.Scan, "//") {
+		// A server without a public URL links relative to itself.
+		a.Scan = c.server + a.Scan
+	}
 	a.Raw = json.RawMessage(body)
 	return &a, nil
 }

@@ -135,11 +135,7 @@ func (s *Server) writeVerdict(w http.ResponseWriter, r *http.Request, v verdict,
 		out.Reasons = []ci.Reason{}
 	}
 	if scanID != "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		out.Scan = scheme + "://" + r.Host + "/api/v1/scans/" + scanID
+		out.Scan = s.scanURL(scanID)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusOK, out)
@@ -149,6 +145,13 @@ func (s *Server) writeVerdict(w http.ResponseWriter, r *http.Request, v verdict,
 // digest for one gate query; the admission webhook's own deadline
 // (admission.DefaultLookupTimeout) is longer.
 const tagResolveTimeout = 2 * time.Second
+
+// scanURL is the link to a scan in API answers: under Config.PublicURL,
+// or relative to the server when it is unset. Never built from the
+// request's Host header, which the client chooses.
+func (s *Server) scanURL(scanID string) string {
+	return strings.TrimRight(s.cfg.PublicURL, "/") + "/api/v1/scans/" + scanID
+}
 
 // findImageGate finds the scan that decides the gate of an image named by
 // digest ("sha256:…"), by digest reference or by tag, with what its gate

@@ -131,7 +131,13 @@ func TestGateCommandScansOnlyWhenAsked(t *testing.T) {
 	if _, err := e.db.FindCommitScan(context.Background(), pid, clean); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a scan exists after reads only: %v", err)
 	}
-	if code, out := e.vigilGate(writer, writerSecret, "--scan", "--project", "app", "--commit", clean, "--wait", "5m"); code != 0 || !strings.Contains(out, "pass") {
+	code, out := e.vigilGate(writer, writerSecret, "--scan", "--project", "app", "--commit", clean, "--wait", "5m")
+	if code != 0 || !strings.Contains(out, "pass") {
 		t.Errorf("vigil gate --scan: exit %d, want 0 (pass)", code)
+	}
+	// The server has no public URL: its relative link is shown under
+	// the server the client asked.
+	if !strings.Contains(out, "Scan: "+e.ts.URL+"/api/v1/scans/") {
+		t.Errorf("vigil gate does not show the scan's link under %s", e.ts.URL)
 	}
 }
