@@ -210,3 +210,49 @@ func hasPolicyCode(g policyGateJSON, code, inMessage string) bool {
 	}
 	return false
 }
+
+// A scheduled rescan, which may reuse the cache without a checkout, is
+// judged with the policy file of its commit as its first scan was.
+func TestRescanKeepsTheRepositoryPolicy(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
+		e := setup(t, dialect)
+		r := gittest.New(t)
+		r.Commit("weak random", map[string]string{"go.mod": goMod, "main.go": weakMain})
+		head := r.Commit("waive it", map[string]string{".vigil.yaml": repoWaiver(time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly))})
+		if code := e.do("POST", "/api/v1/projects", map[string]any{
+			"name": "cron", "repo_url": "file://" + r.Dir, "default_branch": "main",
+			"webhook_secret": webhookSecret, "schedule": "@every 1s",
+		}, nil); code != http.StatusCreated {
+			t.Fatalf("create project: %d", code)
+		}
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			if time.Now().After(deadline) {
+				t.Fatal("no succeeded rescan after 5 minutes")
+			}
+			time.Sleep(250 * time.Millisecond)
+			var l struct {
+				Scans []struct {
+					ID, Status, Commit string
+					RescanOf           string `json:"rescan_of"`
+				}
+			}
+			if code := e.do("GET", "/api/v1/scans?project=cron&limit=500", nil, &l); code != 200 {
+				t.Fatalf("list scans: %d", code)
+			}
+			for _, s := range l.Scans {
+				if s.RescanOf == "" || s.Status != "succeeded" || s.Commit != head {
+					continue
+				}
+				var sc scanJSON
+				if code := e.do("GET", "/api/v1/scans/"+s.ID, nil, &sc); code != 200 {
+					t.Fatalf("GET rescan: %d", code)
+				}
+				if sc.Gate.Decision != "pass" {
+					t.Errorf("gate of the rescan: %s, want pass (the commit's waiver)", sc.Gate.Decision)
+				}
+				return
+			}
+		}
+	})
+}
