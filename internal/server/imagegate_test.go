@@ -9,13 +9,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -166,4 +171,47 @@ func mustRef(t *testing.T, s string) name.Reference {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// countingTransport counts the requests it carries.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A multi-platform tag is judged by the image a scan picks from it, and
+// the registry is asked through the configured transport.
+func TestImageGateResolvesIndexTags(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
+		rt := &countingTransport{}
+		e, _ := newEnv(t, dialect, envConfig{start: true, modify: func(c *server.Config) { c.RegistryTransport = rt }})
+		reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+		defer reg.Close()
+		ref := strings.TrimPrefix(reg.URL, "http://") + "/team/multi:v1"
+		img, err := random.Image(512, 1, random.WithSource(rand.NewSource(7)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img,
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}})
+		if err := remote.WriteIndex(mustRef(t, ref), idx); err != nil {
+			t.Fatal(err)
+		}
+		var sc struct{ ID string }
+		if code := e.do("POST", "/api/v1/scans", map[string]any{"image": ref}, &sc); code != http.StatusAccepted {
+			t.Fatalf("POST image scan: %d", code)
+		}
+		if s := e.waitScan(sc.ID); s.Status != "succeeded" {
+			t.Fatalf("image scan: %s (%s)", s.Status, s.Error)
+		}
+		before := rt.n.Load()
+		if g := e.imageGate(ref); g.Decision != "pass" {
+			t.Errorf("gate of the scanned index tag: %+v, want pass", g)
+		}
+		if rt.n.Load() == before {
+			t.Error("the tag was not resolved through the configured transport")
+		}
+	})
 }
