@@ -231,8 +231,8 @@ func (w *Waiver) describe() string {
 func (p *Policy) expiredReason(i int) Reason {
 	w := &p.Waivers[i]
 	where := fmt.Sprintf("waivers[%d]", i)
-	if p.Source != "" && w.Line > 0 {
-		where = fmt.Sprintf("%s (%s:%d)", where, p.Source, w.Line)
+	if src := cmp.Or(w.Source, p.Source); src != "" && w.Line > 0 {
+		where = fmt.Sprintf("%s (%s:%d)", where, src, w.Line)
 	}
 	return Reason{
 		Code: CodeWaiverExpired,

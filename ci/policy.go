@@ -43,6 +43,9 @@ type Policy struct {
 	Licenses LicensePolicy `json:"licenses"`
 	// Waivers suppress findings until they expire.
 	Waivers []Waiver `json:"waivers,omitempty"`
+	// Repository says how a server's policy treats the repository's
+	// policy file (see Combine).
+	Repository RepositoryRules `json:"repository,omitzero"`
 }
 
 // Thresholds are the levels at or above which a finding fails the gate.
@@ -84,6 +87,9 @@ type Waiver struct {
 	Expires time.Time `json:"expires"`
 	// Line is where the waiver starts in the policy file (0 if unknown).
 	Line int `json:"-"`
+	// Source names the policy file the waiver comes from when it differs
+	// from its Policy's (see Combine); "" means the Policy's.
+	Source string `json:"-"`
 }
 
 // Active reports whether the waiver still applies at now.
@@ -233,7 +239,7 @@ func (p *parser) policy(doc *yaml.Node) (*Policy, error) {
 	if isNull(root) {
 		return pol, nil
 	}
-	fields, err := p.mapping(root, "", "fail_on", "rules", "paths", "licenses", "waivers")
+	fields, err := p.mapping(root, "", "fail_on", "rules", "paths", "licenses", "waivers", "repository")
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +271,11 @@ func (p *parser) policy(doc *yaml.Node) (*Policy, error) {
 	}
 	if n := fields["waivers"]; n != nil {
 		if pol.Waivers, err = p.waivers(n); err != nil {
+			return nil, err
+		}
+	}
+	if n := fields["repository"]; n != nil {
+		if err := p.repository(n, &pol.Repository); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package gateclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -25,6 +26,10 @@ import (
 
 // Scope is the OAuth2 scope the gate API requires.
 const Scope = "gate:read"
+
+// ScanScope is the OAuth2 scope that Config.RequestScan needs as well:
+// reading the gate never starts a scan.
+const ScanScope = "scans:write"
 
 // DefaultTimeout bounds one HTTP request when Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
@@ -55,6 +60,12 @@ type Config struct {
 	// PollMax the longest; zero means 1s and 15s. Each wait is 1.5 times
 	// the last, with ±20% jitter.
 	PollInterval, PollMax time.Duration
+	// RequestScan makes Wait ask the server to scan the commit or image
+	// (POST /api/v1/scans) before it waits for the decision, for a
+	// pipeline whose pushes do not reach the server by webhook. The
+	// client then needs scope ScanScope too. Without it, a commit the
+	// server has not heard of stays unknown until its push arrives.
+	RequestScan bool
 }
 
 // Validate reports what is missing or wrong in c.
@@ -91,6 +102,7 @@ type Client struct {
 	tokens    oauth2.TokenSource
 	pollFirst time.Duration
 	pollMax   time.Duration
+	scan      bool // Config.RequestScan
 }
 
 // New returns a Client for cfg. It reads CACert but does not contact the
@@ -140,7 +152,7 @@ func New(cfg Config) (*Client, error) {
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		TokenURL:     server + "/oauth2/token",
-		Scopes:       []string{Scope},
+		Scopes:       scopes(cfg.RequestScan),
 		AuthStyle:    oauth2.AuthStyleInHeader,
 	}
 	// The token source keeps this context for every token request: it
@@ -153,6 +165,7 @@ func New(cfg Config) (*Client, error) {
 		tokens:    oauth2.ReuseTokenSource(nil, cc.TokenSource(tctx)),
 		pollFirst: cfg.PollInterval,
 		pollMax:   cfg.PollMax,
+		scan:      cfg.RequestScan,
 	}
 	if c.pollFirst == 0 {
 		c.pollFirst = time.Second
@@ -274,7 +287,7 @@ func (c *Client) Gate(ctx context.Context, q Query) (*Answer, error) {
 		return nil, fmt.Errorf("the gate answer of vigil server %s is larger than %d bytes", c.server, maxBodyBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, c.apiError(resp, body)
+		return nil, c.apiError(resp, body, Scope)
 	}
 	var a Answer
 	if err := json.Unmarshal(body, &a); err != nil {
@@ -285,8 +298,61 @@ func (c *Client) Gate(ctx context.Context, q Query) (*Answer, error) {
 	default:
 		return nil, fmt.Errorf("vigil server %s answered an unknown gate decision %q", c.server, a.Decision)
 	}
+	if strings.HasPrefix(a.Scan, "/") && !strings.HasPrefix(a.Scan, "//") {
+		// A server without a public URL links relative to itself.
+		a.Scan = c.server + a.Scan
+	}
 	a.Raw = json.RawMessage(body)
 	return &a, nil
+}
+
+// scopes are the scopes the client asks its token for.
+func scopes(requestScan bool) []string {
+	if requestScan {
+		return []string{Scope, ScanScope}
+	}
+	return []string{Scope}
+}
+
+// RequestScan asks the server to scan what q names (POST
+// /api/v1/scans); a scan that exists already is not repeated. The client
+// needs scope ScanScope.
+func (c *Client) RequestScan(ctx context.Context, q Query) error {
+	if err := q.validate(); err != nil {
+		return err
+	}
+	body := map[string]string{"image": q.Image}
+	if q.Image == "" {
+		body = map[string]string{"project": q.Project, "commit": q.Commit}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	tok, err := c.tokens.Token()
+	if err != nil {
+		return c.tokenError(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.server+"/api/v1/scans", bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("scan request to vigil server %s: %w", c.server, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	tok.SetAuthHeader(req)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.transportError(err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	if err != nil {
+		return fmt.Errorf("read the scan answer of vigil server %s: %w", c.server, err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		return c.apiError(resp, answer, ScanScope)
+	}
+	return nil
 }
 
 // Wait asks for the decision on q until it is pass or fail, or until
@@ -296,9 +362,15 @@ func (c *Client) Gate(ctx context.Context, q Query) (*Answer, error) {
 // yet); unknown for an image is final. Answers 429, 502, 503 and 504 are
 // asked again too, after the Retry-After the server gave. progress, when
 // not nil, is called with each answer Wait will ask again after.
-// maxWait zero asks once.
+// maxWait zero asks once. With Config.RequestScan it first asks the
+// server to scan q (RequestScan).
 func (c *Client) Wait(ctx context.Context, q Query, maxWait time.Duration, progress func(*Answer)) (*Answer, error) {
 	deadline := time.Now().Add(maxWait)
+	if c.scan {
+		if err := c.RequestScan(ctx, q); err != nil {
+			return nil, err
+		}
+	}
 	delay := c.pollFirst
 	for {
 		a, err := c.Gate(ctx, q)
@@ -337,7 +409,8 @@ func (a *Answer) waitable(q Query) bool {
 	return a.Decision == ci.Pending || (a.Decision == ci.Unknown && q.Image == "")
 }
 
-func (c *Client) apiError(resp *http.Response, body []byte) error {
+// apiError explains an error answer to a request that needs scope.
+func (c *Client) apiError(resp *http.Response, body []byte, scope string) error {
 	e := &Error{Server: c.server, StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	var apiErr struct{ Code, Message string }
 	if json.Unmarshal(body, &apiErr) == nil {
@@ -348,7 +421,7 @@ func (c *Client) apiError(resp *http.Response, body []byte) error {
 	case http.StatusUnauthorized:
 		hint = "the access token was refused; check VIGIL_CLIENT_ID / VIGIL_CLIENT_SECRET"
 	case http.StatusForbidden:
-		hint = "the client lacks scope " + Scope + "; use a client created with --scopes " + Scope
+		hint = "the client lacks scope " + scope + "; use a client created with --scopes " + strings.Join(scopes(scope == ScanScope), ",")
 	}
 	switch {
 	case e.Message == "":
@@ -375,7 +448,8 @@ func (c *Client) tokenError(err error) error {
 		case re.ErrorCode == "invalid_client" || e.StatusCode == http.StatusUnauthorized:
 			e.Message = "the token endpoint refused the client credentials; check VIGIL_CLIENT_ID / VIGIL_CLIENT_SECRET"
 		case re.ErrorCode == "invalid_scope":
-			e.Message = "the client may not have scope " + Scope + "; use a client created with --scopes " + Scope
+			want := strings.Join(scopes(c.scan), ",")
+			e.Message = "the client may not have scope " + want + "; use a client created with --scopes " + want
 		default:
 			// Not the body: a token endpoint has no business echoing
 			// credentials, but it is not ours to trust.

@@ -28,6 +28,7 @@ type gateFlags struct {
 	caCert      string
 	fingerprint string
 	json        bool
+	scan        bool
 }
 
 func newGateCmd(stdio Stdio) *cobra.Command {
@@ -41,6 +42,11 @@ server has not heard of it yet), and print the decision with its reasons.
 
 The client credentials come from VIGIL_CLIENT_ID and VIGIL_CLIENT_SECRET: a
 client with scope gate:read (vigil clients create --scopes gate:read).
+
+Asking never starts a scan: a commit is scanned when its push webhook
+reaches the server. Without a webhook, --scan asks the server to scan the
+commit or image first (POST /api/v1/scans); the client then needs scope
+scans:write too (--scopes gate:read,scans:write).
 A server with a self-signed certificate is trusted with --ca-cert (its
 cert.pem) or --fingerprint (the SHA-256 that vigil serve printed).
 
@@ -48,7 +54,8 @@ Exit codes: 0 pass; 1 fail, or still pending or unknown when --wait runs
 out; 2 bad usage; 3 the server could not be reached or answered an error.`,
 		Example: `  vigil gate --server https://vigil.example.com:8443 --project app --commit "$GIT_COMMIT"
   vigil gate --server https://vigil.example.com:8443 --image registry.example.com/app@sha256:… --wait 0
-  vigil gate --server https://10.0.0.5:8443 --fingerprint AB:CD:… --project app --commit 1a2b3c --json`,
+  vigil gate --server https://10.0.0.5:8443 --fingerprint AB:CD:… --project app --commit 1a2b3c --json
+  vigil gate --server https://vigil.example.com:8443 --scan --project app --commit "$GIT_COMMIT"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runGate(cmd, stdio, f)
@@ -63,6 +70,7 @@ out; 2 bad usage; 3 the server could not be reached or answered an error.`,
 	fl.StringVar(&f.caCert, "ca-cert", "", "PEM file of the certificate(s) to trust for the server")
 	fl.StringVar(&f.fingerprint, "fingerprint", "", "SHA-256 fingerprint of the server's certificate, as vigil serve prints it")
 	fl.BoolVar(&f.json, "json", false, "print the server's JSON answer as is")
+	fl.BoolVar(&f.scan, "scan", false, "ask the server to scan the commit or image first (needs scope scans:write)")
 	return cmd
 }
 
@@ -98,7 +106,7 @@ func runGate(cmd *cobra.Command, stdio Stdio, f gateFlags) error {
 	}
 	client, err := gateclient.New(gateclient.Config{
 		Server: f.server, ClientID: id, ClientSecret: secret,
-		CACert: f.caCert, Fingerprint: f.fingerprint,
+		CACert: f.caCert, Fingerprint: f.fingerprint, RequestScan: f.scan,
 	})
 	if err != nil {
 		return &usageError{err}

@@ -309,8 +309,10 @@ func apiScan(sc store.Scan, projectName string) Scan {
 type createScanRequest struct {
 	Project string `json:"project"`
 	Commit  string `json:"commit"`
-	Branch  string `json:"branch"` // optional: the branch the commit is on
-	Image   string `json:"image"`
+	// Branch is accepted and ignored: the worker finds the commit's
+	// branch in the repository.
+	Branch string `json:"branch"`
+	Image  string `json:"image"`
 }
 
 type createScanResponse struct {
@@ -350,7 +352,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteErr(w, err)
 			return
 		}
-		sc, created, err = s.enqueueCommit(ctx, req.Project, req.Commit, req.Branch)
+		sc, created, err = s.enqueueCommit(ctx, req.Project, req.Commit)
 	default:
 		httpx.WriteErr(w, invalidField("give either image, or project and commit"))
 		return
@@ -406,12 +408,12 @@ func checkCommitRequest(commit, branch string) error {
 }
 
 // enqueueCommit records the scan of a project's commit and queues its job.
-func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit, branch string) (store.Scan, bool, error) {
+func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit string) (store.Scan, bool, error) {
 	p, err := s.project(ctx, projectRef)
 	if err != nil {
 		return store.Scan{}, false, err
 	}
-	return s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit}, branch)
+	return s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 }
 
 // enqueueImageRef resolves a registry reference to its digest (manifests
@@ -435,17 +437,15 @@ func (s *Server) enqueueImageRef(ctx context.Context, ref string) (store.Scan, b
 		// refused, a timeout, the policy) would make this a port scanner.
 		return store.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
 	}
-	return s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: t.Digest, ImageRef: norm}, "")
+	return s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: t.Digest, ImageRef: norm})
 }
 
 // enqueue records the scan and, while it is queued, makes sure it has a
-// job (inserting is idempotent per scan).
-func (s *Server) enqueue(ctx context.Context, n store.NewScan, branch string) (store.Scan, bool, error) {
+// job (inserting is idempotent per scan). A commit's branch is not the
+// caller's to say: the worker records it (recordBranch).
+func (s *Server) enqueue(ctx context.Context, n store.NewScan) (store.Scan, bool, error) {
 	sc, created, err := s.db.EnqueueScan(ctx, n)
 	if err != nil {
-		return store.Scan{}, false, err
-	}
-	if err := s.db.SetScanBranch(ctx, sc.ID, branch); err != nil {
 		return store.Scan{}, false, err
 	}
 	if sc.Status == store.Queued {

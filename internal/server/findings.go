@@ -48,8 +48,8 @@ func (s *Server) registerFindings(mux *http.ServeMux) {
 // scan's result, before the scan is marked succeeded: its gate summary
 // and, for a first commit scan of a project, its findings. Both writes
 // are idempotent, so a retried scan records again safely.
-func (s *Server) recordResult(ctx context.Context, sc store.Scan, rescanOf string, res *scanner.Result) error {
-	if _, err := s.storeGateSummary(ctx, sc.ID, res); err != nil {
+func (s *Server) recordResult(ctx context.Context, sc store.Scan, rescanOf string, res *scanner.Result, repo *repoPolicy) error {
+	if _, err := s.storeGateSummary(ctx, sc.ID, res, repo); err != nil {
 		return fmt.Errorf("record gate summary: %w", err)
 	}
 	if rescanOf != "" || sc.Kind != store.KindCommit || sc.ProjectID == "" {

@@ -310,7 +310,6 @@ func TestGateBaselineAndInvalidation(t *testing.T) {
 		r.Git("checkout", "-q", "-b", "docs", base)
 		docs := r.Commit("docs", map[string]string{"README": "hello\n"})
 		r.Git("checkout", "-q", "main")
-		r.Git("merge", "-q", "--ff-only", "feature")
 		e.createProject("app", "file://"+r.Dir)
 
 		baseScan := e.scanOn(base, "main")
@@ -330,6 +329,7 @@ func TestGateBaselineAndInvalidation(t *testing.T) {
 
 		// Merged: main's newest scan has cmd/x/x.go, so the feature commit
 		// brings nothing new any more.
+		r.Git("merge", "-q", "--ff-only", "feature")
 		merged := r.Commit("merge", map[string]string{"CHANGELOG": "x\n"})
 		e.scanOn(merged, "main")
 		if g := e.gate(change); g.Decision != "pass" {

@@ -5,18 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
+	"github.com/vigil-sec/vigil/scanner/image"
 )
 
 // Reason codes of the decisions the server makes before a result exists.
@@ -25,6 +29,9 @@ const (
 	CodeScanFailed  = "SCAN_FAILED"  // the scan itself failed
 	CodeNotScanned  = "NOT_SCANNED"  // no scan of the commit or image exists
 	CodeBadPolicy   = "BAD_POLICY"   // the stored policy does not parse
+	// CodeTagUnresolved: an image tag could not be resolved to its digest
+	// (an unreachable registry, an unknown tag); the gate is unknown.
+	CodeTagUnresolved = "TAG_UNRESOLVED"
 )
 
 // GateResponse is the answer of GET /api/v1/gate.
@@ -32,6 +39,28 @@ type GateResponse struct {
 	Decision string      `json:"decision"`
 	Reasons  []ci.Reason `json:"reasons"`
 	Scan     string      `json:"scan,omitempty"` // URL of the scan
+	// Policy says which policy decided; absent until a result is judged.
+	Policy *GatePolicy `json:"policy,omitempty"`
+}
+
+// GatePolicy says which policy decided a gate (see ci.Combine).
+type GatePolicy struct {
+	// Origin is "server" (the project's policy alone), "repository" (the
+	// commit's policy file as is) or "combined".
+	Origin string `json:"origin"`
+	// Version is the project's policy version, 0 for none (the defaults).
+	Version int `json:"version"`
+	// RepositoryFile and RepositorySHA256 name the commit's policy file
+	// that took part, with the SHA-256 of its content.
+	RepositoryFile   string `json:"repository_file,omitempty"`
+	RepositorySHA256 string `json:"repository_sha256,omitempty"`
+}
+
+// verdict is a decision with the policy that made it (nil before a
+// result is judged).
+type verdict struct {
+	d      *ci.Decision
+	policy *GatePolicy
 }
 
 func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
@@ -43,9 +72,9 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 	)
 	switch project, commit, img := q.Get("project"), q.Get("commit"), q.Get("image"); {
 	case img != "" && project == "" && commit == "":
-		g, err = s.findImageGate(ctx, img)
-		if errors.Is(err, store.ErrNotFound) {
-			s.writeGate(w, r, notScanned("image "+img+" has not been scanned; POST it to /api/v1/scans"), "")
+		var d *ci.Decision
+		if g, d, err = s.findImageGate(ctx, img); err == nil && d != nil {
+			s.writeGate(w, r, d, "")
 			return
 		}
 	case project != "" && commit != "" && img == "":
@@ -63,14 +92,11 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		var sc store.Scan
 		sc, err = s.db.FindCommitScan(ctx, p.ID, commit)
 		if errors.Is(err, store.ErrNotFound) {
-			// Nothing to judge yet: queue the scan so that asking again
-			// gets an answer.
-			sc, _, err = s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit}, "")
-			if err != nil {
-				s.writeStoreError(w, r, err)
-				return
-			}
-			s.writeGate(w, r, notScanned(fmt.Sprintf("commit %s of %s had not been scanned; a scan is queued, ask again later", sc.CommitSHA, p.Name)), sc.ID)
+			// Nothing to judge yet. Reading never starts work (gate:read
+			// must not make the server clone): a push webhook or a
+			// scans:write client queues the scan.
+			s.writeGate(w, r, notScanned(fmt.Sprintf("commit %s of %s has not been scanned; push it, or POST it to /api/v1/scans, and ask again",
+				strings.ToLower(strings.TrimSpace(commit)), p.Name)), "")
 			return
 		}
 		if err == nil {
@@ -85,12 +111,12 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	d, err := s.decideGate(ctx, g)
+	v, err := s.judge(ctx, g)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	s.writeGate(w, r, d, g.Scan.ID)
+	s.writeVerdict(w, r, v, g.Scan.ID)
 }
 
 func notScanned(msg string) *ci.Decision {
@@ -98,39 +124,121 @@ func notScanned(msg string) *ci.Decision {
 }
 
 func (s *Server) writeGate(w http.ResponseWriter, r *http.Request, d *ci.Decision, scanID string) {
+	s.writeVerdict(w, r, verdict{d: d}, scanID)
+}
+
+func (s *Server) writeVerdict(w http.ResponseWriter, r *http.Request, v verdict, scanID string) {
+	d := v.d
 	s.metrics.decisions.WithLabelValues(d.Decision, "api").Inc()
-	out := GateResponse{Decision: d.Decision, Reasons: d.Reasons}
+	out := GateResponse{Decision: d.Decision, Reasons: d.Reasons, Policy: v.policy}
 	if out.Reasons == nil {
 		out.Reasons = []ci.Reason{}
 	}
 	if scanID != "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		out.Scan = scheme + "://" + r.Host + "/api/v1/scans/" + scanID
+		out.Scan = s.scanURL(scanID)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-// findImageGate finds the scan of an image named by digest ("sha256:…"),
-// by digest reference, or by the tag reference it was enqueued with,
-// with what its gate depends on. It reads the store only: a tag is not
-// resolved against its registry.
-func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate, error) {
+// tagResolveTimeout bounds the registry lookups that resolve a tag to its
+// digest for one gate query; the admission webhook's own deadline
+// (admission.DefaultLookupTimeout) is longer.
+const tagResolveTimeout = 2 * time.Second
+
+// scanURL is the link to a scan in API answers: under Config.PublicURL,
+// or relative to the server when it is unset. Never built from the
+// request's Host header, which the client chooses.
+func (s *Server) scanURL(scanID string) string {
+	return strings.TrimRight(s.cfg.PublicURL, "/") + "/api/v1/scans/" + scanID
+}
+
+// findImageGate finds the scan that decides the gate of an image named by
+// digest ("sha256:…"), by digest reference or by tag, with what its gate
+// depends on. A digest, and the digest of a reference that has one, are
+// taken as they are. A tag is resolved against its registry, at every
+// query (nothing is cached, so an image pushed again under the same tag
+// is judged by its new digest at once): the scans the store holds by tag
+// say what the tag named then, not now.
+//
+// When no scan decides, the decision returned is the answer (unknown):
+// the digest has not been scanned, or the tag could not be resolved
+// (fail closed). It reads the store and the registry only: it never
+// queues a scan.
+func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate, *ci.Decision, error) {
 	img = strings.TrimSpace(img)
 	if strings.HasPrefix(img, "sha256:") || strings.HasPrefix(img, "sha512:") {
-		return s.db.ImageScanGate(ctx, img)
+		g, err := s.db.ImageScanGate(ctx, img)
+		if errors.Is(err, store.ErrNotFound) {
+			return g, notScanned("image " + img + " has not been scanned; POST it to /api/v1/scans"), nil
+		}
+		return g, nil, err
 	}
 	ref, err := name.ParseReference(img)
 	if err != nil {
-		return store.ScanGate{}, fmt.Errorf("%w: image %q: %v", store.ErrInvalid, img, err)
+		return store.ScanGate{}, nil, fmt.Errorf("%w: image %q: %v", store.ErrInvalid, img, err)
 	}
 	if d, ok := ref.(name.Digest); ok {
-		return s.db.ImageScanGate(ctx, d.DigestStr())
+		g, err := s.db.ImageScanGate(ctx, d.DigestStr())
+		if errors.Is(err, store.ErrNotFound) {
+			return g, notScanned("image " + img + " has not been scanned; POST it to /api/v1/scans"), nil
+		}
+		return g, nil, err
 	}
-	return s.db.ImageRefScanGate(ctx, ref.Name())
+	digests, err := s.resolveTag(ctx, ref)
+	if err != nil {
+		s.log.WarnContext(ctx, "gate: tag not resolved", slog.String("image", ref.Name()), slog.Any("error", err))
+		return store.ScanGate{}, &ci.Decision{Decision: ci.Unknown, Reasons: []ci.Reason{{
+			Code: CodeTagUnresolved,
+			Message: fmt.Sprintf("image %s: the tag could not be resolved to its current digest at its registry; "+
+				"an image is judged by digest: retry, or give a digest reference", ref.Name()),
+		}}}, nil
+	}
+	for _, d := range digests {
+		g, err := s.db.ImageScanGate(ctx, d)
+		if !errors.Is(err, store.ErrNotFound) {
+			return g, nil, err
+		}
+	}
+	return store.ScanGate{}, notScanned(fmt.Sprintf("image %s now names %s, which has not been scanned; POST it to /api/v1/scans",
+		ref.Name(), digests[len(digests)-1])), nil
+}
+
+// resolveTag asks the tag's registry which digest it names now: the
+// digest of the manifest (HEAD), and for an index also the digest of the
+// image the scans pick from it (image.Resolve), which is what a scan
+// enqueued by tag records. The first is tried first.
+func (s *Server) resolveTag(ctx context.Context, ref name.Reference) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, tagResolveTimeout)
+	defer cancel()
+	opts := s.imageOptions(ref.Name())
+	if opts.Insecure {
+		r, err := name.ParseReference(ref.Name(), name.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		ref = r
+	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	if opts.Transport != nil {
+		ropts = append(ropts, remote.WithTransport(opts.Transport))
+	}
+	desc, err := remote.Head(ref, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	digests := []string{desc.Digest.String()}
+	if desc.MediaType.IsIndex() {
+		// Pinned to the digest just read, so both name the same push.
+		t, err := image.Resolve(ctx, ref.Context().Digest(desc.Digest.String()).String(), opts)
+		if err != nil {
+			return nil, err
+		}
+		if t.Digest != digests[0] {
+			digests = append(digests, t.Digest)
+		}
+	}
+	return digests, nil
 }
 
 // decide is the gate decision of a scan: pending until it finishes, fail
@@ -165,16 +273,22 @@ func (s *Server) decide(ctx context.Context, sc store.Scan) (*ci.Decision, error
 
 // decideGate is decide for a scan read with its gate state.
 func (s *Server) decideGate(ctx context.Context, g store.ScanGate) (*ci.Decision, error) {
+	v, err := s.judge(ctx, g)
+	return v.d, err
+}
+
+// judge is decideGate with the policy that decided.
+func (s *Server) judge(ctx context.Context, g store.ScanGate) (verdict, error) {
 	sc, p, st := g.Scan, g.Project, g.State
 	switch sc.Status {
 	case store.Queued, store.Running:
-		return &ci.Decision{Decision: ci.Pending, Reasons: []ci.Reason{{
+		return verdict{d: &ci.Decision{Decision: ci.Pending, Reasons: []ci.Reason{{
 			Code: CodeScanPending, Message: fmt.Sprintf("the scan is %s; ask again when it has finished", sc.Status),
-		}}}, nil
+		}}}}, nil
 	case store.Failed:
-		return &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{
+		return verdict{d: &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{
 			Code: CodeScanFailed, Message: "the scan failed: " + sc.Error,
-		}}}, nil
+		}}}}, nil
 	}
 	// The baseline applies to commit scans off the default branch only
 	// (image scans are read without their project: none).
@@ -183,49 +297,72 @@ func (s *Server) decideGate(ctx context.Context, g store.ScanGate) (*ci.Decision
 	}
 	at := now()
 	key := gateKey{db: s.db, scan: sc.ID, state: st}
-	if d, ok := gates.get(key, at); ok {
-		return d, nil
+	if v, ok := gates.get(key, at); ok {
+		return v, nil
 	}
-	d, until, err := s.evaluate(ctx, sc, p, st, at)
+	v, until, err := s.evaluate(ctx, sc, p, st, at)
 	if err != nil {
-		return nil, err
+		return verdict{}, err
 	}
 	if until.After(at) {
-		gates.put(key, d, until)
+		gates.put(key, v, until)
 	}
-	return d, nil
+	return v, nil
 }
 
 // evaluate decides the gate of a succeeded scan from its summary, and
 // says until when the decision holds (the end of the first active
 // waiver's last day).
-func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, st store.GateState, at time.Time) (*ci.Decision, time.Time, error) {
+//
+// The policy is the project's latest version combined, for a commit,
+// with the policy file the commit carries (ci.Combine); a file that
+// cannot be used fails the gate naming it, as a bad project policy does.
+// The file is the scan's, so the cache key (the scan and the project's
+// policy version) covers it.
+func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, st store.GateState, at time.Time) (verdict, time.Time, error) {
 	sum, err := s.gateSummary(ctx, sc)
 	if err != nil {
-		return nil, time.Time{}, err
+		return verdict{}, time.Time{}, err
 	}
 	if p.ID == "" && sc.ProjectID != "" {
 		if p, err = s.db.GetProject(ctx, sc.ProjectID); err != nil {
-			return nil, time.Time{}, err
+			return verdict{}, time.Time{}, err
 		}
 	}
-	pol := ci.DefaultPolicy()
-	var apiWaivers []store.Waiver
+	badPolicy := func(err error) (verdict, time.Time, error) {
+		return verdict{d: &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{Code: CodeBadPolicy, Message: err.Error()}}}}, time.Time{}, nil
+	}
+	var (
+		serverPol  *ci.Policy
+		apiWaivers []store.Waiver
+	)
 	if p.ID != "" {
 		if st.PolicyVersion > 0 {
 			stored, err := s.db.GetPolicy(ctx, p.ID, st.PolicyVersion)
 			if err != nil {
-				return nil, time.Time{}, err
+				return verdict{}, time.Time{}, err
 			}
-			if pol, err = ci.ParsePolicy(fmt.Sprintf("policy v%d of %s", stored.Version, p.Name), []byte(stored.Body)); err != nil {
-				return &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{Code: CodeBadPolicy, Message: err.Error()}}}, time.Time{}, nil
+			if serverPol, err = ci.ParsePolicy(fmt.Sprintf("policy v%d of %s", stored.Version, p.Name), []byte(stored.Body)); err != nil {
+				return badPolicy(err)
 			}
 		}
 		if st.WaiverVersion > 0 {
 			if apiWaivers, err = s.db.ListWaivers(ctx, p.ID); err != nil {
-				return nil, time.Time{}, err
+				return verdict{}, time.Time{}, err
 			}
 		}
+	}
+	info := &GatePolicy{Version: st.PolicyVersion}
+	var repoPol *ci.Policy
+	if sc.Kind == store.KindCommit && (serverPol == nil || !serverPol.Repository.Ignore) {
+		if repoPol, err = sum.Repo.parse(sc.CommitSHA); err != nil {
+			return badPolicy(err)
+		}
+	}
+	pol, origin := ci.Combine(serverPol, repoPol)
+	info.Origin = string(origin)
+	if origin != ci.OriginServer {
+		info.RepositoryFile, info.RepositorySHA256 = repoPolicyName(sc.CommitSHA), sum.Repo.SHA256
 	}
 	nPolicy := len(pol.Waivers)
 	for _, w := range apiWaivers {
@@ -235,11 +372,11 @@ func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, s
 	if st.BaselineScanID != "" {
 		bs, err := s.db.GetScan(ctx, st.BaselineScanID)
 		if err != nil {
-			return nil, time.Time{}, err
+			return verdict{}, time.Time{}, err
 		}
 		bsum, err := s.gateSummary(ctx, bs)
 		if err != nil {
-			return nil, time.Time{}, err
+			return verdict{}, time.Time{}, err
 		}
 		fps := make([]string, 0, len(bsum.Findings))
 		for _, f := range bsum.Findings {
@@ -260,7 +397,7 @@ func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, s
 			}
 		}
 	}
-	return d, until, nil
+	return verdict{d: d, policy: info}, until, nil
 }
 
 // ciWaiver is a waiver of the API as the gate applies it.
@@ -301,6 +438,9 @@ type gateSummary struct {
 	// licenses (name, version, licenses).
 	Components int                 `json:"components,omitempty"`
 	Licensed   []scanner.Component `json:"licensed,omitempty"`
+	// Repo is the policy file of a scanned commit; nil for an image, or
+	// a scan from before it was kept (judged by the server's policy).
+	Repo *repoPolicy `json:"repo_policy,omitempty"`
 }
 
 func summarize(res *scanner.Result) *gateSummary {
@@ -344,8 +484,9 @@ func (sum *gateSummary) result() *scanner.Result {
 }
 
 // storeGateSummary stores the gate summary of a scan's result.
-func (s *Server) storeGateSummary(ctx context.Context, scanID string, res *scanner.Result) (*gateSummary, error) {
+func (s *Server) storeGateSummary(ctx context.Context, scanID string, res *scanner.Result, repo *repoPolicy) (*gateSummary, error) {
 	sum := summarize(res)
+	sum.Repo = repo
 	b, err := json.Marshal(sum)
 	if err != nil {
 		return nil, err
@@ -368,11 +509,15 @@ func (s *Server) gateSummary(ctx context.Context, sc store.Scan) (*gateSummary, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	res, err := s.loadResult(sc)
+	a, err := s.loadArtifacts(sc)
 	if err != nil {
 		return nil, err
 	}
-	return s.storeGateSummary(ctx, sc.ID, res)
+	res, err := s.resultOf(sc, a)
+	if err != nil {
+		return nil, err
+	}
+	return s.storeGateSummary(ctx, sc.ID, res, a.RepoPolicy)
 }
 
 // Gate decisions cache. Its keys hold everything a decision depends on
@@ -389,7 +534,7 @@ type gateKey struct {
 }
 
 type gateEntry struct {
-	d     *ci.Decision
+	v     verdict
 	until time.Time
 }
 
@@ -402,17 +547,17 @@ type gateCache struct {
 var gates = &gateCache{m: map[gateKey]gateEntry{}}
 
 // get returns a cached decision; callers must not change it.
-func (c *gateCache) get(k gateKey, at time.Time) (*ci.Decision, bool) {
+func (c *gateCache) get(k gateKey, at time.Time) (verdict, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
 	if !ok || !at.Before(e.until) {
-		return nil, false
+		return verdict{}, false
 	}
-	return e.d, true
+	return e.v, true
 }
 
-func (c *gateCache) put(k gateKey, d *ci.Decision, until time.Time) {
+func (c *gateCache) put(k gateKey, v verdict, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= maxGateCache {
@@ -425,22 +570,25 @@ func (c *gateCache) put(k gateKey, d *ci.Decision, until time.Time) {
 			}
 		}
 	}
-	c.m[k] = gateEntry{d: d, until: until}
+	c.m[k] = gateEntry{v: v, until: until}
 }
 
 // admissionGates answers the admission webhook from stored scans.
 type admissionGates struct{ s *Server }
 
 func (a admissionGates) ImageGate(ctx context.Context, img string) (*ci.Decision, error) {
-	g, err := a.s.findImageGate(ctx, img)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		a.s.metrics.decisions.WithLabelValues(ci.Unknown, "admission").Inc()
-		return notScanned("image " + img + " has not been scanned"), nil
+	g, d, err := a.s.findImageGate(ctx, img)
+	if errors.Is(err, store.ErrInvalid) {
+		d, err = notScanned("image "+img+" is not a valid image reference"), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.s.decideGate(ctx, g)
+	if d != nil {
+		a.s.metrics.decisions.WithLabelValues(d.Decision, "admission").Inc()
+		return d, nil
+	}
+	d, err = a.s.decideGate(ctx, g)
 	if err != nil {
 		return nil, err
 	}

@@ -86,9 +86,9 @@ func TestGateCacheDeadline(t *testing.T) {
 	c := &gateCache{m: map[gateKey]gateEntry{}}
 	at := time.Date(2026, 6, 15, 23, 0, 0, 0, time.UTC)
 	k := gateKey{scan: "s1", state: store.GateState{PolicyVersion: 1}}
-	d := &ci.Decision{Decision: ci.Pass}
+	d := verdict{d: &ci.Decision{Decision: ci.Pass}}
 	c.put(k, d, at.Add(time.Hour))
-	if got, ok := c.get(k, at); !ok || got != d {
+	if got, ok := c.get(k, at); !ok || got.d != d.d {
 		t.Errorf("get before the deadline: %v, %v", got, ok)
 	}
 	if _, ok := c.get(k, at.Add(time.Hour)); ok {

@@ -29,8 +29,9 @@ func (h hookSecrets) WebhookSecret(ctx context.Context, project string) (string,
 // hookEnqueuer queues the scans that verified deliveries ask for.
 type hookEnqueuer struct{ s *Server }
 
-// EnqueueCommits queues a scan of each pushed commit, recording the branch
-// it was pushed to; commits scanned or queued already are not counted.
+// EnqueueCommits queues a scan of each pushed commit; commits scanned or
+// queued already are not counted. The ref the push names is not recorded:
+// the worker finds the commit's branch in the repository (commitBranch).
 func (h hookEnqueuer) EnqueueCommits(ctx context.Context, project string, p webhook.Push) (int, error) {
 	proj, err := h.s.db.GetProjectByName(ctx, project)
 	if err != nil {
@@ -38,7 +39,7 @@ func (h hookEnqueuer) EnqueueCommits(ctx context.Context, project string, p webh
 	}
 	n := 0
 	for _, c := range p.Commits {
-		_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: proj.ID, CommitSHA: c}, p.Branch)
+		_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: proj.ID, CommitSHA: c})
 		if err != nil {
 			return n, err
 		}
@@ -54,6 +55,6 @@ func (h hookEnqueuer) EnqueueImage(ctx context.Context, ref, digest string) (boo
 	if norm, err := normalizeRef(ref); err == nil {
 		ref = norm
 	}
-	_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest, ImageRef: ref}, "")
+	_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest, ImageRef: ref})
 	return created, err
 }

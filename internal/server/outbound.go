@@ -35,7 +35,10 @@ func (s *Server) initOutbound() {
 	if s.outbound == nil {
 		s.outbound = &httpx.OutboundPolicy{}
 	}
-	s.registryTransport = s.outbound.Transport()
+	s.registryTransport = s.cfg.RegistryTransport
+	if s.registryTransport == nil {
+		s.registryTransport = s.outbound.Transport()
+	}
 	var protocols []string
 	for _, p := range source.AllProtocols {
 		if s.outbound.AllowsScheme(p) {

@@ -94,7 +94,7 @@ func (s *Server) rescanProject(ctx context.Context, p store.Project) error {
 		first, err := s.db.FindCommitScan(ctx, p.ID, commit)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			_, _, err = s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit}, p.DefaultBranch)
+			_, _, err = s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 			errs = append(errs, err)
 		case err != nil:
 			errs = append(errs, err)

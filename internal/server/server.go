@@ -48,6 +48,11 @@ type Config struct {
 	// InsecureRegistries are registry hosts (host[:port]) reached over
 	// plain HTTP. Loopback and private addresses always are.
 	InsecureRegistries []string
+	// RegistryTransport carries the server's registry requests (image
+	// pulls, and the tag lookups of the gate and admission); nil means
+	// one that dials through the outbound policy (Outbound). A transport
+	// given here bypasses that policy: tests only.
+	RegistryTransport http.RoundTripper
 	// RegistryToken authenticates registry notifications at
 	// /hooks/registry; empty leaves that endpoint unmounted.
 	RegistryToken string

@@ -27,6 +27,9 @@ type artifacts struct {
 	SARIF     string `json:"sarif,omitempty"`
 	CycloneDX string `json:"cyclonedx,omitempty"`
 	SPDX      string `json:"spdx,omitempty"`
+	// RepoPolicy is the policy file of a scanned commit (nil for an
+	// image, or a scan from before it was kept).
+	RepoPolicy *repoPolicy `json:"repo_policy,omitempty"`
 }
 
 // RunScan runs one scan: it is the job queue's scan runner. A scan that
@@ -67,12 +70,12 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		}
 	}
 
-	res, timings, err := s.scan(ctx, sc)
+	res, timings, repo, err := s.scan(ctx, sc)
 	if err != nil {
 		return s.scanFailed(ctx, log, sc, err)
 	}
 	logCacheUse(ctx, log, res)
-	arts, err := s.writeArtifacts(ctx, res)
+	arts, err := s.writeArtifacts(ctx, res, repo)
 	if err != nil {
 		return s.scanFailed(ctx, log, sc, err)
 	}
@@ -82,7 +85,7 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		timings[e.ID] = time.Duration(e.Seconds * float64(time.Second))
 		s.metrics.engineSeconds.WithLabelValues(e.ID).Observe(e.Seconds)
 	}
-	if err := s.recordResult(ctx, sc, rescanOf, res); err != nil { // gate summary, tracked findings
+	if err := s.recordResult(ctx, sc, rescanOf, res, repo); err != nil { // gate summary, tracked findings
 		return s.scanFailed(ctx, log, sc, err)
 	}
 	if _, err := s.db.MarkSucceeded(ctx, scanID, store.ScanResult{ResultKey: arts, EngineVersions: versions, Timings: timings}); err != nil {
@@ -105,56 +108,101 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 // scan. Never set it in production.
 const TestScanDelayEnv = "VIGIL_TEST_SCAN_DELAY"
 
-// scan checks out or resolves the target and runs the engines.
-func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[string]time.Duration, error) {
+// scan checks out or resolves the target and runs the engines. For a
+// commit it also returns the policy file the commit carries.
+func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[string]time.Duration, *repoPolicy, error) {
 	timings := map[string]time.Duration{}
 	cache := s.scanCache(s.log.With(slog.String("scan", sc.ID)))
-	var t *scanner.Target
+	var (
+		t    *scanner.Target
+		repo *repoPolicy
+	)
 	switch sc.Kind {
 	case store.KindCommit:
 		p, err := s.db.GetProject(ctx, sc.ProjectID)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		start := time.Now()
 		// A rescan of a commit whose outputs are all cached needs no
-		// checkout (first scans skip the look: it costs a clone).
+		// checkout (first scans skip the look: it costs a clone). The
+		// commit's policy file is the first scan's: a commit's files
+		// never change. A first scan from before that file was kept
+		// gets a checkout, to read it.
 		if sc.RescanOf != "" {
-			if res, ok := cachedCommitScan(ctx, s.gitPolicy(), cache, s.engines, p.RepoURL, sc.CommitSHA); ok {
-				timings["checkout"] = time.Since(start)
-				return res, timings, nil
+			if first := s.firstRepoPolicy(ctx, sc.RescanOf); first != nil {
+				if res, ok := cachedCommitScan(ctx, s.gitPolicy(), cache, s.engines, p.RepoURL, sc.CommitSHA); ok {
+					timings["checkout"] = time.Since(start)
+					return res, timings, first, nil
+				}
 			}
 		}
 		ws, err := s.gitPolicy().Checkout(ctx, p.RepoURL, sc.CommitSHA)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		defer ws.Close()
 		timings["checkout"] = time.Since(start)
 		t = ws.Target
+		repo = readRepoPolicy(t.Path)
+		if sc.RescanOf == "" { // a rescan keeps its first scan's branch
+			if err := s.recordBranch(ctx, sc, p, t.Path); err != nil {
+				return nil, nil, nil, err
+			}
+		}
 	case store.KindImage:
 		ref, err := digestRef(sc.ImageRef, sc.ImageDigest)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		start := time.Now()
 		if t, err = image.Resolve(ctx, ref, s.imageOptions(ref)); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		timings["pull"] = time.Since(start)
 	default:
-		return nil, nil, fmt.Errorf("%w: unknown scan kind %q", scanner.ErrUsage, sc.Kind)
+		return nil, nil, nil, fmt.Errorf("%w: unknown scan kind %q", scanner.ErrUsage, sc.Kind)
 	}
 	engs, err := scanner.Select(s.engines, nil, t)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	res, err := scanner.Scan(ctx, t, engs, scanner.Options{Cache: cache})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	RememberSelection(ctx, cache, t, s.engines, engs)
-	return res, timings, nil
+	return res, timings, repo, nil
+}
+
+// recordBranch records the branch the repository has the commit on (see
+// commitBranch): the default branch only when its head reaches the
+// commit. A repository that cannot say records no branch, which is never
+// the default one.
+func (s *Server) recordBranch(ctx context.Context, sc store.Scan, p store.Project, dir string) error {
+	branch, err := commitBranch(ctx, dir, sc.CommitSHA, p.DefaultBranch)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.WarnContext(ctx, "the commit's branch could not be found; none recorded", slog.String("scan", sc.ID), slog.Any("error", err))
+		branch = ""
+	}
+	return s.db.RecordScanBranch(ctx, sc.ID, branch)
+}
+
+// firstRepoPolicy is the policy file a succeeded first scan kept, nil if
+// it kept none (or cannot be read).
+func (s *Server) firstRepoPolicy(ctx context.Context, firstID string) *repoPolicy {
+	first, err := s.db.GetScan(ctx, firstID)
+	if err != nil || first.Status != store.Succeeded {
+		return nil
+	}
+	sum, err := s.gateSummary(ctx, first)
+	if err != nil {
+		return nil
+	}
+	return sum.Repo
 }
 
 // digestRef pins the reference a scan was enqueued with to its digest, so
@@ -183,7 +231,7 @@ func (s *Server) imageOptions(ref string) image.Options {
 }
 
 // writeArtifacts stores the reports and returns the key of their manifest.
-func (s *Server) writeArtifacts(ctx context.Context, res *scanner.Result) (string, error) {
+func (s *Server) writeArtifacts(ctx context.Context, res *scanner.Result, repo *repoPolicy) (string, error) {
 	put := func(f format.Format) (string, error) {
 		var buf bytes.Buffer
 		if err := format.Write(&buf, f, res, nil); err != nil {
@@ -193,7 +241,7 @@ func (s *Server) writeArtifacts(ctx context.Context, res *scanner.Result) (strin
 		return key, err
 	}
 	var (
-		a   artifacts
+		a   = artifacts{RepoPolicy: repo}
 		err error
 	)
 	if a.Result, err = put(format.JSON); err != nil {

@@ -285,6 +285,25 @@ func (d *DB) MarkRunning(ctx context.Context, id string) (Scan, error) {
 		Running, d.timeArg(now()))
 }
 
+// RecordScanBranch records the branch of a first commit scan as the
+// worker found it in the repository ("" for none found), replacing what
+// was recorded before. Only a running scan's branch is written: a
+// succeeded scan's findings were folded in with the branch it had.
+// ErrNotFound if there is no such running commit scan.
+func (d *DB) RecordScanBranch(ctx context.Context, id, branch string) error {
+	res, err := d.exec(ctx, "UPDATE scans SET branch = ? WHERE id = ? AND kind = ? AND status = ? AND rescan_of IS NULL",
+		nullString(strings.TrimSpace(branch)), id, KindCommit, Running)
+	if err != nil {
+		return fmt.Errorf("store: record branch of scan %q: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: record branch of scan %q: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("running first commit scan %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 // ScanResult is what a successful scan leaves behind.
 type ScanResult struct {
 	ResultKey      string // blob key of the stored result

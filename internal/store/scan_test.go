@@ -301,3 +301,45 @@ func TestScanStatus(t *testing.T) {
 		}
 	})
 }
+
+func TestRecordScanBranch(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
+		db, p := setup(t, dialect)
+		ctx := context.Background()
+		sc, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: sha(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Only a running scan's branch is the worker's to record.
+		if err := db.RecordScanBranch(ctx, sc.ID, "main"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("RecordScanBranch of a queued scan = %v, want ErrNotFound", err)
+		}
+		if err := db.SetScanBranch(ctx, sc.ID, "main"); err != nil { // what a caller once set
+			t.Fatal(err)
+		}
+		if _, err := db.MarkRunning(ctx, sc.ID); err != nil {
+			t.Fatal(err)
+		}
+		branch := func() string {
+			t.Helper()
+			got, err := db.GetScan(ctx, sc.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Branch
+		}
+		if err := db.RecordScanBranch(ctx, sc.ID, ""); err != nil || branch() != "" {
+			t.Errorf("RecordScanBranch(\"\") = %v, branch %q; want the caller's branch replaced by none", err, branch())
+		}
+		if err := db.RecordScanBranch(ctx, sc.ID, "feature"); err != nil || branch() != "feature" {
+			t.Errorf("RecordScanBranch(feature) = %v, branch %q", err, branch())
+		}
+		if _, err := db.MarkSucceeded(ctx, sc.ID, store.ScanResult{ResultKey: "k"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RecordScanBranch(ctx, sc.ID, "main"); !errors.Is(err, store.ErrNotFound) || branch() != "feature" {
+			t.Errorf("RecordScanBranch of a succeeded scan = %v, branch %q; want ErrNotFound and no change", err, branch())
+		}
+	})
+}
