@@ -43,7 +43,18 @@ type Policy struct {
 	Licenses LicensePolicy `json:"licenses"`
 	// Waivers suppress findings until they expire.
 	Waivers []Waiver `json:"waivers,omitempty"`
+	// Unanalysed says what a part of the target that an engine could not
+	// analyse (a Go module that does not load) does to the gate:
+	// UnanalysedFail fails it, UnanalysedWarn lets it pass with a
+	// NOT_ANALYSED reason beside PASSED. Empty, the default, fails.
+	Unanalysed string `json:"unanalysed,omitempty"`
 }
+
+// What a part nobody analysed does to the gate (Policy.Unanalysed).
+const (
+	UnanalysedFail = "fail"
+	UnanalysedWarn = "warn"
+)
 
 // Thresholds are the levels at or above which a finding fails the gate.
 type Thresholds struct {
@@ -101,7 +112,8 @@ func (w *Waiver) end() time.Time {
 func (w *Waiver) expiresDay() string { return w.Expires.UTC().Format(dateLayout) }
 
 // DefaultPolicy fails on findings of high severity and at least low
-// confidence, and excludes, denies and waives nothing.
+// confidence and on any part of the target that was not analysed, and
+// excludes, denies and waives nothing.
 func DefaultPolicy() *Policy {
 	return &Policy{FailOn: Thresholds{Severity: scanner.LevelHigh, Confidence: scanner.LevelLow}}
 }
@@ -233,7 +245,7 @@ func (p *parser) policy(doc *yaml.Node) (*Policy, error) {
 	if isNull(root) {
 		return pol, nil
 	}
-	fields, err := p.mapping(root, "", "fail_on", "rules", "paths", "licenses", "waivers")
+	fields, err := p.mapping(root, "", "fail_on", "rules", "paths", "licenses", "waivers", "unanalysed")
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +278,19 @@ func (p *parser) policy(doc *yaml.Node) (*Policy, error) {
 	if n := fields["waivers"]; n != nil {
 		if pol.Waivers, err = p.waivers(n); err != nil {
 			return nil, err
+		}
+	}
+	if n := fields["unanalysed"]; n != nil {
+		v, err := p.scalar(n, "unanalysed")
+		if err != nil {
+			return nil, err
+		}
+		switch v = strings.ToLower(strings.TrimSpace(v)); v {
+		case UnanalysedFail, UnanalysedWarn:
+			pol.Unanalysed = v
+		case "":
+		default:
+			return nil, p.errf(deref(n), "unanalysed", "%q: want %s or %s", v, UnanalysedFail, UnanalysedWarn)
 		}
 	}
 	return pol, nil

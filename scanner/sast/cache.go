@@ -25,7 +25,9 @@ import (
 // decides the engine's findings: the configuration that changes them and
 // the Go toolchain whose standard library and go command type the code.
 func (c *Config) cacheConfig() string {
-	return fmt.Sprintf("tests=%t exclude-generated=%t go=%s", c.Tests, c.ExcludeGenerated, goVersion())
+	// "modules=all": since every module of the tree is scanned, outputs
+	// cached when only the root module was are not reused.
+	return fmt.Sprintf("tests=%t exclude-generated=%t untrusted=%t modules=all go=%s", c.Tests, c.ExcludeGenerated, c.Untrusted, goVersion())
 }
 
 // goEnv runs `go env GOVERSION GOROOT` once: the version of the go
@@ -58,6 +60,9 @@ func goRoot() string { _, r := goEnv(); return r }
 // scanned packages come from their source and do not change.
 var buildFlags = []string{"-trimpath"}
 
+// buildFlags returns the go command's flags for loading packages.
+func (e *engine) buildFlags() []string { return buildFlags }
+
 // listMode is what the incremental scan asks of the go command first:
 // names, files and the import graph, without compiling or type-checking
 // anything.
@@ -80,16 +85,17 @@ type cachedPackage struct {
 // come from the cache. ok is false when the module cannot be scanned this
 // way (a package the go command cannot list): the caller then runs a full
 // scan, which reports why.
-func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, root string, prog *progress) (out *scanner.Output, ok bool, err error) {
+func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, lay *layout, m module, root string, prog *progress, warn *warnings) (parts [][]item, ok bool, err error) {
 	log := e.cfg.Logger
 	start := time.Now()
-	listed, err := packages.Load(&packages.Config{Context: ctx, Mode: listMode, Dir: root}, "./...")
+	listed, err := packages.Load(&packages.Config{Context: ctx, Mode: listMode, Dir: m.dir, Env: e.env(m, phaseBuild)}, "./...")
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, false, ctxErr
 		}
 		return nil, false, nil
 	}
+	listed = lay.owned(m, listed)
 	if len(listed) == 0 {
 		return nil, false, nil
 	}
@@ -104,15 +110,15 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		return nil, false, nil
 	}
 
-	warn := newWarnings(root)
 	prog.start(len(listed))
 	var (
-		parts  [][]item
 		misses []string
 		config = e.cfg.cacheConfig()
 	)
+	// A package's findings name files relative to the target root, so
+	// its module's place in the tree is part of the key.
 	cacheKey := func(pkgKey string) string {
-		return scanner.CacheKey("sast-package", gosecVersion(), config, pkgKey)
+		return scanner.CacheKey("sast-package", gosecVersion(), config, "module-dir:"+m.rel, pkgKey)
 	}
 	for _, p := range listed {
 		b, hit, gerr := c.Get(ctx, cacheKey(keys[p]))
@@ -127,7 +133,7 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		}
 		prog.step()
 	}
-	log.Debug("sast: packages listed", "root", root, "packages", len(listed), "cached", len(listed)-len(misses), "elapsed", time.Since(start))
+	log.Debug("sast: packages listed", "module", m.rel, "packages", len(listed), "cached", len(listed)-len(misses), "elapsed", time.Since(start))
 
 	if len(misses) > 0 {
 		start = time.Now()
@@ -138,12 +144,12 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		// and on the types of its imports, which are the same either way
 		// (TestIncrementalEqualsFullScan compares with a full scan).
 		load := misses
-		loaded, err := packages.Load(&packages.Config{Context: ctx, Mode: gosec.LoadMode, Dir: root, BuildFlags: buildFlags}, load...)
+		loaded, err := packages.Load(&packages.Config{Context: ctx, Mode: gosec.LoadMode, Dir: m.dir, Env: e.env(m, phaseBuild), BuildFlags: e.buildFlags()}, load...)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, false, ctxErr
 			}
-			return nil, false, fmt.Errorf("loading go packages in %s: %w", path, err)
+			return nil, false, goError(err)
 		}
 		if len(loaded) != len(load) {
 			return nil, false, nil
@@ -187,7 +193,7 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		}
 		log.Debug("sast: changed packages analysed", "packages", len(pkgs), "elapsed", time.Since(start))
 	}
-	return &scanner.Output{Findings: fingerprint(parts...), Warnings: warn.list()}, true, nil
+	return parts, true, nil
 }
 
 // packageKeys gives every listed package, and every package they import,

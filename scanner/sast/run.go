@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,12 +74,53 @@ func (e *engine) run(ctx context.Context, t *scanner.Target) (*scanner.Output, e
 	}
 }
 
-// scan loads the module's packages at root once and analyses them.
+// scan finds the target's Go modules and analyses each in turn. A module
+// the go command cannot load becomes an Unanalysed part of the output, with
+// the go command's reason; the other modules are still analysed.
 func (e *engine) scan(ctx context.Context, path, root string, prog *progress) (*scanner.Output, error) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return nil, fmt.Errorf("the sast engine runs the go command: %w", err)
+	}
+	lay, err := findModules(root)
+	if err != nil {
+		return nil, fmt.Errorf("finding go modules in %s: %w", path, err)
+	}
+	warn := newWarnings(root)
+	for _, w := range lay.warnings {
+		warn.add(w)
+	}
+	out := &scanner.Output{Unanalysed: lay.unanalysed}
+	var parts [][]item
+	for _, m := range lay.modules {
+		items, err := e.scanModule(ctx, lay, m, root, prog, warn)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		if err != nil {
+			// The go command names files by absolute path; the
+			// result names them relative to the target.
+			reason := strings.ReplaceAll(err.Error(), root+string(filepath.Separator), "")
+			out.Unanalysed = append(out.Unanalysed, scanner.Unanalysed{Engine: ID, Path: m.rel, Reason: reason})
+			continue
+		}
+		parts = append(parts, items...)
+	}
+	slices.SortStableFunc(out.Unanalysed, func(a, b scanner.Unanalysed) int { return strings.Compare(a.Path, b.Path) })
+	out.Findings = fingerprint(parts...)
+	out.Warnings = warn.list()
+	return out, nil
+}
+
+// scanModule analyses the packages of one module and returns their items.
+// An error means the module could not be loaded at all.
+func (e *engine) scanModule(ctx context.Context, lay *layout, m module, root string, prog *progress, warn *warnings) ([][]item, error) {
+	if err := e.download(ctx, m); err != nil {
+		return nil, err
+	}
 	if c := scanner.CacheFrom(ctx); c != nil && !e.cfg.Tests {
-		out, ok, err := e.scanIncremental(ctx, c, path, root, prog)
+		parts, ok, err := e.scanIncremental(ctx, c, lay, m, root, prog, warn)
 		if ok || err != nil {
-			return out, err
+			return parts, err
 		}
 	}
 	log := e.cfg.Logger
@@ -86,23 +128,21 @@ func (e *engine) scan(ctx context.Context, path, root string, prog *progress) (*
 	pkgs, err := packages.Load(&packages.Config{
 		Context:    ctx,
 		Mode:       gosec.LoadMode,
-		Dir:        root,
+		Dir:        m.dir,
+		Env:        e.env(m, phaseBuild),
 		Tests:      e.cfg.Tests,
-		BuildFlags: buildFlags,
+		BuildFlags: e.buildFlags(),
 	}, "./...")
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		return nil, fmt.Errorf("listing go packages in %s: %w", path, err)
+		return nil, goError(err)
 	}
-	log.Debug("sast: packages loaded", "root", root, "packages", len(pkgs), "elapsed", time.Since(start))
+	pkgs = lay.owned(m, pkgs)
+	log.Debug("sast: packages loaded", "module", m.rel, "packages", len(pkgs), "elapsed", time.Since(start))
 
-	warn := newWarnings(root)
 	warn.packageErrors(pkgs)
 	pkgs = analysable(pkgs)
 	if len(pkgs) == 0 {
-		warn.add("no go packages found in ./...")
+		warn.add(fmt.Sprintf("no go packages found in module %s", m.rel))
 	}
 
 	prog.start(len(pkgs))
@@ -119,10 +159,8 @@ func (e *engine) scan(ctx context.Context, path, root string, prog *progress) (*
 			warn.add(w)
 		}
 	}
-	log.Debug("sast: packages analysed", "packages", len(pkgs), "elapsed", time.Since(start))
-
-	findings := fingerprint(parts...)
-	return &scanner.Output{Findings: findings, Warnings: warn.list()}, nil
+	log.Debug("sast: packages analysed", "module", m.rel, "packages", len(pkgs), "elapsed", time.Since(start))
+	return parts, nil
 }
 
 // analysable drops the packages gosec would analyse twice or cannot
@@ -263,8 +301,10 @@ type progress struct {
 	stopped     bool
 }
 
-func (p *progress) start(total int) {
-	p.report(func() { p.total = total })
+// start adds n packages to the total: the engine loads one module at a
+// time.
+func (p *progress) start(n int) {
+	p.report(func() { p.total += n })
 }
 
 func (p *progress) step() {
