@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/securego/gosec/v2"
 	"golang.org/x/tools/go/packages"
 
 	"github.com/vigil-sec/vigil/scanner"
@@ -52,21 +51,20 @@ func goVersion() string { v, _ := goEnv(); return v }
 
 func goRoot() string { _, r := goEnv(); return r }
 
-// buildFlags are the go command's flags for loading packages. The go
-// command type-checks dependencies from export data it compiles, and
-// without -trimpath it keys that work by the package's directory: every
-// fresh checkout of a commit (a new workspace) would compile the whole
-// module again. With it, equal files are compiled once. Positions in the
-// scanned packages come from their source and do not change.
-var buildFlags = []string{"-trimpath"}
+// buildFlags returns the go command's flags for loading packages: see
+// Config.TrimPath. Positions in the scanned packages come from their
+// source and do not change either way.
+func (e *engine) buildFlags() []string {
+	if e.cfg.TrimPath {
+		return []string{"-trimpath"}
+	}
+	return nil
+}
 
-// buildFlags returns the go command's flags for loading packages.
-func (e *engine) buildFlags() []string { return buildFlags }
-
-// listMode is what the incremental scan asks of the go command first:
+// metaMode is what the incremental scan asks of the go command first:
 // names, files and the import graph, without compiling or type-checking
 // anything.
-const listMode = packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps |
+const metaMode = packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps |
 	packages.NeedModule | packages.NeedEmbedFiles
 
 // cachedPackage is one package's part of a scan in the cache: its
@@ -88,7 +86,7 @@ type cachedPackage struct {
 func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, lay *layout, m module, root string, prog *progress, warn *warnings) (parts [][]item, ok bool, err error) {
 	log := e.cfg.Logger
 	start := time.Now()
-	listed, err := packages.Load(&packages.Config{Context: ctx, Mode: listMode, Dir: m.dir, Env: e.env(m, phaseBuild)}, "./...")
+	listed, err := packages.Load(&packages.Config{Context: ctx, Mode: metaMode, Dir: m.dir, Env: e.env(m, phaseBuild)}, "./...")
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, false, ctxErr
@@ -139,12 +137,12 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, lay *layo
 		start = time.Now()
 		// Only the changed packages are loaded from source and analysed;
 		// what they import, in the module or not, is typed from export
-		// data, which the go command compiles once per content
-		// (-trimpath). A package's findings depend only on its own syntax
+		// data, which the go command compiles once (per content with
+		// Config.TrimPath). A package's findings depend only on its own syntax
 		// and on the types of its imports, which are the same either way
 		// (TestIncrementalEqualsFullScan compares with a full scan).
 		load := misses
-		loaded, err := packages.Load(&packages.Config{Context: ctx, Mode: gosec.LoadMode, Dir: m.dir, Env: e.env(m, phaseBuild), BuildFlags: e.buildFlags()}, load...)
+		loaded, err := packages.Load(&packages.Config{Context: ctx, Mode: listMode, Dir: m.dir, Env: e.env(m, phaseBuild), BuildFlags: e.buildFlags()}, load...)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, false, ctxErr
@@ -167,12 +165,10 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, lay *layo
 		for _, p := range listed {
 			byPath[p.PkgPath] = keys[p]
 		}
-		pkgWarnings := make([][]string, len(pkgs))
-		for i, p := range pkgs {
+		for _, p := range pkgs {
 			if _, known := byPath[p.PkgPath]; !known {
 				return nil, false, nil
 			}
-			pkgWarnings[i] = warn.packageWarnings(p)
 		}
 		log.Debug("sast: changed packages loaded", "packages", len(pkgs), "elapsed", time.Since(start))
 		start = time.Now()
@@ -180,9 +176,9 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, lay *layo
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		for i, r := range results {
+		for _, r := range results {
 			items, ws := toItems(root, r.issues)
-			cp := cachedPackage{Items: items, Warnings: slices.Concat(pkgWarnings[i], r.warnings, ws)}
+			cp := cachedPackage{Items: items, Warnings: slices.Concat(r.loadWarnings, r.warnings, ws)}
 			parts = append(parts, items)
 			for _, w := range cp.Warnings {
 				warn.add(w)

@@ -16,13 +16,23 @@
 //
 // The gosec CLI loads every package separately, and each load runs its own
 // `go list -deps -export`; on large modules that is most of its time. The
-// engine instead does one packages.Load of "./..." per module (mode
-// gosec.LoadMode), then analyses the loaded packages in parallel across
-// Config.Concurrency workers. Each worker owns a *gosec.Analyzer with every
+// engine instead runs one `go list -deps -export -compiled` per module
+// (packages.Load in listMode: files, imports and export data, no syntax),
+// then analyses the module's packages in parallel across
+// Config.Concurrency workers. A worker parses and type-checks one package
+// at a time, typing its imports from the export data the go command
+// compiled (as packages.Load and the gosec CLI do), runs gosec on it and
+// lets its syntax and types go; imported types are shared by a batch of
+// packages (importBatch) and then dropped, so the scan's memory does not
+// grow with the module. Each worker owns a *gosec.Analyzer with every
 // gosec rule (rules.Generate) and every analyzer (analyzers.Generate, the
 // SSA and taint analysers included) and calls its CheckRules and
 // CheckAnalyzers per package; the workers' reports are merged at the end.
 // No gosec binary is run.
+//
+// Export data is compiled without -trimpath, so a scan reuses what the
+// pipeline's `go build ./...` left in Go's build cache; Config.TrimPath
+// compiles it with -trimpath, for build caches shared across checkouts.
 //
 // With the default Config the results equal those of the gosec CLI run as
 // `gosec ./...` in the target's root (TestMatchesGosecCLI, nested modules

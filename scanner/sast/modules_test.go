@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -229,5 +230,59 @@ func TestUntrustedNoCgo(t *testing.T) {
 	}
 	if len(out.Unanalysed) > 0 || len(out.Warnings) > 0 {
 		t.Errorf("unanalysed %+v, warnings %q; want none", out.Unanalysed, out.Warnings)
+	}
+}
+
+// cacheBytes is the size of the outputs in a Go build cache.
+func cacheBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), "-d") {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestReusesThePipelinesBuildCache checks that a scan right after the
+// pipeline's `go build ./...` compiles nothing again: it types imports
+// from the export data that build left in the cache. Not parallel: it sets
+// GOCACHE for the go command.
+func TestReusesThePipelinesBuildCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles part of the standard library into a fresh build cache")
+	}
+	cache := t.TempDir()
+	t.Setenv("GOCACHE", cache)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"go.mod":  "module example.com/small\n\ngo 1.24\n",
+		"main.go": "package main\n\nimport (\n\t\"math/rand\"\n\t\"strconv\"\n)\n\nfunc main() { println(strconv.Itoa(rand.Int())) }\n",
+	})
+	build := exec.CommandContext(t.Context(), "go", "build", "./...")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	before := cacheBytes(t, cache)
+	cfg, target := setup(t, dir)
+	out := scan(t, cfg, target)
+	if !slices.Contains(ruleIDs(out.Findings, false), "G404") {
+		t.Fatalf("findings %v; want G404", ruleIDs(out.Findings, false))
+	}
+	// The go command records small things for a listing (the compiled
+	// files of each package); compiling runtime and the packages above
+	// it again adds some 20 MB (it did with -trimpath).
+	if added := cacheBytes(t, cache) - before; added > 2<<20 {
+		t.Errorf("the scan added %d bytes of outputs to the build cache after go build ./...; want the compiled dependencies reused", added)
 	}
 }

@@ -127,7 +127,7 @@ func (e *engine) scanModule(ctx context.Context, lay *layout, m module, root str
 	start := time.Now()
 	pkgs, err := packages.Load(&packages.Config{
 		Context:    ctx,
-		Mode:       gosec.LoadMode,
+		Mode:       listMode,
 		Dir:        m.dir,
 		Env:        e.env(m, phaseBuild),
 		Tests:      e.cfg.Tests,
@@ -139,8 +139,17 @@ func (e *engine) scanModule(ctx context.Context, lay *layout, m module, root str
 	pkgs = lay.owned(m, pkgs)
 	log.Debug("sast: packages loaded", "module", m.rel, "packages", len(pkgs), "elapsed", time.Since(start))
 
-	warn.packageErrors(pkgs)
-	pkgs = analysable(pkgs)
+	// Packages that will be analysed report their load errors with their
+	// result, once they are type-checked; the others report them here.
+	keep := analysable(pkgs)
+	for _, p := range pkgs {
+		if !slices.Contains(keep, p) {
+			for _, w := range warn.packageWarnings(p) {
+				warn.add(w)
+			}
+		}
+	}
+	pkgs = keep
 	if len(pkgs) == 0 {
 		warn.add(fmt.Sprintf("no go packages found in module %s", m.rel))
 	}
@@ -155,7 +164,7 @@ func (e *engine) scanModule(ctx context.Context, lay *layout, m module, root str
 	for _, r := range results {
 		items, ws := toItems(root, r.issues)
 		parts = append(parts, items)
-		for _, w := range append(r.warnings, ws...) {
+		for _, w := range slices.Concat(r.loadWarnings, r.warnings, ws) {
 			warn.add(w)
 		}
 	}
@@ -189,9 +198,11 @@ func analysable(pkgs []*packages.Package) []*packages.Package {
 // ones included, and the warnings of its analysis (files gosec could not
 // check, a rule that failed).
 type pkgResult struct {
-	pkg      *packages.Package
-	issues   []*issue.Issue
-	warnings []string
+	pkg    *packages.Package
+	issues []*issue.Issue
+	// loadWarnings are the package's load, parse and type errors.
+	loadWarnings []string
+	warnings     []string
 }
 
 // analyse runs gosec's rules and analyzers on every package, spread over
@@ -218,14 +229,19 @@ func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *pr
 			// is that package's result.
 			a := newAnalyzer(e.cfg, perWorker, logger)
 			seenErrs := map[string]int{}
+			var imp *exportImporter
 			for i := range jobs {
 				if ctx.Err() != nil {
 					continue
 				}
 				pkg := pkgs[i]
+				// Packages are parsed and type-checked here, one at a
+				// time per worker, so that a module's size does not
+				// decide the scan's memory.
+				typeCheck(&imp, pkg)
 				before, _, _ := a.Report()
 				n := len(before)
-				r := pkgResult{pkg: pkg}
+				r := pkgResult{pkg: pkg, loadWarnings: warn.packageWarnings(pkg)}
 				if err := check(a, pkg); err != nil {
 					r.warnings = append(r.warnings, fmt.Sprintf("package %s: %v", pkg.PkgPath, err))
 				}
@@ -238,10 +254,7 @@ func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *pr
 					seenErrs[file] = len(fe)
 				}
 				results[i] = r
-				// Its importers need only its types: let the syntax trees
-				// and the type-checker's maps go, so the heap shrinks as
-				// the scan goes on instead of holding the whole module.
-				pkg.Syntax, pkg.TypesInfo = nil, nil
+				release(pkg)
 				prog.step()
 			}
 		})
@@ -365,17 +378,8 @@ func (w *warnings) rel(pos string) string {
 	return pos
 }
 
-// packageErrors records the packages' load, parse and type errors, which
+// packageWarnings are one package's load, parse and type errors, which
 // gosec's CLI reports as "Golang errors" and scans past.
-func (w *warnings) packageErrors(pkgs []*packages.Package) {
-	for _, p := range pkgs {
-		for _, msg := range w.packageWarnings(p) {
-			w.add(msg)
-		}
-	}
-}
-
-// packageWarnings are the warnings packageErrors records for one package.
 func (w *warnings) packageWarnings(p *packages.Package) []string {
 	var out []string
 	typeErrors := slices.ContainsFunc(p.Errors, func(e packages.Error) bool { return e.Kind != packages.ListError })

@@ -52,6 +52,14 @@ type Config struct {
 	// dependencies are first fetched through GOPROXY alone (`go mod
 	// download`), then its packages are loaded with GOPROXY=off.
 	Untrusted bool
+	// TrimPath compiles the export data packages are typed from with
+	// -trimpath. The go command keys its build cache by a package's folder
+	// otherwise, so this pays where many checkouts of the same code in
+	// different folders share one build cache (the server's workers).
+	// Without it (the default) a scan reuses what the pipeline's own
+	// `go build ./...` left in the build cache, where -trimpath would
+	// compile every dependency again.
+	TrimPath bool
 }
 
 // DefaultConfig returns the default configuration.
