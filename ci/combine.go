@@ -57,7 +57,8 @@ const (
 //     the server decides as `vigil scan` does on the same commit;
 //   - otherwise the repository can only make the server's policy
 //     stricter: the lower (stricter) of the two severity and of the two
-//     confidence thresholds; the union of the denied licenses; the
+//     confidence thresholds; the union of the denied licenses; a part
+//     nobody analysed warns only when both say unanalysed: warn; the
 //     repository's rule and path exclusions only when the server's policy
 //     sets repository.allow_exclusions; the repository's waivers (each
 //     has an owner, a reason and an expiry, and an expired one stops
@@ -81,6 +82,14 @@ func Combine(server, repo *Policy) (*Policy, Origin) {
 	out.FailOn.Severity = min(server.FailOn.Severity, repo.FailOn.Severity)
 	out.FailOn.Confidence = min(server.FailOn.Confidence, repo.FailOn.Confidence)
 	out.Licenses.Deny = union(server.Licenses.Deny, repo.Licenses.Deny)
+	// A part nobody analysed only warns when both policies say so (empty
+	// means fail).
+	if server.Unanalysed != UnanalysedWarn || repo.Unanalysed != UnanalysedWarn {
+		out.Unanalysed = ""
+		if server.Unanalysed == UnanalysedFail || repo.Unanalysed == UnanalysedFail {
+			out.Unanalysed = UnanalysedFail
+		}
+	}
 	if server.Repository.AllowExclusions {
 		out.Rules.Exclude = union(server.Rules.Exclude, repo.Rules.Exclude)
 		out.Paths.Exclude = union(server.Paths.Exclude, repo.Paths.Exclude)
@@ -105,6 +114,9 @@ func (p *Policy) IsDefault() bool {
 	}
 	c := p.clone()
 	c.Source = ""
+	if c.Unanalysed == UnanalysedFail {
+		c.Unanalysed = "" // the default
+	}
 	for _, s := range []*[]string{&c.Rules.Exclude, &c.Paths.Exclude, &c.Licenses.Deny} {
 		if len(*s) == 0 {
 			*s = nil

@@ -147,3 +147,33 @@ func TestRepositorySectionParses(t *testing.T) {
 		}
 	}
 }
+
+// TestCombineUnanalysed: a part nobody analysed warns only when both the
+// project's policy and the repository's file say so.
+func TestCombineUnanalysed(t *testing.T) {
+	t.Parallel()
+	strict := func(u string) *ci.Policy {
+		p := ci.DefaultPolicy()
+		p.FailOn.Severity = scanner.LevelMedium
+		p.Unanalysed = u
+		return p
+	}
+	repo := func(u string) *ci.Policy { p := ci.DefaultPolicy(); p.Unanalysed = u; return p }
+	for _, tc := range []struct{ server, repo, want string }{
+		{ci.UnanalysedWarn, ci.UnanalysedWarn, ci.UnanalysedWarn},
+		{ci.UnanalysedWarn, "", ""},
+		{ci.UnanalysedWarn, ci.UnanalysedFail, ci.UnanalysedFail},
+		{"", ci.UnanalysedWarn, ""},
+		{ci.UnanalysedFail, ci.UnanalysedWarn, ci.UnanalysedFail},
+	} {
+		got, origin := ci.Combine(strict(tc.server), repo(tc.repo))
+		if origin != ci.OriginCombined || got.Unanalysed != tc.want {
+			t.Errorf("ci.Combine(server %q, repo %q) = %q (%s), want %q (combined)", tc.server, tc.repo, got.Unanalysed, origin, tc.want)
+		}
+	}
+	// A project policy that only says "fail" is the default one: the
+	// repository's file decides, as vigil scan would.
+	if got, origin := ci.Combine(repo(ci.UnanalysedFail), repo(ci.UnanalysedWarn)); origin != ci.OriginRepository || got.Unanalysed != ci.UnanalysedWarn {
+		t.Errorf("default server policy: got %q (%s), want warn (repository)", got.Unanalysed, origin)
+	}
+}

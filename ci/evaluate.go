@@ -27,6 +27,7 @@ const (
 	CodeWaiverExpired = "WAIVER_EXPIRED" // a waiver in the policy has expired
 	CodePassed        = "PASSED"         // nothing fails the gate
 	CodeNoResult      = "NO_RESULT"      // there is no scan result to judge
+	CodeNotAnalysed   = "NOT_ANALYSED"   // an engine could not analyse a part of the target
 )
 
 // Decision is the gate's verdict with the reasons for it. Reasons is never
@@ -48,6 +49,10 @@ type Reason struct {
 	Line        int    `json:"line,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
 	Component   string `json:"component,omitempty"`
+	// Engine is the engine that could not analyse Path (NOT_ANALYSED).
+	Engine string `json:"engine,omitempty"`
+	// Path is the part of the target that was not analysed (NOT_ANALYSED).
+	Path string `json:"path,omitempty"`
 }
 
 // Evaluate applies the policy and the baseline to a scan result and decides
@@ -75,6 +80,11 @@ type Reason struct {
 // is denied when GPL-2.0-only is, even though the OR would allow MIT. IDs
 // are compared whole ("GPL-2.0+" is not "GPL-2.0"), and the exception of a
 // WITH clause is not a license.
+//
+// Every part of the target an engine could not analyse (res.Unanalysed)
+// gives a NOT_ANALYSED reason naming it: it fails the gate unless
+// p.Unanalysed is UnanalysedWarn, which lets the gate pass and keeps the
+// reason beside PASSED. A part nobody analysed never passes silently.
 //
 // Every expired waiver in the policy is reported, whether or not it matched
 // anything and whatever the decision. A nil result decides Unknown.
@@ -153,6 +163,20 @@ func Evaluate(res *scanner.Result, p *Policy, base *Baseline, now time.Time) *De
 
 	failing = append(failing, p.deniedComponents(res.SBOM)...)
 
+	var notAnalysed []Reason
+	for _, u := range res.Unanalysed {
+		notAnalysed = append(notAnalysed, Reason{
+			Code:    CodeNotAnalysed,
+			Message: fmt.Sprintf("%s could not analyse %s, so nothing is known about it: %s", u.Engine, describePart(u.Path), u.Reason),
+			Engine:  u.Engine,
+			Path:    u.Path,
+		})
+	}
+	if p.Unanalysed != UnanalysedWarn {
+		failing = append(failing, notAnalysed...)
+		notAnalysed = nil
+	}
+
 	for i := range p.Waivers {
 		if !active[i] {
 			lapsed = append(lapsed, p.expiredReason(i))
@@ -163,7 +187,19 @@ func Evaluate(res *scanner.Result, p *Policy, base *Baseline, now time.Time) *De
 		return &Decision{Decision: Fail, Reasons: append(failing, lapsed...)}
 	}
 	passed := Reason{Code: CodePassed, Message: p.passMessage(res.SBOM, len(res.Findings), suppressed, unchanged, below, excluded)}
-	return &Decision{Decision: Pass, Reasons: append([]Reason{passed}, lapsed...)}
+	if len(notAnalysed) > 0 {
+		passed.Message += fmt.Sprintf("; %d %s not analysed, which the policy lets pass (unanalysed: %s)", len(notAnalysed), plural(len(notAnalysed), "part"), UnanalysedWarn)
+	}
+	return &Decision{Decision: Pass, Reasons: slices.Concat([]Reason{passed}, notAnalysed, lapsed)}
+}
+
+// describePart names a part of the target in a message: "the root
+// folder" or "svc".
+func describePart(path string) string {
+	if path == "." || path == "" {
+		return "the target's root"
+	}
+	return path
 }
 
 // excludes reports whether the policy drops the finding.

@@ -433,3 +433,73 @@ func TestLicenseIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateUnanalysed checks that a part of the target that no engine
+// analysed fails the gate by default, whatever the findings say, and that
+// only the policy can let it pass, with the reason kept.
+func TestEvaluateUnanalysed(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	result := func() *scanner.Result {
+		return &scanner.Result{
+			Findings: []scanner.Finding{},
+			Unanalysed: []scanner.Unanalysed{
+				{Engine: "sast", Path: "svc", Reason: "go: errors parsing go.mod"},
+			},
+		}
+	}
+	wantReason := Reason{
+		Code:    CodeNotAnalysed,
+		Message: "sast could not analyse svc, so nothing is known about it: go: errors parsing go.mod",
+		Engine:  "sast",
+		Path:    "svc",
+	}
+	tests := []struct {
+		name        string
+		policy      *Policy
+		wantDecided string
+		wantCodes   []string
+	}{
+		{"nil policy", nil, Fail, []string{CodeNotAnalysed}},
+		{"default policy", DefaultPolicy(), Fail, []string{CodeNotAnalysed}},
+		{"fail", policy(t, "unanalysed: fail\n"), Fail, []string{CodeNotAnalysed}},
+		// Thresholds that fail nothing do not let an unanalysed part pass.
+		{"nothing fails on findings", policy(t, "fail_on: {severity: high, confidence: high}\nrules: {exclude: [G404]}\n"), Fail, []string{CodeNotAnalysed}},
+		{"warn", policy(t, "unanalysed: warn\n"), Pass, []string{CodePassed, CodeNotAnalysed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := Evaluate(result(), tt.policy, nil, now)
+			var codes []string
+			for _, r := range d.Reasons {
+				codes = append(codes, r.Code)
+				if r.Code == CodeNotAnalysed {
+					if diff := cmp.Diff(r, wantReason); diff != "" {
+						t.Errorf("NOT_ANALYSED reason (-got +want):\n%s", diff)
+					}
+				}
+			}
+			if d.Decision != tt.wantDecided || !cmp.Equal(codes, tt.wantCodes) {
+				t.Errorf("decision %s with %v; want %s with %v", d.Decision, codes, tt.wantDecided, tt.wantCodes)
+			}
+		})
+	}
+	t.Run("with a failing finding", func(t *testing.T) {
+		t.Parallel()
+		res := result()
+		res.Findings = []scanner.Finding{finding("main.go", 3)}
+		d := Evaluate(res, nil, nil, now)
+		if d.Decision != Fail || len(d.Reasons) != 2 || d.Reasons[0].Code != CodeFinding || d.Reasons[1].Code != CodeNotAnalysed {
+			t.Errorf("decision %+v; want fail with FINDING and NOT_ANALYSED", d)
+		}
+	})
+	t.Run("root", func(t *testing.T) {
+		t.Parallel()
+		res := &scanner.Result{Unanalysed: []scanner.Unanalysed{{Engine: "sast", Path: ".", Reason: "r"}}}
+		d := Evaluate(res, nil, nil, now)
+		if d.Decision != Fail || d.Reasons[0].Message != "sast could not analyse the target's root, so nothing is known about it: r" {
+			t.Errorf("decision %+v; want a failure naming the target's root", d)
+		}
+	})
+}

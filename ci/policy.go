@@ -46,7 +46,18 @@ type Policy struct {
 	// Repository says how a server's policy treats the repository's
 	// policy file (see Combine).
 	Repository RepositoryRules `json:"repository,omitzero"`
+	// Unanalysed says what a part of the target that an engine could not
+	// analyse (a Go module that does not load) does to the gate:
+	// UnanalysedFail fails it, UnanalysedWarn lets it pass with a
+	// NOT_ANALYSED reason beside PASSED. Empty, the default, fails.
+	Unanalysed string `json:"unanalysed,omitempty"`
 }
+
+// What a part nobody analysed does to the gate (Policy.Unanalysed).
+const (
+	UnanalysedFail = "fail"
+	UnanalysedWarn = "warn"
+)
 
 // Thresholds are the levels at or above which a finding fails the gate.
 type Thresholds struct {
@@ -107,7 +118,8 @@ func (w *Waiver) end() time.Time {
 func (w *Waiver) expiresDay() string { return w.Expires.UTC().Format(dateLayout) }
 
 // DefaultPolicy fails on findings of high severity and at least low
-// confidence, and excludes, denies and waives nothing.
+// confidence and on any part of the target that was not analysed, and
+// excludes, denies and waives nothing.
 func DefaultPolicy() *Policy {
 	return &Policy{FailOn: Thresholds{Severity: scanner.LevelHigh, Confidence: scanner.LevelLow}}
 }
@@ -239,7 +251,7 @@ func (p *parser) policy(doc *yaml.Node) (*Policy, error) {
 	if isNull(root) {
 		return pol, nil
 	}
-	fields, err := p.mapping(root, "", "fail_on", "rules", "paths", "licenses", "waivers", "repository")
+	fields, err := p.mapping(root, "", "fail_on", "rules", "paths", "licenses", "waivers", "repository", "unanalysed")
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +289,19 @@ func (p *parser) policy(doc *yaml.Node) (*Policy, error) {
 	if n := fields["repository"]; n != nil {
 		if err := p.repository(n, &pol.Repository); err != nil {
 			return nil, err
+		}
+	}
+	if n := fields["unanalysed"]; n != nil {
+		v, err := p.scalar(n, "unanalysed")
+		if err != nil {
+			return nil, err
+		}
+		switch v = strings.ToLower(strings.TrimSpace(v)); v {
+		case UnanalysedFail, UnanalysedWarn:
+			pol.Unanalysed = v
+		case "":
+		default:
+			return nil, p.errf(deref(n), "unanalysed", "%q: want %s or %s", v, UnanalysedFail, UnanalysedWarn)
 		}
 	}
 	return pol, nil

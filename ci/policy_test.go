@@ -79,6 +79,16 @@ waivers:
 			},
 		},
 		{
+			name: "unanalysed parts warn",
+			yaml: "unanalysed: WARN\n",
+			want: &Policy{Source: "p.yaml", FailOn: Thresholds{Severity: scanner.LevelHigh, Confidence: scanner.LevelLow}, Unanalysed: UnanalysedWarn},
+		},
+		{
+			name: "unanalysed parts fail",
+			yaml: "unanalysed: fail\n",
+			want: &Policy{Source: "p.yaml", FailOn: Thresholds{Severity: scanner.LevelHigh, Confidence: scanner.LevelLow}, Unanalysed: UnanalysedFail},
+		},
+		{
 			name: "empty lists and anchors",
 			yaml: "rules:\n  exclude:\nwaivers: []\npaths:\n  exclude: &globs [\"gen/**\"]\n",
 			want: &Policy{
@@ -114,6 +124,16 @@ func TestParsePolicyErrors(t *testing.T) {
 			name: "unknown top-level field",
 			yaml: "fail_on:\n  severity: high\nfail_onn: {}\n",
 			want: PolicyError{Line: 3, Field: "fail_onn", Msg: "unknown field"},
+		},
+		{
+			name: "unanalysed neither fail nor warn",
+			yaml: "fail_on:\n  severity: high\nunanalysed: ignore\n",
+			want: PolicyError{Line: 3, Field: "unanalysed", Msg: `"ignore": want fail or warn`},
+		},
+		{
+			name: "unanalysed not a scalar",
+			yaml: "unanalysed: [warn]\n",
+			want: PolicyError{Line: 1, Field: "unanalysed", Msg: "want a single value"},
 		},
 		{
 			name: "unknown nested field",

@@ -139,6 +139,11 @@ func cachedRun(ctx context.Context, c Cache, content string, e Engine, t *Target
 	if err != nil {
 		return nil, false, err
 	}
+	if len(out.Unanalysed) > 0 {
+		// A part that did not load may load next time (a module proxy
+		// that was down): only a whole answer is kept.
+		return out, false, nil
+	}
 	if b, eerr := e.Codec.Encode(out); eerr == nil {
 		_ = c.Put(ctx, key, b) // a failed put only costs the next scan time
 	}

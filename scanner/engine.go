@@ -36,6 +36,11 @@ type Output struct {
 	Findings []Finding
 	SBOM     *SBOM
 	Warnings []string
+	// Unanalysed are the parts of the target the engine could not
+	// analyse (a Go module that does not load). Unlike warnings they
+	// reach the gate, which fails on them unless the policy says
+	// otherwise: a part nobody analysed must never read as clean.
+	Unanalysed []Unanalysed
 }
 
 // ErrUsage marks errors in what the user asked for (an unknown engine, a

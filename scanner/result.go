@@ -11,6 +11,21 @@ type Result struct {
 	// Findings are sorted by file, line, column and rule.
 	Findings []Finding `json:"findings"`
 	SBOM     *SBOM     `json:"sbom,omitempty"`
+	// Unanalysed lists the parts of the target an engine could not
+	// analyse, sorted by path and engine. Findings say nothing about
+	// them; the gate fails on them by default (see ci.Policy).
+	Unanalysed []Unanalysed `json:"unanalysed,omitempty"`
+}
+
+// Unanalysed is a part of a target that an engine could not analyse, such
+// as a Go module whose packages the go command cannot load.
+type Unanalysed struct {
+	Engine string `json:"engine"`
+	// Path is the part's folder or file relative to the target root,
+	// slash-separated; "." is the root.
+	Path string `json:"path"`
+	// Reason says why, in the words of the tool that failed.
+	Reason string `json:"reason"`
 }
 
 // EngineRun records one engine's part in a scan.

@@ -94,12 +94,21 @@ func Scan(ctx context.Context, t *Target, engines []Engine, opts Options) (*Resu
 		}
 		runs[i].Warnings = out.Warnings
 		res.Findings = append(res.Findings, out.Findings...)
+		for _, u := range out.Unanalysed {
+			if u.Engine == "" {
+				u.Engine = engines[i].ID
+			}
+			res.Unanalysed = append(res.Unanalysed, u)
+		}
 		if out.SBOM != nil {
 			res.SBOM = out.SBOM
 		}
 	}
 	res.Engines = runs
 	SortFindings(res.Findings)
+	slices.SortStableFunc(res.Unanalysed, func(a, b Unanalysed) int {
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Engine, b.Engine))
+	})
 	res.FinishedAt = time.Now().UTC()
 	return res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,5 +167,65 @@ func TestLevels(t *testing.T) {
 	}
 	if !(scanner.LevelLow < scanner.LevelMedium && scanner.LevelMedium < scanner.LevelHigh) {
 		t.Error("levels are not ordered")
+	}
+}
+
+// mapCache is an in-memory Cache.
+type mapCache struct {
+	mu   sync.Mutex
+	data map[string][]byte
+}
+
+func (c *mapCache) Get(_ context.Context, key string) ([]byte, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.data[key]
+	return b, ok, nil
+}
+
+func (c *mapCache) Put(_ context.Context, key string, data []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.data == nil {
+		c.data = map[string][]byte{}
+	}
+	c.data[key] = data
+	return nil
+}
+
+// TestScanUnanalysed checks that the parts engines could not analyse reach
+// the Result, named by engine and sorted, and that an output with such
+// parts is not served from the scan cache next time (the part may load
+// then).
+func TestScanUnanalysed(t *testing.T) {
+	t.Parallel()
+	var runs atomic.Int32
+	out := &scanner.Output{Unanalysed: []scanner.Unanalysed{{Path: "svc", Reason: "go.mod does not parse"}, {Engine: "x", Path: "api", Reason: "r"}}}
+	e := engine("sast", "", out, nil, nil, nil)
+	e.Codec = scanner.JSONCodec
+	run := e.Run
+	e.Run = func(ctx context.Context, t *scanner.Target) (*scanner.Output, error) {
+		runs.Add(1)
+		return run(ctx, t)
+	}
+	// A Git target in a repository has a content key, so whole outputs
+	// are cached.
+	target := &scanner.Target{Kind: scanner.KindGit, Ref: "..", Path: "..", Commit: "HEAD"}
+	cache := &mapCache{}
+	for range 2 {
+		res, err := scanner.Scan(t.Context(), target, []scanner.Engine{e}, scanner.Options{Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []scanner.Unanalysed{{Engine: "x", Path: "api", Reason: "r"}, {Engine: "sast", Path: "svc", Reason: "go.mod does not parse"}}
+		if diff := cmp.Diff(res.Unanalysed, want); diff != "" {
+			t.Errorf("Unanalysed (-got +want):\n%s", diff)
+		}
+	}
+	if n := runs.Load(); n != 2 {
+		t.Errorf("the engine ran %d times; want 2 (an incomplete output is not cached)", n)
+	}
+	if key, err := scanner.ContentKey(t.Context(), target); err != nil || key == "" {
+		t.Fatalf("ContentKey = %q, %v: the test needs a content key to test the cache", key, err)
 	}
 }

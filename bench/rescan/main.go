@@ -49,7 +49,7 @@ func main() {
 	blobs, err := store.NewBlobs(filepath.Join(*work, "blobs"))
 	must(err)
 	cache := store.NewScanCache(db, blobs)
-	reg := engines.Registry(nil)
+	reg := engines.Worker(nil)
 
 	var tFirst, tRescan, tChange float64
 	if *src != "" {

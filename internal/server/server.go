@@ -43,7 +43,7 @@ type Config struct {
 	// SealKey (SealKeySize bytes) encrypts the projects' webhook secrets
 	// in the store. Every process of one installation needs the same key.
 	SealKey []byte
-	// Engines is the engine table; nil means engines.Registry.
+	// Engines is the engine table; nil means engines.Worker.
 	Engines []scanner.Engine
 	// InsecureRegistries are registry hosts (host[:port]) reached over
 	// plain HTTP. Loopback and private addresses always are.
@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, blobs: cfg.Blobs, log: log, seal: seal, engines: cfg.Engines}
 	if s.engines == nil {
-		s.engines = engines.Registry(nil)
+		s.engines = engines.Worker(nil)
 	}
 	if s.cfg.RescanDays <= 0 {
 		s.cfg.RescanDays = DefaultRescanDays

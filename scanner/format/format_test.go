@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +188,103 @@ func TestParse(t *testing.T) {
 	if _, err := format.Parse("yaml"); !errors.Is(err, scanner.ErrUsage) || !strings.Contains(err.Error(), `"yaml"`) {
 		t.Errorf("Parse(yaml) = %v, want a usage error naming it", err)
 	}
+}
+
+// TestUnanalysedPartsInEveryFormat checks that a part of the target that
+// was not analysed is named in the table, Vigil's JSON and SARIF (as a
+// failed invocation's error notification), so that no output reads as a
+// clean scan of it.
+func TestUnanalysedPartsInEveryFormat(t *testing.T) {
+	t.Parallel()
+	res := result()
+	res.Unanalysed = []scanner.Unanalysed{{Engine: "sast", Path: "svc", Reason: "go: errors parsing go.mod:\nsvc/go.mod:3: unexpected newline"}}
+	gate := ci.Evaluate(res, nil, nil, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC))
+
+	t.Run("table", func(t *testing.T) {
+		t.Parallel()
+		var buf bytes.Buffer
+		if err := format.Write(&buf, format.Table, res, gate); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"Not analysed: 1 part",
+			"  - svc (sast): go: errors parsing go.mod: svc/go.mod:3: unexpected newline\n",
+			"NOT_ANALYSED: sast could not analyse svc",
+		} {
+			if !strings.Contains(buf.String(), want) {
+				t.Errorf("table lacks %q:\n%s", want, buf.String())
+			}
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		t.Parallel()
+		var buf bytes.Buffer
+		if err := format.Write(&buf, format.JSON, res, gate); err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Unanalysed []scanner.Unanalysed `json:"unanalysed"`
+			Gate       ci.Decision          `json:"gate"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(doc.Unanalysed, res.Unanalysed); diff != "" {
+			t.Errorf("unanalysed (-got +want):\n%s", diff)
+		}
+		if !slices.ContainsFunc(doc.Gate.Reasons, func(r ci.Reason) bool { return r.Code == ci.CodeNotAnalysed && r.Path == "svc" }) {
+			t.Errorf("gate reasons %+v lack NOT_ANALYSED for svc", doc.Gate.Reasons)
+		}
+	})
+	t.Run("sarif", func(t *testing.T) {
+		t.Parallel()
+		var buf bytes.Buffer
+		if err := format.Write(&buf, format.SARIF, res, gate); err != nil {
+			t.Fatal(err)
+		}
+		schematest.Validate(t, schematest.SARIF210, buf.Bytes())
+		var doc struct {
+			Runs []struct {
+				Invocations []struct {
+					ExecutionSuccessful        *bool `json:"executionSuccessful"`
+					ToolExecutionNotifications []struct {
+						Level     string
+						Message   struct{ Text string }
+						Locations []struct {
+							PhysicalLocation struct {
+								ArtifactLocation struct{ URI string } `json:"artifactLocation"`
+							} `json:"physicalLocation"`
+						}
+					} `json:"toolExecutionNotifications"`
+				}
+			}
+		}
+		if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Runs) != 1 || len(doc.Runs[0].Invocations) != 1 {
+			t.Fatalf("runs %+v; want one run with one invocation", doc.Runs)
+		}
+		inv := doc.Runs[0].Invocations[0]
+		if inv.ExecutionSuccessful == nil || *inv.ExecutionSuccessful {
+			t.Errorf("executionSuccessful = %v; want false", inv.ExecutionSuccessful)
+		}
+		if len(inv.ToolExecutionNotifications) != 1 {
+			t.Fatalf("notifications %+v; want one", inv.ToolExecutionNotifications)
+		}
+		n := inv.ToolExecutionNotifications[0]
+		if n.Level != "error" || !strings.Contains(n.Message.Text, "svc") || len(n.Locations) != 1 || n.Locations[0].PhysicalLocation.ArtifactLocation.URI != "svc" {
+			t.Errorf("notification %+v; want an error located at svc", n)
+		}
+	})
+	t.Run("sarif of a complete scan", func(t *testing.T) {
+		t.Parallel()
+		var buf bytes.Buffer
+		if err := format.Write(&buf, format.SARIF, result(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(buf.String(), "toolExecutionNotifications") {
+			t.Errorf("a complete scan's SARIF has execution notifications:\n%s", buf.String())
+		}
+	})
 }

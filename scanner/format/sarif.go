@@ -2,11 +2,13 @@ package format
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 
 	"github.com/securego/gosec/v2/report/sarif"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/version"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
@@ -87,10 +89,37 @@ func WriteSARIF(w io.Writer, res *scanner.Result) error {
 		run.Results = append(run.Results, r)
 	}
 
+	if len(res.Unanalysed) > 0 {
+		run.Invocations = []*sarif.Invocation{unanalysedInvocation(res.Unanalysed)}
+	}
+
 	report := sarif.NewReport(sarif.Version, sarif.Schema).WithRuns(run)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(report)
+}
+
+// unanalysedInvocation reports the parts of the target that were not
+// analysed as error notifications of an unsuccessful invocation, so that a
+// SARIF consumer (GitHub code scanning shows them as tool errors) never
+// reads the absence of results there as clean code.
+func unanalysedInvocation(parts []scanner.Unanalysed) *sarif.Invocation {
+	inv := &sarif.Invocation{ExecutionSuccessful: false}
+	for _, u := range parts {
+		uri := u.Path
+		if uri == "." || uri == "" {
+			uri = "./"
+		}
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, &sarif.Notification{
+			Level:      "error",
+			Message:    sarif.NewMessage(fmt.Sprintf("%s could not analyse %s: %s", u.Engine, u.Path, u.Reason)),
+			Descriptor: &sarif.ReportingDescriptorReference{ID: ci.CodeNotAnalysed},
+			Locations: []*sarif.Location{sarif.NewLocation(sarif.NewPhysicalLocation(
+				&sarif.ArtifactLocation{URI: uri, UriBaseID: srcRoot}, nil))},
+			Properties: &sarif.PropertyBag{"engine": u.Engine, "path": u.Path},
+		})
+	}
+	return inv
 }
 
 func rule(f scanner.Finding) *sarif.ReportingDescriptor {

@@ -61,6 +61,14 @@ func WriteTable(w io.Writer, res *scanner.Result, gate *ci.Decision) error {
 		}
 	}
 
+	if len(res.Unanalysed) > 0 {
+		fmt.Fprintf(&b, "\nNot analysed: %d %s (nothing is known about %s)\n", len(res.Unanalysed),
+			plural(len(res.Unanalysed), "part"), pronoun(len(res.Unanalysed)))
+		for _, u := range res.Unanalysed {
+			fmt.Fprintf(&b, "  - %s (%s): %s\n", u.Path, u.Engine, oneLine(u.Reason))
+		}
+	}
+
 	if res.SBOM != nil {
 		byType := map[string]int{}
 		for _, c := range res.SBOM.Components {
@@ -114,4 +122,24 @@ func clip(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}
+
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// oneLine joins a multi-line reason (the go command's output) into one
+// line for the table.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

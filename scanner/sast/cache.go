@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/securego/gosec/v2"
 	"golang.org/x/tools/go/packages"
 
 	"github.com/vigil-sec/vigil/scanner"
@@ -25,7 +24,9 @@ import (
 // decides the engine's findings: the configuration that changes them and
 // the Go toolchain whose standard library and go command type the code.
 func (c *Config) cacheConfig() string {
-	return fmt.Sprintf("tests=%t exclude-generated=%t go=%s", c.Tests, c.ExcludeGenerated, goVersion())
+	// "modules=all": since every module of the tree is scanned, outputs
+	// cached when only the root module was are not reused.
+	return fmt.Sprintf("tests=%t exclude-generated=%t untrusted=%t modules=all go=%s", c.Tests, c.ExcludeGenerated, c.Untrusted, goVersion())
 }
 
 // goEnv runs `go env GOVERSION GOROOT` once: the version of the go
@@ -50,18 +51,20 @@ func goVersion() string { v, _ := goEnv(); return v }
 
 func goRoot() string { _, r := goEnv(); return r }
 
-// buildFlags are the go command's flags for loading packages. The go
-// command type-checks dependencies from export data it compiles, and
-// without -trimpath it keys that work by the package's directory: every
-// fresh checkout of a commit (a new workspace) would compile the whole
-// module again. With it, equal files are compiled once. Positions in the
-// scanned packages come from their source and do not change.
-var buildFlags = []string{"-trimpath"}
+// buildFlags returns the go command's flags for loading packages: see
+// Config.TrimPath. Positions in the scanned packages come from their
+// source and do not change either way.
+func (e *engine) buildFlags() []string {
+	if e.cfg.TrimPath {
+		return []string{"-trimpath"}
+	}
+	return nil
+}
 
-// listMode is what the incremental scan asks of the go command first:
+// metaMode is what the incremental scan asks of the go command first:
 // names, files and the import graph, without compiling or type-checking
 // anything.
-const listMode = packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps |
+const metaMode = packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps |
 	packages.NeedModule | packages.NeedEmbedFiles
 
 // cachedPackage is one package's part of a scan in the cache: its
@@ -80,16 +83,17 @@ type cachedPackage struct {
 // come from the cache. ok is false when the module cannot be scanned this
 // way (a package the go command cannot list): the caller then runs a full
 // scan, which reports why.
-func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, root string, prog *progress) (out *scanner.Output, ok bool, err error) {
+func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, lay *layout, m module, root string, prog *progress, warn *warnings) (parts [][]item, ok bool, err error) {
 	log := e.cfg.Logger
 	start := time.Now()
-	listed, err := packages.Load(&packages.Config{Context: ctx, Mode: listMode, Dir: root}, "./...")
+	listed, err := packages.Load(&packages.Config{Context: ctx, Mode: metaMode, Dir: m.dir, Env: e.env(m, phaseBuild)}, "./...")
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, false, ctxErr
 		}
 		return nil, false, nil
 	}
+	listed = lay.owned(m, listed)
 	if len(listed) == 0 {
 		return nil, false, nil
 	}
@@ -104,15 +108,15 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		return nil, false, nil
 	}
 
-	warn := newWarnings(root)
 	prog.start(len(listed))
 	var (
-		parts  [][]item
 		misses []string
 		config = e.cfg.cacheConfig()
 	)
+	// A package's findings name files relative to the target root, so
+	// its module's place in the tree is part of the key.
 	cacheKey := func(pkgKey string) string {
-		return scanner.CacheKey("sast-package", gosecVersion(), config, pkgKey)
+		return scanner.CacheKey("sast-package", gosecVersion(), config, "module-dir:"+m.rel, pkgKey)
 	}
 	for _, p := range listed {
 		b, hit, gerr := c.Get(ctx, cacheKey(keys[p]))
@@ -127,23 +131,23 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		}
 		prog.step()
 	}
-	log.Debug("sast: packages listed", "root", root, "packages", len(listed), "cached", len(listed)-len(misses), "elapsed", time.Since(start))
+	log.Debug("sast: packages listed", "module", m.rel, "packages", len(listed), "cached", len(listed)-len(misses), "elapsed", time.Since(start))
 
 	if len(misses) > 0 {
 		start = time.Now()
 		// Only the changed packages are loaded from source and analysed;
 		// what they import, in the module or not, is typed from export
-		// data, which the go command compiles once per content
-		// (-trimpath). A package's findings depend only on its own syntax
+		// data, which the go command compiles once (per content with
+		// Config.TrimPath). A package's findings depend only on its own syntax
 		// and on the types of its imports, which are the same either way
 		// (TestIncrementalEqualsFullScan compares with a full scan).
 		load := misses
-		loaded, err := packages.Load(&packages.Config{Context: ctx, Mode: gosec.LoadMode, Dir: root, BuildFlags: buildFlags}, load...)
+		loaded, err := packages.Load(&packages.Config{Context: ctx, Mode: listMode, Dir: m.dir, Env: e.env(m, phaseBuild), BuildFlags: e.buildFlags()}, load...)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, false, ctxErr
 			}
-			return nil, false, fmt.Errorf("loading go packages in %s: %w", path, err)
+			return nil, false, goError(err)
 		}
 		if len(loaded) != len(load) {
 			return nil, false, nil
@@ -161,12 +165,10 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		for _, p := range listed {
 			byPath[p.PkgPath] = keys[p]
 		}
-		pkgWarnings := make([][]string, len(pkgs))
-		for i, p := range pkgs {
+		for _, p := range pkgs {
 			if _, known := byPath[p.PkgPath]; !known {
 				return nil, false, nil
 			}
-			pkgWarnings[i] = warn.packageWarnings(p)
 		}
 		log.Debug("sast: changed packages loaded", "packages", len(pkgs), "elapsed", time.Since(start))
 		start = time.Now()
@@ -174,9 +176,9 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		for i, r := range results {
+		for _, r := range results {
 			items, ws := toItems(root, r.issues)
-			cp := cachedPackage{Items: items, Warnings: slices.Concat(pkgWarnings[i], r.warnings, ws)}
+			cp := cachedPackage{Items: items, Warnings: slices.Concat(r.loadWarnings, r.warnings, ws)}
 			parts = append(parts, items)
 			for _, w := range cp.Warnings {
 				warn.add(w)
@@ -187,7 +189,7 @@ func (e *engine) scanIncremental(ctx context.Context, c scanner.Cache, path, roo
 		}
 		log.Debug("sast: changed packages analysed", "packages", len(pkgs), "elapsed", time.Since(start))
 	}
-	return &scanner.Output{Findings: fingerprint(parts...), Warnings: warn.list()}, true, nil
+	return parts, true, nil
 }
 
 // packageKeys gives every listed package, and every package they import,

@@ -91,7 +91,9 @@ func TestMatchesGosecCLI(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildGosecCLI(t)
-	for _, name := range []string{"vuln", "suppressed", "clean"} {
+	// nested: a clean root module and a nested module with findings;
+	// workspace: a go.work whose modules import each other.
+	for _, name := range []string{"vuln", "suppressed", "clean", "nested", "workspace"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir, err := filepath.Abs(filepath.Join("testdata", name))
@@ -99,8 +101,12 @@ func TestMatchesGosecCLI(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg, target := setup(t, dir)
+			out := scan(t, cfg, target)
+			if len(out.Unanalysed) > 0 {
+				t.Errorf("unanalysed parts: %+v", out.Unanalysed)
+			}
 			var got []string
-			for _, f := range scan(t, cfg, target).Findings {
+			for _, f := range out.Findings {
 				if f.Suppressed {
 					continue
 				}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,36 +74,84 @@ func (e *engine) run(ctx context.Context, t *scanner.Target) (*scanner.Output, e
 	}
 }
 
-// scan loads the module's packages at root once and analyses them.
+// scan finds the target's Go modules and analyses each in turn. A module
+// the go command cannot load becomes an Unanalysed part of the output, with
+// the go command's reason; the other modules are still analysed.
 func (e *engine) scan(ctx context.Context, path, root string, prog *progress) (*scanner.Output, error) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return nil, fmt.Errorf("the sast engine runs the go command: %w", err)
+	}
+	lay, err := findModules(root)
+	if err != nil {
+		return nil, fmt.Errorf("finding go modules in %s: %w", path, err)
+	}
+	warn := newWarnings(root)
+	for _, w := range lay.warnings {
+		warn.add(w)
+	}
+	out := &scanner.Output{Unanalysed: lay.unanalysed}
+	var parts [][]item
+	for _, m := range lay.modules {
+		items, err := e.scanModule(ctx, lay, m, root, prog, warn)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		if err != nil {
+			// The go command names files by absolute path; the
+			// result names them relative to the target.
+			reason := strings.ReplaceAll(err.Error(), root+string(filepath.Separator), "")
+			out.Unanalysed = append(out.Unanalysed, scanner.Unanalysed{Engine: ID, Path: m.rel, Reason: reason})
+			continue
+		}
+		parts = append(parts, items...)
+	}
+	slices.SortStableFunc(out.Unanalysed, func(a, b scanner.Unanalysed) int { return strings.Compare(a.Path, b.Path) })
+	out.Findings = fingerprint(parts...)
+	out.Warnings = warn.list()
+	return out, nil
+}
+
+// scanModule analyses the packages of one module and returns their items.
+// An error means the module could not be loaded at all.
+func (e *engine) scanModule(ctx context.Context, lay *layout, m module, root string, prog *progress, warn *warnings) ([][]item, error) {
+	if err := e.download(ctx, m); err != nil {
+		return nil, err
+	}
 	if c := scanner.CacheFrom(ctx); c != nil && !e.cfg.Tests {
-		out, ok, err := e.scanIncremental(ctx, c, path, root, prog)
+		parts, ok, err := e.scanIncremental(ctx, c, lay, m, root, prog, warn)
 		if ok || err != nil {
-			return out, err
+			return parts, err
 		}
 	}
 	log := e.cfg.Logger
 	start := time.Now()
 	pkgs, err := packages.Load(&packages.Config{
 		Context:    ctx,
-		Mode:       gosec.LoadMode,
-		Dir:        root,
+		Mode:       listMode,
+		Dir:        m.dir,
+		Env:        e.env(m, phaseBuild),
 		Tests:      e.cfg.Tests,
-		BuildFlags: buildFlags,
+		BuildFlags: e.buildFlags(),
 	}, "./...")
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		return nil, fmt.Errorf("listing go packages in %s: %w", path, err)
+		return nil, goError(err)
 	}
-	log.Debug("sast: packages loaded", "root", root, "packages", len(pkgs), "elapsed", time.Since(start))
+	pkgs = lay.owned(m, pkgs)
+	log.Debug("sast: packages loaded", "module", m.rel, "packages", len(pkgs), "elapsed", time.Since(start))
 
-	warn := newWarnings(root)
-	warn.packageErrors(pkgs)
-	pkgs = analysable(pkgs)
+	// Packages that will be analysed report their load errors with their
+	// result, once they are type-checked; the others report them here.
+	keep := analysable(pkgs)
+	for _, p := range pkgs {
+		if !slices.Contains(keep, p) {
+			for _, w := range warn.packageWarnings(p) {
+				warn.add(w)
+			}
+		}
+	}
+	pkgs = keep
 	if len(pkgs) == 0 {
-		warn.add("no go packages found in ./...")
+		warn.add(fmt.Sprintf("no go packages found in module %s", m.rel))
 	}
 
 	prog.start(len(pkgs))
@@ -115,14 +164,12 @@ func (e *engine) scan(ctx context.Context, path, root string, prog *progress) (*
 	for _, r := range results {
 		items, ws := toItems(root, r.issues)
 		parts = append(parts, items)
-		for _, w := range append(r.warnings, ws...) {
+		for _, w := range slices.Concat(r.loadWarnings, r.warnings, ws) {
 			warn.add(w)
 		}
 	}
-	log.Debug("sast: packages analysed", "packages", len(pkgs), "elapsed", time.Since(start))
-
-	findings := fingerprint(parts...)
-	return &scanner.Output{Findings: findings, Warnings: warn.list()}, nil
+	log.Debug("sast: packages analysed", "module", m.rel, "packages", len(pkgs), "elapsed", time.Since(start))
+	return parts, nil
 }
 
 // analysable drops the packages gosec would analyse twice or cannot
@@ -151,9 +198,11 @@ func analysable(pkgs []*packages.Package) []*packages.Package {
 // ones included, and the warnings of its analysis (files gosec could not
 // check, a rule that failed).
 type pkgResult struct {
-	pkg      *packages.Package
-	issues   []*issue.Issue
-	warnings []string
+	pkg    *packages.Package
+	issues []*issue.Issue
+	// loadWarnings are the package's load, parse and type errors.
+	loadWarnings []string
+	warnings     []string
 }
 
 // analyse runs gosec's rules and analyzers on every package, spread over
@@ -180,14 +229,19 @@ func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *pr
 			// is that package's result.
 			a := newAnalyzer(e.cfg, perWorker, logger)
 			seenErrs := map[string]int{}
+			var imp *exportImporter
 			for i := range jobs {
 				if ctx.Err() != nil {
 					continue
 				}
 				pkg := pkgs[i]
+				// Packages are parsed and type-checked here, one at a
+				// time per worker, so that a module's size does not
+				// decide the scan's memory.
+				typeCheck(&imp, pkg)
 				before, _, _ := a.Report()
 				n := len(before)
-				r := pkgResult{pkg: pkg}
+				r := pkgResult{pkg: pkg, loadWarnings: warn.packageWarnings(pkg)}
 				if err := check(a, pkg); err != nil {
 					r.warnings = append(r.warnings, fmt.Sprintf("package %s: %v", pkg.PkgPath, err))
 				}
@@ -200,10 +254,7 @@ func (e *engine) analyse(ctx context.Context, pkgs []*packages.Package, prog *pr
 					seenErrs[file] = len(fe)
 				}
 				results[i] = r
-				// Its importers need only its types: let the syntax trees
-				// and the type-checker's maps go, so the heap shrinks as
-				// the scan goes on instead of holding the whole module.
-				pkg.Syntax, pkg.TypesInfo = nil, nil
+				release(pkg)
 				prog.step()
 			}
 		})
@@ -263,8 +314,10 @@ type progress struct {
 	stopped     bool
 }
 
-func (p *progress) start(total int) {
-	p.report(func() { p.total = total })
+// start adds n packages to the total: the engine loads one module at a
+// time.
+func (p *progress) start(n int) {
+	p.report(func() { p.total += n })
 }
 
 func (p *progress) step() {
@@ -325,17 +378,8 @@ func (w *warnings) rel(pos string) string {
 	return pos
 }
 
-// packageErrors records the packages' load, parse and type errors, which
+// packageWarnings are one package's load, parse and type errors, which
 // gosec's CLI reports as "Golang errors" and scans past.
-func (w *warnings) packageErrors(pkgs []*packages.Package) {
-	for _, p := range pkgs {
-		for _, msg := range w.packageWarnings(p) {
-			w.add(msg)
-		}
-	}
-}
-
-// packageWarnings are the warnings packageErrors records for one package.
 func (w *warnings) packageWarnings(p *packages.Package) []string {
 	var out []string
 	typeErrors := slices.ContainsFunc(p.Errors, func(e packages.Error) bool { return e.Kind != packages.ListError })

@@ -42,6 +42,24 @@ type Config struct {
 	// Logger receives the engine's debug logs, gosec's own log lines
 	// included; nil discards them.
 	Logger *slog.Logger
+	// Untrusted hardens the go commands the engine runs for code nobody
+	// vouched for (the server's workers): the local Go toolchain only
+	// (a go.mod or go.work asking for a newer one fails to load, and
+	// nothing is downloaded or run instead), cgo off (no C compiler runs,
+	// files that import "C" are left out, as in any CGO_ENABLED=0 build),
+	// go.mod and go.sum read-only, no version control commands, and no
+	// network while the code is compiled and type-checked: a module's
+	// dependencies are first fetched through GOPROXY alone (`go mod
+	// download`), then its packages are loaded with GOPROXY=off.
+	Untrusted bool
+	// TrimPath compiles the export data packages are typed from with
+	// -trimpath. The go command keys its build cache by a package's folder
+	// otherwise, so this pays where many checkouts of the same code in
+	// different folders share one build cache (the server's workers).
+	// Without it (the default) a scan reuses what the pipeline's own
+	// `go build ./...` left in the build cache, where -trimpath would
+	// compile every dependency again.
+	TrimPath bool
 }
 
 // DefaultConfig returns the default configuration.
@@ -78,24 +96,29 @@ func Engine(cfg *Config) scanner.Engine {
 		ID:      ID,
 		Version: gosecVersion(),
 		Applies: applies,
-		Scans:   "Go modules (a directory or commit with go.mod at its root)",
+		Scans:   "Go modules (a directory or commit with a go.mod or go.work at its root)",
 		Run:     (&engine{cfg: c}).run,
 		Config:  c.cacheConfig(),
 		Codec:   scanner.JSONCodec,
 	}
 }
 
-// applies reports whether t is a directory with a Go module at its root.
+// applies reports whether t is a directory with a Go module or a Go
+// workspace at its root.
 func applies(t *scanner.Target) bool {
 	if t == nil || (t.Kind != scanner.KindDir && t.Kind != scanner.KindGit) || t.Path == "" {
 		return false
 	}
-	fi, err := os.Stat(filepath.Join(t.Path, "go.mod"))
-	return err == nil && fi.Mode().IsRegular()
+	for _, name := range []string{"go.mod", "go.work"} {
+		if fi, err := os.Stat(filepath.Join(t.Path, name)); err == nil && fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
 
 // errNotApplicable is returned by Run for a target that applies says no to.
-var errNotApplicable = errors.New("sast scans a directory with a go.mod at its root")
+var errNotApplicable = errors.New("sast scans a directory with a go.mod or go.work at its root")
 
 // gosecVersion is the version of gosec linked into the binary.
 func gosecVersion() string { return version.Module(gosecModule, fallbackGosecVersion) }

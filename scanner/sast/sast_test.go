@@ -394,9 +394,11 @@ func TestRunErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg, target := setup(t, dir)
-		_, err := Engine(cfg).Run(t.Context(), target)
-		if err == nil || !strings.Contains(err.Error(), dir) || errors.Is(err, scanner.ErrUsage) {
-			t.Errorf("Run = %v; want an error naming %s", err, dir)
+		// A module that does not load is a part nobody analysed, which
+		// the result says and the gate judges; never an empty result.
+		out := scan(t, cfg, target)
+		if len(out.Unanalysed) != 1 || out.Unanalysed[0].Path != "." || !strings.Contains(out.Unanalysed[0].Reason, "go.mod") {
+			t.Errorf("Unanalysed = %+v; want the root module with the go command's reason", out.Unanalysed)
 		}
 	})
 	t.Run("not a module", func(t *testing.T) {
@@ -427,6 +429,7 @@ func TestEngineApplies(t *testing.T) {
 		{"dir with go.mod", &scanner.Target{Kind: scanner.KindDir, Path: module}, true},
 		{"git with go.mod", &scanner.Target{Kind: scanner.KindGit, Path: module}, true},
 		{"dir without go.mod", &scanner.Target{Kind: scanner.KindDir, Path: "testdata"}, false},
+		{"workspace without go.mod", &scanner.Target{Kind: scanner.KindDir, Path: filepath.Join("testdata", "workspace")}, true},
 		{"image", &scanner.Target{Kind: scanner.KindImage, Path: module}, false},
 		{"no path", &scanner.Target{Kind: scanner.KindDir}, false},
 		{"nil", nil, false},

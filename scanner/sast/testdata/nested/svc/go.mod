@@ -1,0 +1,3 @@
+module example.com/nested/svc
+
+go 1.24

@@ -1,0 +1,3 @@
+module example.com/unloadable
+
+go 1.24
