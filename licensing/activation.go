@@ -65,7 +65,7 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 		return Grant{}, "", refuse(CodeInvalidRequest, "seat_id is required; seat_id and seat_name are at most 256 bytes, fingerprint 512")
 	}
 	norm, ok := NormalizeCode(req.ActivationCode)
-	hash := keyedHash(s.codeKey, norm) // computed for bad codes too: the same work
+	hash := keyedHash(s.kr.code, norm) // computed for bad codes too: the same work
 	se, err := s.db.EntitlementByCodeHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (!ok || se.TenantID != req.TenantID || se.ProductID != req.ProductID)) {
 		return Grant{}, "", errInvalidCredentials
@@ -229,7 +229,7 @@ func (s *Service) verify(token, tenantID string, checkExpiry bool) (*tokenClaims
 // newNonce returns a random 128-bit nonce.
 func newNonce() string { return base64.RawURLEncoding.EncodeToString(randomBytes(16)) }
 
-func (s *Service) nonceHash(nonce string) string { return keyedHash(s.nonceKey, nonce) }
+func (s *Service) nonceHash(nonce string) string { return keyedHash(s.kr.nonce, nonce) }
 
 // CallRequest is what every call of the nonce chain carries.
 type CallRequest struct {
@@ -283,7 +283,7 @@ func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement, p
 	now := s.now().UTC()
 	var keyHash, reqHash string
 	if req.IdempotencyKey != "" {
-		keyHash = keyedHash(s.idemKey, req.IdempotencyKey)
+		keyHash = keyedHash(s.kr.idem, req.IdempotencyKey)
 		sum := sha256.Sum256(req.Request)
 		reqHash = base64.RawURLEncoding.EncodeToString(sum[:])
 	}

@@ -62,6 +62,12 @@ func (s *Server) newLicensing(ctx context.Context) (*licensing.Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = s.log
 	}
+	if cfg.Secret == nil {
+		var err error
+		if cfg.Secret, err = LicensingSecret(s.cfg.SealKey); err != nil {
+			return nil, err
+		}
+	}
 	svc, err := licensing.New(ctx, s.db, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

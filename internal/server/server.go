@@ -153,6 +153,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if ocfg.Logger == nil {
 		ocfg.Logger = log
 	}
+	if ocfg.Pepper == nil {
+		if ocfg.Pepper, err = OAuthPepper(cfg.SealKey); err != nil {
+			return nil, err
+		}
+	}
 	if s.oauth, err = oauth.New(ctx, cfg.DB, ocfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

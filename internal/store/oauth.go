@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -194,4 +196,56 @@ func (d *DB) EnsureOAuthKey(ctx context.Context, k OAuthKey) (OAuthKey, error) {
 // newest first.
 func (d *DB) ListOAuthKeys(ctx context.Context, kind string) ([]OAuthKey, error) {
 	return listRows(ctx, d, "oauth keys", scanOAuthKey, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? ORDER BY created_at DESC, id", kind)
+}
+
+// ActiveOAuthKey returns the active key of the kind, or ErrNotFound.
+func (d *DB) ActiveOAuthKey(ctx context.Context, kind string) (OAuthKey, error) {
+	k, err := scanOAuthKey(d.writeRow(ctx, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? AND retired_at IS NULL", kind))
+	if errors.Is(err, sql.ErrNoRows) {
+		return OAuthKey{}, fmt.Errorf("oauth %s key: %w", kind, ErrNotFound)
+	}
+	if err != nil {
+		return OAuthKey{}, fmt.Errorf("store: read oauth %s key: %w", kind, err)
+	}
+	return k, nil
+}
+
+// ReplaceOAuthKeyMaterial sets the key's material to material if it is
+// still old, and reports whether it did.
+func (d *DB) ReplaceOAuthKeyMaterial(ctx context.Context, id, old, material string) (bool, error) {
+	ok, err := oneRowChanged(d.exec(ctx, "UPDATE oauth_keys SET material = ? WHERE id = ? AND material = ?", material, id, old))
+	if err != nil {
+		return false, fmt.Errorf("store: update oauth key %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// DeleteOAuthKey deletes the key with the ID, if there is one.
+func (d *DB) DeleteOAuthKey(ctx context.Context, id string) error {
+	if _, err := d.exec(ctx, "DELETE FROM oauth_keys WHERE id = ?", id); err != nil {
+		return fmt.Errorf("store: delete oauth key %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReplaceOAuthSecretHash sets the client's secret hash to hash if it is
+// still old, and reports whether it did.
+func (d *DB) ReplaceOAuthSecretHash(ctx context.Context, clientID, old, hash string) (bool, error) {
+	ok, err := oneRowChanged(d.exec(ctx, "UPDATE oauth_clients SET secret_hash = ? WHERE id = ? AND secret_hash = ?", hash, clientID, old))
+	if err != nil {
+		return false, fmt.Errorf("store: update oauth client %s: %w", clientID, err)
+	}
+	return ok, nil
+}
+
+// CountOAuthSecretHashes returns how many clients that are not revoked
+// have a secret hash starting with prefix.
+func (d *DB) CountOAuthSecretHashes(ctx context.Context, prefix string) (int, error) {
+	var n int
+	// substr, not LIKE: a prefix holding % or _ would be a pattern.
+	err := d.writeRow(ctx, "SELECT COUNT(*) FROM oauth_clients WHERE revoked_at IS NULL AND substr(secret_hash, 1, ?) = ?", len(prefix), prefix).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count oauth secret hashes: %w", err)
+	}
+	return n, nil
 }

@@ -46,6 +46,7 @@ func setup(t *testing.T, dialect store.Dialect) *env {
 	db := storetest.Open(t, dialect)
 	clk := &clock{t: time.Now().UTC()}
 	cfg := licensing.DefaultConfig()
+	cfg.Secret = []byte("api-test-secret-of-32-bytes-or-more")
 	cfg.Now = clk.Now
 	cfg.Logger = storetest.Logger(t)
 	svc, err := licensing.New(t.Context(), db, cfg)

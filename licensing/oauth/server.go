@@ -30,20 +30,28 @@ const AdminScope = "admin"
 // secretLen is the number of random bytes in a client secret.
 const secretLen = 32
 
-// hashPrefix names the secret hash scheme in stored hashes.
-const hashPrefix = "hmac-sha256$"
+// hashPrefix names the secret hash scheme in stored hashes: HMAC-SHA256
+// keyed by Config.Pepper. legacyHashPrefix is the same keyed by the pepper
+// an installation kept in its database before (pepper.go).
+const (
+	hashPrefix       = "hmac-sha256-sk$"
+	legacyHashPrefix = "hmac-sha256$"
+)
 
 // ErrInvalidScope: a scope name is malformed (RFC 6749 §3.3).
 var ErrInvalidScope = errors.New("invalid scope")
 
 // Server is the authorization server. It is safe for concurrent use.
 type Server struct {
-	db      *store.DB
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	pepper  []byte
-	limiter *keyedLimiter
+	db     *store.DB
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	pepper []byte
+	// legacyPepper verifies the hashes made with the pepper the database
+	// held before (pepper.go); nil when there is none.
+	legacyPepper []byte
+	limiter      *keyedLimiter
 	// verified remembers tokens that verified (verifycache.go).
 	verified tokencache.Cache[verifiedEntry]
 
@@ -64,8 +72,7 @@ type Client struct {
 }
 
 // New returns a server on db, which must be migrated. On the first start
-// of a database it makes the signing key (and the pepper, when cfg has
-// none) and stores them.
+// of a database it makes the signing key and stores it.
 func New(ctx context.Context, db *store.DB, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -81,16 +88,9 @@ func New(ctx context.Context, db *store.DB, cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.limiter = newKeyedLimiter(cfg.RateLimit, cfg.RateBurst)
-	if s.pepper == nil {
-		p := make([]byte, secretLen)
-		rand.Read(p)
-		k, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: "pepper-" + uuid.NewString(), Kind: store.OAuthKeyPepper, Material: base64.RawURLEncoding.EncodeToString(p)})
-		if err != nil {
-			return nil, fmt.Errorf("oauth: load pepper: %w", err)
-		}
-		if s.pepper, err = base64.RawURLEncoding.DecodeString(k.Material); err != nil || len(s.pepper) < minPepperLen {
-			return nil, fmt.Errorf("oauth: stored pepper %s is malformed", k.ID)
-		}
+	var err error
+	if s.legacyPepper, err = s.loadLegacyPepper(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.loadSigningKey(ctx); err != nil {
 		return nil, err
@@ -256,8 +256,10 @@ func (s *Server) hashSecret(clientID, secret string) string {
 	return hashPrefix + base64.RawURLEncoding.EncodeToString(s.mac(clientID, secret))
 }
 
-func (s *Server) mac(clientID, secret string) []byte {
-	m := hmac.New(sha256.New, s.pepper)
+func (s *Server) mac(clientID, secret string) []byte { return mac(s.pepper, clientID, secret) }
+
+func mac(pepper []byte, clientID, secret string) []byte {
+	m := hmac.New(sha256.New, pepper)
 	m.Write([]byte(clientID))
 	m.Write([]byte{0})
 	m.Write([]byte(secret))
@@ -266,6 +268,8 @@ func (s *Server) mac(clientID, secret string) []byte {
 
 // authenticate returns the active client with the ID if the secret is
 // its secret. The comparison takes the same time for an unknown client.
+// A hash made with the legacy pepper is made again with the pepper on
+// the client's first success (pepper.go).
 func (s *Server) authenticate(ctx context.Context, clientID, secret string) (store.OAuthClient, authFailure, error) {
 	got := s.mac(clientID, secret)
 	c, err := s.db.GetOAuthClient(ctx, clientID)
@@ -276,15 +280,32 @@ func (s *Server) authenticate(ctx context.Context, clientID, secret string) (sto
 	if err != nil {
 		return store.OAuthClient{}, 0, err
 	}
-	want, derr := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(c.SecretHash, hashPrefix))
-	if !strings.HasPrefix(c.SecretHash, hashPrefix) || derr != nil {
+	stored, legacy := strings.CutPrefix(c.SecretHash, legacyHashPrefix)
+	if !legacy {
+		var ok bool
+		if stored, ok = strings.CutPrefix(c.SecretHash, hashPrefix); !ok {
+			return store.OAuthClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
+		}
+	}
+	want, derr := base64.RawURLEncoding.DecodeString(stored)
+	if derr != nil {
 		return store.OAuthClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
+	}
+	if legacy {
+		if s.legacyPepper == nil { // retired: only revoked clients kept such hashes
+			hmac.Equal(got, make([]byte, len(got)))
+			return store.OAuthClient{}, failWrongSecret, nil
+		}
+		got = mac(s.legacyPepper, clientID, secret)
 	}
 	if !hmac.Equal(got, want) {
 		return store.OAuthClient{}, failWrongSecret, nil
 	}
 	if c.Revoked() {
 		return store.OAuthClient{}, failRevokedClient, nil
+	}
+	if legacy {
+		s.rehash(ctx, c, secret)
 	}
 	return c, 0, nil
 }

@@ -322,8 +322,14 @@ func TestRateLimit(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	if err := oauth.DefaultConfig().Validate(); err != nil {
-		t.Fatalf("DefaultConfig().Validate() = %v", err)
+	valid := oauth.DefaultConfig()
+	valid.Pepper = []byte(strings.Repeat("p", 32))
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("DefaultConfig() with a pepper: Validate() = %v", err)
+	}
+	// No pepper: the server would have to keep one in the database.
+	if err := oauth.DefaultConfig().Validate(); err == nil || !strings.Contains(err.Error(), "pepper") {
+		t.Errorf("DefaultConfig() without a pepper: Validate() = %v, want an error naming the pepper", err)
 	}
 	tests := map[string]func(*oauth.Config){
 		"no issuer":    func(c *oauth.Config) { c.Issuer = "" },
@@ -336,7 +342,7 @@ func TestConfigValidate(t *testing.T) {
 		"no burst":     func(c *oauth.Config) { c.RateBurst = 0 },
 	}
 	for name, edit := range tests {
-		c := oauth.DefaultConfig()
+		c := valid
 		edit(&c)
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: Validate() = nil, want an error", name)
