@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	jcfg.Scans = s
 	jcfg.Periodic = s
 	jcfg.Statuses = s
-	jcfg.Deliveries = s.lic // licensehooks.go
+	jcfg.Deliveries = sweeper{s} // licensehooks.go
 	jcfg.Logger = log
 	if s.queue, err = jobs.New(cfg.DB, &jcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -525,14 +525,10 @@ func (t *LicensingTx) PutIdempotentAnswer(ctx context.Context, a IdempotentAnswe
 	return nil
 }
 
-// PruneIdempotentAnswers deletes the answers stored before the time and
-// returns how many it deleted.
+// PruneIdempotentAnswers deletes the answers stored before the time, in
+// batches (pruneInBatches), and returns how many it deleted.
 func (d *DB) PruneIdempotentAnswers(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.exec(ctx, "DELETE FROM licensing_idempotency WHERE created_at < ?", d.timeArg(before))
-	if err != nil {
-		return 0, fmt.Errorf("store: prune idempotent answers: %w", err)
-	}
-	return res.RowsAffected()
+	return d.pruneInBatches(ctx, "idempotent answers", "licensing_idempotency", "activation_id, key_hash", "created_at < ?", d.timeArg(before))
 }
 
 // Tenant reads the tenant inside the transaction, or ErrNotFound.

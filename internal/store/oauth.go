@@ -145,17 +145,10 @@ func (d *DB) OAuthTokenRevoked(ctx context.Context, jti string) (bool, error) {
 }
 
 // PruneOAuthRevokedTokens deletes the revocations of tokens that expired
-// before the time, and returns how many it deleted.
+// before the time, in batches (pruneInBatches), and returns how many it
+// deleted.
 func (d *DB) PruneOAuthRevokedTokens(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.exec(ctx, "DELETE FROM oauth_revoked_tokens WHERE expires_at < ?", d.timeArg(before))
-	if err != nil {
-		return 0, fmt.Errorf("store: prune revoked oauth tokens: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: prune revoked oauth tokens: %w", err)
-	}
-	return n, nil
+	return d.pruneInBatches(ctx, "revoked oauth tokens", "oauth_revoked_tokens", "jti", "expires_at < ?", d.timeArg(before))
 }
 
 const oauthKeyCols = "id, kind, material, created_at, retired_at"
