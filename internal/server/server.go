@@ -198,20 +198,18 @@ type Credentials struct {
 	ClientSecret string `json:"client_secret"`
 }
 
-// Bootstrap makes an admin client when the store has no client at all, and
-// returns its credentials (shown once: the secret is not stored). created
-// is false, with empty credentials, when clients exist.
+// Bootstrap makes an admin client when the store has never had a client,
+// and returns its credentials (shown once: the secret is not stored).
+// created is false, with empty credentials, when clients exist or one was
+// bootstrapped before. Of servers starting at once on one empty store,
+// exactly one creates the admin client (oauth.Server.CreateFirstClient).
 func (s *Server) Bootstrap(ctx context.Context) (creds Credentials, created bool, err error) {
-	cs, err := s.db.ListOAuthClients(ctx)
+	id, secret, created, err := s.oauth.CreateFirstClient(ctx, "admin", []string{ScopeAdmin})
 	if err != nil {
 		return Credentials{}, false, fmt.Errorf("server: bootstrap: %w", err)
 	}
-	if len(cs) > 0 {
+	if !created {
 		return Credentials{}, false, nil
-	}
-	id, secret, err := s.oauth.CreateClient(ctx, "admin", []string{ScopeAdmin})
-	if err != nil {
-		return Credentials{}, false, fmt.Errorf("server: bootstrap: %w", err)
 	}
 	return Credentials{ClientID: id, ClientSecret: secret}, true, nil
 }

@@ -63,6 +63,23 @@ func scanOAuthClient(row interface{ Scan(...any) error }) (OAuthClient, error) {
 // time set. ID, Name and SecretHash must not be empty (ErrInvalid), and the
 // ID must be new (ErrConflict). Scopes must not contain spaces.
 func (d *DB) CreateOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient, error) {
+	c, err := newOAuthClient(c)
+	if err != nil {
+		return OAuthClient{}, err
+	}
+	_, err = d.exec(ctx, "INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)",
+		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil)
+	if isUniqueViolation(err) {
+		return OAuthClient{}, fmt.Errorf("%w: an oauth client with id %q exists", ErrConflict, c.ID)
+	}
+	if err != nil {
+		return OAuthClient{}, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+// newOAuthClient checks a client to create and sets its times.
+func newOAuthClient(c OAuthClient) (OAuthClient, error) {
 	c.Name = strings.TrimSpace(c.Name)
 	switch {
 	case c.ID == "":
@@ -79,15 +96,50 @@ func (d *DB) CreateOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient,
 	}
 	c.CreatedAt = now()
 	c.RevokedAt = time.Time{}
-	_, err := d.exec(ctx, "INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)",
-		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil)
-	if isUniqueViolation(err) {
-		return OAuthClient{}, fmt.Errorf("%w: an oauth client with id %q exists", ErrConflict, c.ID)
-	}
-	if err != nil {
-		return OAuthClient{}, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
-	}
 	return c, nil
+}
+
+// CreateFirstOAuthClient stores c only if the store has never had a
+// client, and reports whether it did. Of processes racing on an empty
+// store exactly one creates its client: each first inserts the single
+// row of oauth_bootstrap, which the unique key lets one transaction hold
+// (the others wait for it, then find it taken), and the client goes in
+// the same transaction, so a crash leaves neither.
+func (d *DB) CreateFirstOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient, bool, error) {
+	c, err := newOAuthClient(c)
+	if err != nil {
+		return OAuthClient{}, false, err
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, d.rebind("INSERT INTO oauth_bootstrap (id, client_id, created_at) VALUES (1, ?, ?) ON CONFLICT DO NOTHING"),
+		c.ID, d.timeArg(c.CreatedAt))
+	won, err := oneRowChanged(res, err)
+	if err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if !won {
+		return OAuthClient{}, false, nil
+	}
+	// Installations older than oauth_bootstrap have clients but no row.
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM oauth_clients").Scan(&n); err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if n > 0 {
+		return OAuthClient{}, false, nil // rolled back: the row stays free, as before
+	}
+	if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)"),
+		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil); err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: commit: %w", err)
+	}
+	return c, true, nil
 }
 
 // GetOAuthClient returns the client with the ID, revoked or not, or

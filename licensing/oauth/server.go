@@ -193,26 +193,50 @@ func thumbprint(pub *ecdsa.PublicKey) (string, error) {
 // CreateClient makes a client with the scopes and returns its ID and its
 // secret. The secret is not stored and cannot be shown again.
 func (s *Server) CreateClient(ctx context.Context, name string, scopes []string) (clientID, secret string, err error) {
+	c, secret, err := s.newClient(name, scopes)
+	if err != nil {
+		return "", "", err
+	}
+	if _, err = s.db.CreateOAuthClient(ctx, c); err != nil {
+		return "", "", fmt.Errorf("oauth: create client %q: %w", name, err)
+	}
+	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", c.ID), slog.String("name", name), slog.String("scope", strings.Join(c.Scopes, " ")))
+	return c.ID, secret, nil
+}
+
+// CreateFirstClient is CreateClient on a store that never had a client;
+// created is false, with nothing made, otherwise. Of processes calling it
+// at once on one empty store, exactly one creates its client.
+func (s *Server) CreateFirstClient(ctx context.Context, name string, scopes []string) (clientID, secret string, created bool, err error) {
+	c, secret, err := s.newClient(name, scopes)
+	if err != nil {
+		return "", "", false, err
+	}
+	if _, created, err = s.db.CreateFirstOAuthClient(ctx, c); err != nil || !created {
+		if err != nil {
+			err = fmt.Errorf("oauth: create first client %q: %w", name, err)
+		}
+		return "", "", false, err
+	}
+	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", c.ID), slog.String("name", name), slog.String("scope", strings.Join(c.Scopes, " ")))
+	return c.ID, secret, true, nil
+}
+
+// newClient makes a client's ID and secret, and the row the store keeps.
+func (s *Server) newClient(name string, scopes []string) (store.OAuthClient, string, error) {
 	scopes = slices.Clone(scopes)
 	for _, sc := range scopes {
 		if !validScopeToken(sc) {
-			return "", "", fmt.Errorf("%w: %q", ErrInvalidScope, sc)
+			return store.OAuthClient{}, "", fmt.Errorf("%w: %q", ErrInvalidScope, sc)
 		}
 	}
 	slices.Sort(scopes)
 	scopes = slices.Compact(scopes)
 	b := make([]byte, secretLen)
 	rand.Read(b)
-	secret = base64.RawURLEncoding.EncodeToString(b)
-	clientID = uuid.Must(uuid.NewV7()).String()
-	_, err = s.db.CreateOAuthClient(ctx, store.OAuthClient{
-		ID: clientID, Name: name, SecretHash: s.hashSecret(clientID, secret), Scopes: scopes,
-	})
-	if err != nil {
-		return "", "", fmt.Errorf("oauth: create client %q: %w", name, err)
-	}
-	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", clientID), slog.String("name", name), slog.String("scope", strings.Join(scopes, " ")))
-	return clientID, secret, nil
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	id := uuid.Must(uuid.NewV7()).String()
+	return store.OAuthClient{ID: id, Name: name, SecretHash: s.hashSecret(id, secret), Scopes: scopes}, secret, nil
 }
 
 // ListClients returns every client, revoked ones included.

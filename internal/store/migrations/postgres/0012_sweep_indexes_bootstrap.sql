@@ -15,3 +15,12 @@ CREATE INDEX licensing_entitlements_status_expiry ON licensing_entitlements (sta
 -- CASCADE from events to deliveries.
 CREATE INDEX license_webhook_events_created_at ON license_webhook_events (created_at);
 CREATE INDEX license_webhook_deliveries_event ON license_webhook_deliveries (event_id, status);
+
+-- The first-start admin client (store.CreateFirstOAuthClient): one row
+-- at most, whose unique key lets one process of several starting on an
+-- empty store create it.
+CREATE TABLE oauth_bootstrap (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    client_id   TEXT NOT NULL REFERENCES oauth_clients (id) DEFERRABLE INITIALLY DEFERRED,
+    created_at  TIMESTAMPTZ NOT NULL
+);
