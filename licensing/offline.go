@@ -152,16 +152,6 @@ func (s *Service) proofHash(proof string) string {
 	return keyedHash(s.kr.proof, proof)
 }
 
-// OfflineKeyTenant returns the tenant whose key the envelope is sealed to,
-// or "" when it is no server key: what the HTTP handler rate-limits by.
-func (s *Service) OfflineKeyTenant(ctx context.Context, env *offline.Envelope) string {
-	k, err := s.db.GetOfflineKey(ctx, env.KeyID)
-	if err != nil {
-		return ""
-	}
-	return k.TenantID
-}
-
 // OfflineActivate serves a sealed offline request (activate, refresh or
 // deactivate) and returns the sealed answer: a license signed with the
 // tenant's Ed25519 key (a deactivation receipt for a deactivation),

@@ -140,8 +140,8 @@ other endpoints still work without one.`,
 	fl.StringVar(&f.registryToken, "registry-token", os.Getenv("VIGIL_REGISTRY_TOKEN"), "bearer token of registry notifications at /hooks/registry (default $VIGIL_REGISTRY_TOKEN; empty disables the endpoint)")
 	fl.StringVar(&f.publicURL, "public-url", "", "the server's base URL as clients reach it: the issuer (iss) of its access tokens and the base of links in commit statuses (default https://HOST:PORT from --addr, http:// with --http; set the same on every host)")
 	fl.StringVar(&f.admissionCA, "admission-client-ca", "", "PEM file of the CA(s) that issue the Kubernetes API server's client certificate: /admission/v1/validate then needs a client certificate they verify (the rest of the API does not)")
-	fl.DurationVar(&f.actEvery, "activation-interval", 6*time.Second, "license activations (online and offline): one more attempt allowed per client address, and per tenant, every this long")
-	fl.IntVar(&f.actBurst, "activation-burst", 10, "license activations: attempts allowed at once per client address, and per tenant, before --activation-interval paces them")
+	fl.DurationVar(&f.actEvery, "activation-interval", 6*time.Second, "license activations (online and offline): one more attempt allowed per client address every this long")
+	fl.IntVar(&f.actBurst, "activation-burst", 10, "license activations: attempts allowed at once per client address before --activation-interval paces them")
 	return cmd
 }
 

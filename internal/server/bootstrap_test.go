@@ -2,9 +2,14 @@ package server_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/server"
@@ -102,4 +107,43 @@ func TestBootstrapExistingClients(t *testing.T) {
 			t.Errorf("%d clients, want 1", len(cs))
 		}
 	})
+}
+
+// TestBootstrapAdminAsksForGateScope: the first-start admin client gets a
+// gate:read token, as `vigil gate` asks for, and a token for a scope the
+// API does not know is refused.
+func TestBootstrapAdminAsksForGateScope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Open(t, store.SQLite)
+	if err := jobs.Migrate(ctx, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := store.NewBlobs(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, server.Config{DB: db, Blobs: blobs, SealKey: make([]byte, server.SealKeySize), Logger: storetest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _, err := srv.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	octx := context.WithValue(ctx, oauth2.HTTPClient, ts.Client())
+	cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: ts.URL + "/oauth2/token", Scopes: []string{server.ScopeGateRead}}
+	tok, err := cc.Token(octx)
+	if err != nil {
+		t.Fatalf("admin client asking for %s: %v", server.ScopeGateRead, err)
+	}
+	if got := tok.Extra("scope"); got != server.ScopeGateRead {
+		t.Errorf("token scope %v, want %s", got, server.ScopeGateRead)
+	}
+	cc.Scopes = []string{"nonsense:write"}
+	if _, err := cc.Token(octx); err == nil || !strings.Contains(err.Error(), "invalid_scope") {
+		t.Errorf("admin client asking for an unknown scope: %v, want invalid_scope", err)
+	}
 }

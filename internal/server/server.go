@@ -153,6 +153,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if ocfg.Logger == nil {
 		ocfg.Logger = log
 	}
+	if ocfg.Scopes == nil {
+		ocfg.Scopes = Scopes // an admin client may ask for a narrower token
+	}
 	if ocfg.Pepper == nil {
 		if ocfg.Pepper, err = OAuthPepper(cfg.SealKey); err != nil {
 			return nil, err

@@ -24,6 +24,10 @@ type Config struct {
 	// Changing it invalidates every client secret. A pepper that an
 	// earlier version kept in the database is migrated by New (pepper.go).
 	Pepper []byte
+	// Scopes are the scopes the API knows. A client with AdminScope may
+	// ask for a token with any of them (a narrower token than its own);
+	// nil lets it ask for any well-formed scope.
+	Scopes []string
 	// RateLimit and RateBurst limit the credential-checking endpoints
 	// (token, introspection, revocation) per client address.
 	RateLimit rate.Limit
