@@ -15,6 +15,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -189,6 +191,10 @@ func (h *handler) feature(r *http.Request, req licensing.CallRequest) (licensing
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&b); err != nil && err != io.EOF {
+			if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field == "amount" {
+				return licensing.Answer{}, &licensing.Error{Code: licensing.CodeInvalidField,
+					Message: fmt.Sprintf("amount: want an integer from 1 to %d (0 or none means 1)", licensing.MaxTrackAmount)}
+			}
 			return licensing.Answer{}, &licensing.Error{Code: licensing.CodeInvalidRequest, Message: `the body of track must be {"amount": N} or empty`}
 		}
 		amount = b.Amount
