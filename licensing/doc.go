@@ -7,9 +7,10 @@
 // and a secret that keys the hashes of activation codes (stored only as
 // HMAC-SHA256 of the normalised code, looked up by equality), nonces and
 // idempotency keys, and the keys sealing stored answers, offline private
-// keys and webhook keys (keys.go). The signing key lives in the database;
-// the secret (Config.Secret) never does: the server derives it from its
-// seal key, and New migrates an installation that kept one there.
+// keys and webhook keys (keys.go). The signing key lives in the database,
+// sealed under the secret; the secret (Config.Secret) never does: the
+// server derives it from its seal key, and New migrates an installation
+// that kept one there.
 //
 // An application activates with a tenant, a product and an activation
 // code (Activate), and gets a token and the first nonce of a chain. Every

@@ -2,6 +2,7 @@ package licensing
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -26,6 +28,7 @@ const (
 	infoSealOffline  = "vigil/licensing/seal/offline-keys"
 	infoSealWebhooks = "vigil/licensing/seal/webhook-keys"
 	infoSealLegacy   = "vigil/licensing/seal/legacy-secret"
+	infoSealSigning  = "vigil/licensing/seal/signing-keys"
 )
 
 // sealedSecretPrefix marks a legacy secret row whose material is sealed
@@ -37,6 +40,7 @@ const sealedSecretPrefix = "sealed1:"
 type keyring struct {
 	code, nonce, idem, proof []byte
 	answers, offline, hooks  sealer
+	signing                  sealer // the ES256 token signing keys (PEM)
 	// legacyAnswers opens the answers stored before the installation's
 	// secret left the database; nil on installations that never had one.
 	legacyAnswers *sealer
@@ -60,6 +64,7 @@ func newKeyring(secret []byte) keyring {
 		answers: newSealer(hkdfKey(secret, infoSealAnswers)),
 		offline: newSealer(hkdfKey(secret, infoSealOffline)),
 		hooks:   newSealer(hkdfKey(secret, infoSealWebhooks)),
+		signing: newSealer(hkdfKey(secret, infoSealSigning)),
 	}
 }
 
@@ -140,6 +145,41 @@ func withLegacy(kr keyring, legacy []byte) keyring {
 	kr.code, kr.nonce, kr.idem, kr.proof = old.code, old.nonce, old.idem, old.proof
 	kr.legacyAnswers = &old.answers
 	return kr
+}
+
+// sealedKeyPrefix marks a signing key row whose PEM is sealed under
+// Config.Secret (infoSealSigning); a row without it is a PEM in the clear
+// that an earlier version stored, sealed in place on first use.
+const sealedKeyPrefix = "sealed1:"
+
+func signingKeyAAD(id string) string { return "signing-key\x00" + id }
+
+// sealSigningKey is what the store keeps of a new signing key.
+func (s *Service) sealSigningKey(id, pem string) string {
+	return sealedKeyPrefix + s.kr.signing.seal([]byte(pem), signingKeyAAD(id))
+}
+
+// signingKey opens a stored signing key. One stored in the clear is
+// sealed in place (a racing process may do it first: that is the same).
+func (s *Service) signingKey(ctx context.Context, k store.LicensingKey) (*ecdsa.PrivateKey, error) {
+	pem := k.Material
+	if sealed, ok := strings.CutPrefix(k.Material, sealedKeyPrefix); ok {
+		b, err := s.kr.signing.open(sealed, signingKeyAAD(k.ID))
+		if err != nil {
+			return nil, fmt.Errorf("licensing: signing key %s does not open with this secret: another installation's seal key?", k.ID)
+		}
+		pem = string(b)
+	}
+	priv, err := keys.ParseP256(pem)
+	if err != nil {
+		return nil, fmt.Errorf("licensing: signing key %s: %w", k.ID, err)
+	}
+	if pem == k.Material {
+		if _, err := s.db.ReplaceLicensingKeyMaterial(ctx, k.ID, k.Material, s.sealSigningKey(k.ID, pem)); err != nil {
+			return nil, fmt.Errorf("licensing: seal signing key %s: %w", k.ID, err)
+		}
+	}
+	return priv, nil
 }
 
 // reseal opens v with the old keys and seals it with the new ones, bound

@@ -3,6 +3,7 @@ package licensing
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 	"github.com/vigil-sec/vigil/licensing/webhooks"
@@ -43,9 +47,20 @@ func newLegacyService(t *testing.T, db *store.DB) (*Service, []byte) {
 	}
 	s := &Service{db: db, cfg: DefaultConfig(), log: storetest.Logger(t), now: time.Now, kr: legacyKeyring(legacy)}
 	s.hooks = newHookState(s.kr.hooks, s.cfg.Webhooks)
-	if err := s.loadSigningKeys(t.Context()); err != nil {
+	// Its signing key, a PEM in the clear.
+	priv, material, err := keys.NewP256()
+	if err != nil {
 		t.Fatal(err)
 	}
+	k, err := db.EnsureLicensingKey(t.Context(), store.LicensingKey{ID: "lic-legacy", Kind: store.LicensingKeySigning, Material: material})
+	if err != nil || k.Material != material {
+		t.Fatalf("legacy signing key: %v", err)
+	}
+	if s.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: k.ID}},
+		(&jose.SignerOptions{}).WithType(tokenType)); err != nil {
+		t.Fatal(err)
+	}
+	s.keys = map[string]*ecdsa.PublicKey{k.ID: &priv.PublicKey}
 	return s, legacy
 }
 
@@ -170,6 +185,17 @@ func check(t *testing.T, s *Service, inst installation) {
 	}
 }
 
+// noPrivateKeys fails if a private key is in a dump of the database:
+// the token signing keys are stored sealed too.
+func noPrivateKeys(t *testing.T, db *store.DB) {
+	t.Helper()
+	for _, v := range storetest.Dump(t, db) {
+		if strings.Contains(v, "PRIVATE KEY") {
+			t.Errorf("a private key is in the dump: %.40s…", v)
+		}
+	}
+}
+
 // sealedInDump is every sealed value of the database with what it is
 // bound to, and the activation code hash.
 type sealedInDump struct {
@@ -277,16 +303,18 @@ func TestDumpOpensNothing(t *testing.T) {
 		if len(opened) > 0 {
 			t.Errorf("a dump of the database alone opens: %v", opened)
 		}
+		noPrivateKeys(t, db)
 		// The same attack with the secret from outside opens everything,
 		// so it is not blind.
 		if got := opens(sealKeySecret, vals, codeHash, inst.code); len(got) != len(vals)+1 {
 			t.Errorf("the secret opens %v, want all %d sealed values and the code hash", got, len(vals))
 		}
 		check(t, newTestService(t, db, sealKeySecret), inst)
-		// Another installation's secret opens nothing, and says why.
-		other := newTestService(t, db, []byte("another-installation-seal-key-32"))
-		if _, _, err := other.tenantKey(t.Context(), inst.tenantID); err == nil {
-			t.Errorf("another secret opened the webhook key")
+		// Another installation's secret does not start, and says why.
+		cfg := DefaultConfig()
+		cfg.Secret = []byte("another-installation-seal-key-32")
+		if _, err := New(t.Context(), db, cfg); err == nil || !strings.Contains(err.Error(), "seal key") {
+			t.Errorf("start with another secret: %v, want an error naming the seal key", err)
 		}
 	})
 }
@@ -309,6 +337,7 @@ func TestLegacyInstallationMigrates(t *testing.T) {
 		if len(after) > 0 {
 			t.Errorf("after the migration a dump of the database alone opens: %v", after)
 		}
+		noPrivateKeys(t, db)
 		k, err := db.ActiveLicensingKey(ctx, store.LicensingKeySecret)
 		if err != nil || !strings.HasPrefix(k.Material, sealedSecretPrefix) {
 			t.Errorf("legacy secret row: %q, %v; want it sealed", k.Material, err)

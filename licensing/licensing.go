@@ -165,14 +165,15 @@ func (s *Service) loadSigningKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("licensing: signing key: %w", err)
 	}
+	id := "lic-" + uuid.NewString()
 	k, err := s.db.EnsureLicensingKey(ctx, store.LicensingKey{
-		ID: "lic-" + uuid.NewString(), Kind: store.LicensingKeySigning,
-		Material: material,
+		ID: id, Kind: store.LicensingKeySigning,
+		Material: s.sealSigningKey(id, material),
 	})
 	if err != nil {
 		return fmt.Errorf("licensing: load signing key: %w", err)
 	}
-	active, err := parsePrivateKey(k)
+	active, err := s.signingKey(ctx, k)
 	if err != nil {
 		return err
 	}
@@ -187,21 +188,13 @@ func (s *Service) loadSigningKeys(ctx context.Context) error {
 	}
 	s.keys = make(map[string]*ecdsa.PublicKey, len(ks))
 	for _, k := range ks {
-		priv, err := parsePrivateKey(k)
+		priv, err := s.signingKey(ctx, k)
 		if err != nil {
 			return err
 		}
 		s.keys[k.ID] = &priv.PublicKey
 	}
 	return nil
-}
-
-func parsePrivateKey(k store.LicensingKey) (*ecdsa.PrivateKey, error) {
-	priv, err := keys.ParseP256(k.Material)
-	if err != nil {
-		return nil, fmt.Errorf("licensing: signing key %s: %w", k.ID, err)
-	}
-	return priv, nil
 }
 
 // sealAnswer encrypts a stored answer, bound to its activation and key.

@@ -37,6 +37,16 @@ func (d *DB) ActiveLicensingKey(ctx context.Context, kind string) (LicensingKey,
 	return k, nil
 }
 
+// ReplaceLicensingKeyMaterial sets the key's material to material if it
+// is still old, and reports whether it did.
+func (d *DB) ReplaceLicensingKeyMaterial(ctx context.Context, id, old, material string) (bool, error) {
+	ok, err := oneRowChanged(d.exec(ctx, "UPDATE licensing_keys SET material = ? WHERE id = ? AND material = ?", material, id, old))
+	if err != nil {
+		return false, fmt.Errorf("store: update licensing key %s: %w", id, err)
+	}
+	return ok, nil
+}
+
 // ResealLicensing replaces, in one transaction, the material of the
 // licensing key k with material, and every sealed offline private key,
 // webhook key and webhook secret with what reseal returns for it. It does

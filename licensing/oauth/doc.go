@@ -19,7 +19,7 @@
 // retired as pepper.go says.
 //
 // The ES256 signing key is made on the first start and kept in the
-// database; tokens carry its RFC 7638 thumbprint as "kid", and JWKSHandler
+// database, sealed under a key derived from the pepper (seal.go); tokens carry its RFC 7638 thumbprint as "kid", and JWKSHandler
 // publishes the public keys. Verify (and Middleware, for API handlers)
 // checks the signature, the "typ" header, iss, aud, exp, the scope, and
 // that neither the token nor its client has been revoked.

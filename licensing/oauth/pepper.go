@@ -37,8 +37,11 @@ const infoLegacyPepper = "vigil/oauth/seal/legacy-pepper"
 // sealedPepperPrefix marks a sealed legacy pepper.
 const sealedPepperPrefix = "sealed1:"
 
-func (s *Server) pepperWrap() cipher.AEAD {
-	k, err := hkdf.Key(sha256.New, s.pepper, nil, infoLegacyPepper, 32)
+func (s *Server) pepperWrap() cipher.AEAD { return s.aead(infoLegacyPepper) }
+
+// aead is AES-256-GCM under the key derived from the pepper for info.
+func (s *Server) aead(info string) cipher.AEAD {
+	k, err := hkdf.Key(sha256.New, s.pepper, nil, info, 32)
 	if err != nil {
 		panic("oauth: hkdf: " + err.Error())
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -84,7 +85,18 @@ func TestPepperNotInDump(t *testing.T) {
 		if code := tokenStatus(t, s, id, secret); code != http.StatusOK {
 			t.Errorf("token: %d", code)
 		}
+		noPrivateKeys(t, db)
 	})
+}
+
+// noPrivateKeys fails if a private key is in a dump of the database.
+func noPrivateKeys(t *testing.T, db *store.DB) {
+	t.Helper()
+	for _, v := range storetest.Dump(t, db) {
+		if strings.Contains(v, "PRIVATE KEY") {
+			t.Errorf("a private key is in the dump: %.40s…", v)
+		}
+	}
 }
 
 func TestLegacyPepperMigrates(t *testing.T) {
@@ -92,7 +104,19 @@ func TestLegacyPepperMigrates(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := t.Context()
 		db := storetest.Open(t, dialect)
-		// The installation as it was: the pepper in the clear, hashes keyed by it.
+		// The installation as it was: the pepper and the signing key in the
+		// clear, hashes keyed by the pepper.
+		priv, pem, err := keys.NewP256()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid, err := thumbprint(&priv.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: kid, Kind: store.OAuthKeySigning, Material: pem}); err != nil {
+			t.Fatal(err)
+		}
 		legacy := []byte("a-random-legacy-pepper-32-bytes!")
 		if _, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: "pepper-old", Kind: store.OAuthKeyPepper, Material: base64.RawURLEncoding.EncodeToString(legacy)}); err != nil {
 			t.Fatal(err)
@@ -117,6 +141,10 @@ func TestLegacyPepperMigrates(t *testing.T) {
 		}
 		if got := verifiers(t, db, secrets); len(got) > 0 {
 			t.Errorf("after the upgrade a byte string of the dump verifies the secrets of %v", got)
+		}
+		noPrivateKeys(t, db)
+		if s.signingKID != kid {
+			t.Errorf("signing with %s, want the installation's key %s", s.signingKID, kid)
 		}
 		if code := tokenStatus(t, s, "ci", "ci-secret"); code != http.StatusOK {
 			t.Errorf("a legacy client after the upgrade: token %d", code)

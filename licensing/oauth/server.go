@@ -111,12 +111,12 @@ func (s *Server) loadSigningKey(ctx context.Context) error {
 	}
 	k, err := s.db.EnsureOAuthKey(ctx, store.OAuthKey{
 		ID: kid, Kind: store.OAuthKeySigning,
-		Material: material,
+		Material: s.sealSigningKey(kid, material),
 	})
 	if err != nil {
 		return fmt.Errorf("oauth: load signing key: %w", err)
 	}
-	active, err := parsePrivateKey(k)
+	active, err := s.signingKey(ctx, k)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *Server) reloadKeys(ctx context.Context) error {
 	}
 	keys := make(map[string]*ecdsa.PublicKey, len(ks))
 	for _, k := range ks {
-		priv, err := parsePrivateKey(k)
+		priv, err := s.signingKey(ctx, k)
 		if err != nil {
 			return err
 		}
@@ -171,14 +171,6 @@ func (s *Server) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.keys[kid], nil
-}
-
-func parsePrivateKey(k store.OAuthKey) (*ecdsa.PrivateKey, error) {
-	priv, err := keys.ParseP256(k.Material)
-	if err != nil {
-		return nil, fmt.Errorf("oauth: signing key %s: %w", k.ID, err)
-	}
-	return priv, nil
 }
 
 // thumbprint is the RFC 7638 JWK thumbprint of the key, the "kid".
