@@ -65,7 +65,7 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 		return Grant{}, "", refuse(CodeInvalidRequest, "seat_id is required; seat_id and seat_name are at most 256 bytes, fingerprint 512")
 	}
 	norm, ok := NormalizeCode(req.ActivationCode)
-	hash := keyedHash(s.codeKey, norm) // computed for bad codes too: the same work
+	hash := keyedHash(s.kr.code, norm) // computed for bad codes too: the same work
 	se, err := s.db.EntitlementByCodeHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (!ok || se.TenantID != req.TenantID || se.ProductID != req.ProductID)) {
 		return Grant{}, "", errInvalidCredentials
@@ -229,7 +229,7 @@ func (s *Service) verify(token, tenantID string, checkExpiry bool) (*tokenClaims
 // newNonce returns a random 128-bit nonce.
 func newNonce() string { return base64.RawURLEncoding.EncodeToString(randomBytes(16)) }
 
-func (s *Service) nonceHash(nonce string) string { return keyedHash(s.nonceKey, nonce) }
+func (s *Service) nonceHash(nonce string) string { return keyedHash(s.kr.nonce, nonce) }
 
 // CallRequest is what every call of the nonce chain carries.
 type CallRequest struct {
@@ -283,7 +283,7 @@ func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement, p
 	now := s.now().UTC()
 	var keyHash, reqHash string
 	if req.IdempotencyKey != "" {
-		keyHash = keyedHash(s.idemKey, req.IdempotencyKey)
+		keyHash = keyedHash(s.kr.idem, req.IdempotencyKey)
 		sum := sha256.Sum256(req.Request)
 		reqHash = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
@@ -504,12 +504,26 @@ type FeatureUsage struct {
 	Tracked    int64  `json:"tracked"`         // usage tracked by this activation
 }
 
+// MaxTrackAmount is the most usage one Track call records.
+const MaxTrackAmount = 1_000_000
+
 // Feature checks out (Checkout) or returns (Return) one unit of a counted
-// feature, or tracks amount of usage of any feature (Track). Checking out
-// a boolean feature only confirms it is entitled.
+// feature, or tracks amount of usage of any feature (Track): 1 to
+// MaxTrackAmount, 0 meaning 1; anything else is refused with
+// CodeInvalidField before the call touches anything (its nonce stays the
+// last one). The tracked total saturates at the largest int64. Checking
+// out a boolean feature only confirms it is entitled.
 func (s *Service) Feature(ctx context.Context, req CallRequest, key, op string, amount int64) (Answer, error) {
 	if op != Checkout && op != Return && op != Track {
 		return Answer{}, refuse(CodeNotFound, "unknown feature operation "+op)
+	}
+	if op == Track {
+		if amount == 0 {
+			amount = 1
+		}
+		if amount < 1 || amount > MaxTrackAmount {
+			return Answer{}, refuse(CodeInvalidField, fmt.Sprintf("amount %d: want 1 to %d (0 or none means 1)", amount, MaxTrackAmount))
+		}
 	}
 	return s.chain(ctx, req, op != Track, false, func(ctx context.Context, c *call) (any, error) {
 		ent, err := entitlementFrom(c.ent)
@@ -526,10 +540,7 @@ func (s *Service) Feature(ctx context.Context, req CallRequest, key, op string, 
 		}
 		var delta int
 		switch {
-		case op == Track:
-			if amount < 1 {
-				amount = 1
-			}
+		case op == Track: // amount checked above
 		case f.Kind != FeatureCounted:
 			if op == Return {
 				return nil, refuse(CodeFeatureNotCheckedOut, fmt.Sprintf("feature %q is boolean: nothing to return", key))

@@ -6,7 +6,11 @@
 // A Service holds the server's keys: an ES256 key that signs access tokens
 // and a secret that keys the hashes of activation codes (stored only as
 // HMAC-SHA256 of the normalised code, looked up by equality), nonces and
-// idempotency keys. Both live in the database unless Config.Secret is set.
+// idempotency keys, and the keys sealing stored answers, offline private
+// keys and webhook keys (keys.go). The signing key lives in the database,
+// sealed under the secret; the secret (Config.Secret) never does: the
+// server derives it from its seal key, and New migrates an installation
+// that kept one there.
 //
 // An application activates with a tenant, a product and an activation
 // code (Activate), and gets a token and the first nonce of a chain. Every

@@ -10,6 +10,7 @@ const (
 	CodeInvalidCredentials   = "INVALID_CREDENTIALS" // #nosec G101 -- an error code, not a credential
 	CodeInvalidToken         = "INVALID_TOKEN"
 	CodeInvalidRequest       = "INVALID_REQUEST"
+	CodeInvalidField         = "INVALID_FIELD" // a field of the body is out of range; the message names it
 	CodeExpired              = "EXPIRED"
 	CodeSuspended            = "SUSPENDED"
 	CodeNoSeats              = "NO_SEATS"

@@ -543,7 +543,9 @@ func (s *Service) queueDeliveries(ctx context.Context, ids []string) error {
 // entitlement and expiry date), and queues the jobs of deliveries that
 // have none (a process stopped after the commit of their event); it
 // deletes the events older than WebhookConfig.Retention that no delivery
-// waits for.
+// waits for, and the stored answers older than Config.IdempotencyTTL,
+// which no retry can replay any more. It runs whether or not any tenant
+// has a webhook.
 func (s *Service) SweepWebhooks(ctx context.Context) error {
 	now := s.now().UTC()
 	var errs []error
@@ -588,6 +590,9 @@ func (s *Service) SweepWebhooks(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	_, err = s.db.PruneLicenseEvents(ctx, now.Add(-s.hooks.cfg.Retention))
+	errs = append(errs, err)
+	// Stored answers replay for IdempotencyTTL only (chain), then only grow.
+	_, err = s.db.PruneIdempotentAnswers(ctx, now.Add(-s.cfg.IdempotencyTTL))
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("licensing: sweep webhooks: %w", err)

@@ -27,6 +27,10 @@ type hookSink struct {
 	bad    []string
 }
 
+// testSecret is the licensing secret of the tests (the server derives it
+// from its seal key).
+var testSecret = []byte("licensing-test-secret-32-bytes!!")
+
 func (h *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	h.mu.Lock()
@@ -66,6 +70,7 @@ func TestWebhookDeliveriesSurviveARestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := licensing.DefaultConfig()
+		cfg.Secret = testSecret
 		cfg.Logger = storetest.Logger(t)
 		// The first process has no queue: as if it died right after the commit.
 		first, err := licensing.New(ctx, db, cfg)
@@ -152,6 +157,7 @@ func TestWebhookLastAttempt(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
 		cfg := licensing.DefaultConfig()
+		cfg.Secret = testSecret
 		cfg.Logger = storetest.Logger(t)
 		svc, err := licensing.New(ctx, db, cfg)
 		if err != nil {

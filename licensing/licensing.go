@@ -31,10 +31,15 @@ type Config struct {
 	Leeway time.Duration
 	// IdempotencyTTL is how long a stored answer can be replayed.
 	IdempotencyTTL time.Duration
-	// Secret keys the hashes of activation codes, nonces and idempotency
-	// keys (at least 32 bytes), kept out of the database. Nil makes the
-	// service generate one and store it in the database, which protects
-	// less. Changing it invalidates every activation code.
+	// Secret is the root of every key of the service (at least 32
+	// bytes): the keys of the hashes of activation codes, nonces and
+	// idempotency keys, and those sealing stored answers, offline private
+	// keys and webhook keys (keys.go). It must not be kept in the
+	// database: the server derives it from its seal key. Required.
+	// Changing it invalidates every activation code and sealed value.
+	//
+	// An installation made before the secret left the database is
+	// migrated by New: see loadKeyring.
 	Secret []byte
 	// Webhooks configures the webhooks for licensing events (events.go);
 	// zero fields mean defaults.
@@ -73,7 +78,9 @@ func (c Config) Validate() error {
 	if c.IdempotencyTTL <= 0 {
 		errs = append(errs, fmt.Errorf("idempotency TTL %v: must be positive", c.IdempotencyTTL))
 	}
-	if c.Secret != nil && len(c.Secret) < minSecretLen {
+	if c.Secret == nil {
+		errs = append(errs, errors.New("secret is required: derive it from the seal key"))
+	} else if len(c.Secret) < minSecretLen {
 		errs = append(errs, fmt.Errorf("secret is %d bytes: must be at least %d", len(c.Secret), minSecretLen))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -90,10 +97,7 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	codeKey, nonceKey, idemKey []byte
-	answers                    sealer // stored idempotent answers
-	offlineSeal                sealer // offline.go: offline private keys
-	proofKey                   []byte // offline.go: hashes clients' proofs
+	kr keyring // keys.go: hash keys and sealers
 
 	hooks hookState // events.go: webhooks for licensing events
 
@@ -110,8 +114,7 @@ type Service struct {
 }
 
 // New returns a service on db, which must be migrated. On the first start
-// of a database it makes the signing key (and the secret, when cfg has
-// none) and stores them.
+// of a database it makes the signing key and stores it.
 func New(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -123,31 +126,18 @@ func New(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	secret := cfg.Secret
-	if secret == nil {
-		k, err := db.EnsureLicensingKey(ctx, store.LicensingKey{ID: "secret-" + uuid.NewString(), Kind: store.LicensingKeySecret,
-			Material: base64.RawURLEncoding.EncodeToString(randomBytes(32))})
-		if err != nil {
-			return nil, fmt.Errorf("licensing: load secret: %w", err)
-		}
-		if secret, err = base64.RawURLEncoding.DecodeString(k.Material); err != nil || len(secret) < minSecretLen {
-			return nil, fmt.Errorf("licensing: stored secret %s is malformed", k.ID)
-		}
+	var err error
+	if s.kr, err = loadKeyring(ctx, db, cfg.Secret, s.log); err != nil {
+		return nil, err
 	}
-	s.codeKey = derive(secret, "activation-code")
-	s.nonceKey = derive(secret, "nonce")
-	s.idemKey = derive(secret, "idempotency-key")
-	offlineKey := derive(secret, "offline")
-	s.offlineSeal = newSealer(derive(offlineKey, "key-seal"))
-	s.proofKey = derive(offlineKey, "proof")
-	s.hooks = newHookState(newSealer(derive(secret, "webhooks")), cfg.Webhooks)
-	s.answers = newSealer(derive(secret, "idempotency-seal"))
+	s.hooks = newHookState(s.kr.hooks, cfg.Webhooks)
 	if err := s.loadSigningKeys(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+// derive is how the keys of a legacy secret were derived (keys.go).
 func derive(secret []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("vigil-licensing/" + purpose))
@@ -175,14 +165,15 @@ func (s *Service) loadSigningKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("licensing: signing key: %w", err)
 	}
+	id := "lic-" + uuid.NewString()
 	k, err := s.db.EnsureLicensingKey(ctx, store.LicensingKey{
-		ID: "lic-" + uuid.NewString(), Kind: store.LicensingKeySigning,
-		Material: material,
+		ID: id, Kind: store.LicensingKeySigning,
+		Material: s.sealSigningKey(id, material),
 	})
 	if err != nil {
 		return fmt.Errorf("licensing: load signing key: %w", err)
 	}
-	active, err := parsePrivateKey(k)
+	active, err := s.signingKey(ctx, k)
 	if err != nil {
 		return err
 	}
@@ -197,7 +188,7 @@ func (s *Service) loadSigningKeys(ctx context.Context) error {
 	}
 	s.keys = make(map[string]*ecdsa.PublicKey, len(ks))
 	for _, k := range ks {
-		priv, err := parsePrivateKey(k)
+		priv, err := s.signingKey(ctx, k)
 		if err != nil {
 			return err
 		}
@@ -206,21 +197,17 @@ func (s *Service) loadSigningKeys(ctx context.Context) error {
 	return nil
 }
 
-func parsePrivateKey(k store.LicensingKey) (*ecdsa.PrivateKey, error) {
-	priv, err := keys.ParseP256(k.Material)
-	if err != nil {
-		return nil, fmt.Errorf("licensing: signing key %s: %w", k.ID, err)
-	}
-	return priv, nil
-}
-
 // sealAnswer encrypts a stored answer, bound to its activation and key.
 func (s *Service) sealAnswer(plain []byte, activationID, keyHash string) string {
-	return s.answers.seal(plain, activationID+"\x00"+keyHash)
+	return s.kr.answers.seal(plain, activationID+"\x00"+keyHash)
 }
 
 func (s *Service) openAnswer(sealed, activationID, keyHash string) ([]byte, error) {
-	plain, err := s.answers.open(sealed, activationID+"\x00"+keyHash)
+	aad := activationID + "\x00" + keyHash
+	plain, err := s.kr.answers.open(sealed, aad)
+	if errors.Is(err, errSealOpen) && s.kr.legacyAnswers != nil {
+		plain, err = s.kr.legacyAnswers.open(sealed, aad) // stored before the migration
+	}
 	switch {
 	case errors.Is(err, errSealMalformed):
 		return nil, errors.New("licensing: stored answer is malformed")

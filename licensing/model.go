@@ -340,5 +340,5 @@ func NormalizeCode(code string) (norm string, ok bool) {
 // codeHash is what the store keeps of an activation code.
 func (s *Service) codeHash(code string) string {
 	norm, _ := NormalizeCode(code)
-	return keyedHash(s.codeKey, norm)
+	return keyedHash(s.kr.code, norm)
 }

@@ -133,11 +133,11 @@ func offlineKeyAAD(k store.OfflineKey) string {
 }
 
 func (s *Service) sealOfflineKey(priv []byte, k store.OfflineKey) string {
-	return s.offlineSeal.seal(priv, offlineKeyAAD(k))
+	return s.kr.offline.seal(priv, offlineKeyAAD(k))
 }
 
 func (s *Service) openOfflineKey(k store.OfflineKey) ([]byte, error) {
-	priv, err := s.offlineSeal.open(k.SealedPrivate, offlineKeyAAD(k))
+	priv, err := s.kr.offline.open(k.SealedPrivate, offlineKeyAAD(k))
 	switch {
 	case errors.Is(err, errSealMalformed):
 		return nil, fmt.Errorf("licensing: offline key %s: sealed private key is malformed", k.ID)
@@ -149,17 +149,7 @@ func (s *Service) openOfflineKey(k store.OfflineKey) ([]byte, error) {
 
 // proofHash is what the store keeps of a client's proof of possession.
 func (s *Service) proofHash(proof string) string {
-	return keyedHash(s.proofKey, proof)
-}
-
-// OfflineKeyTenant returns the tenant whose key the envelope is sealed to,
-// or "" when it is no server key: what the HTTP handler rate-limits by.
-func (s *Service) OfflineKeyTenant(ctx context.Context, env *offline.Envelope) string {
-	k, err := s.db.GetOfflineKey(ctx, env.KeyID)
-	if err != nil {
-		return ""
-	}
-	return k.TenantID
+	return keyedHash(s.kr.proof, proof)
 }
 
 // OfflineActivate serves a sealed offline request (activate, refresh or
@@ -257,7 +247,7 @@ func useOfflineRequest(ctx context.Context, tx *store.LicensingTx, req *offline.
 // offlineActivate takes (or retakes) a seat for an offline activation.
 func (s *Service) offlineActivate(ctx context.Context, req *offline.Request, now time.Time) (offline.License, error) {
 	norm, ok := NormalizeCode(req.ActivationCode)
-	hash := keyedHash(s.codeKey, norm) // computed for bad codes too: the same work
+	hash := keyedHash(s.kr.code, norm) // computed for bad codes too: the same work
 	se, err := s.db.EntitlementByCodeHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (!ok || se.TenantID != req.TenantID || se.ProductID != req.ProductID)) {
 		return offline.License{}, errInvalidCredentials

@@ -45,6 +45,7 @@ func setupOffline(t testing.TB, dialect store.Dialect, seats int) *offlineEnv {
 	db := storetest.Open(t, dialect)
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	cfg := licensing.DefaultConfig()
+	cfg.Secret = testSecret
 	cfg.Now, cfg.Logger = clk.Now, storetest.Logger(t)
 	svc, err := licensing.New(ctx, db, cfg)
 	if err != nil {

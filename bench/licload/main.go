@@ -29,6 +29,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -351,6 +352,8 @@ func serveInProcess(ctx context.Context, dsn string, n int) (base string, ts []t
 	}
 	cfg := licensing.DefaultConfig()
 	cfg.Logger = log
+	cfg.Secret = make([]byte, 32) // a fresh store for this run only
+	rand.Read(cfg.Secret)
 	svc, err := licensing.New(ctx, db, cfg)
 	if err != nil {
 		return fail(err)

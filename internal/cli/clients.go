@@ -36,7 +36,15 @@ func withOAuth(cmd *cobra.Command, f *storeFlags, stdio Stdio, fn func(*oauth.Se
 		return err
 	}
 	defer db.Close()
-	srv, err := oauth.New(ctx, db, oauth.DefaultConfig())
+	key, err := f.sealKey()
+	if err != nil {
+		return err
+	}
+	cfg := oauth.DefaultConfig()
+	if cfg.Pepper, err = server.OAuthPepper(key); err != nil {
+		return err
+	}
+	srv, err := oauth.New(ctx, db, cfg)
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,7 @@ func TestLicenseOfflineThroughFiles(t *testing.T) {
 		storeArgs := []string{"--data", filepath.Join(dir, "data")}
 		if dialect == store.Postgres {
 			storeArgs = append(storeArgs, "--database", storetest.DSN(t, dialect))
+			storeArgs = append(storeArgs, sealKeyFile(t)...)
 		}
 		f := &offlineFiles{t: t, storeArgs: storeArgs, dir: dir, product: "com.example.offline"}
 

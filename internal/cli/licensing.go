@@ -66,9 +66,9 @@ func newLicensingCmds(stdio Stdio) []*cobra.Command {
 	}
 }
 
-// withLicensing opens the store and the licensing service. The service
-// keeps its secret in the store, so codes made here work in `vigil serve`
-// on the same store.
+// withLicensing opens the store and the licensing service. The service's
+// secret comes from the installation's seal key, so codes made here work
+// in `vigil serve` on the same store with the same key.
 func withLicensing(cmd *cobra.Command, f *storeFlags, stdio Stdio, fn func(*licensing.Service) error) error {
 	ctx := cmd.Context()
 	log := slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -77,8 +77,15 @@ func withLicensing(cmd *cobra.Command, f *storeFlags, stdio Stdio, fn func(*lice
 		return err
 	}
 	defer db.Close()
+	key, err := f.sealKey()
+	if err != nil {
+		return err
+	}
 	cfg := licensing.DefaultConfig()
 	cfg.Logger = log
+	if cfg.Secret, err = server.LicensingSecret(key); err != nil {
+		return err
+	}
 	svc, err := licensing.New(ctx, db, cfg)
 	if err != nil {
 		return err

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,11 +72,31 @@ func vigilJSON(t *testing.T, out any, args ...string) string {
 	return stdout
 }
 
+// sealKeyFile writes a seal key (what vigil serve makes) and returns the
+// flag that passes it: the admin commands need it with --database.
+func sealKeyFile(t *testing.T) []string {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	path := filepath.Join(t.TempDir(), "seal.key")
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--seal-key-file", path}
+}
+
 func TestLicensingCommands(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		storeArgs := []string{"--data", filepath.Join(t.TempDir(), "data")}
 		if dialect == store.Postgres {
 			storeArgs = append(storeArgs, "--database", storetest.DSN(t, dialect))
+			// Without the installation's seal key the command refuses: a
+			// new key would make codes that serve cannot verify.
+			code, _, stderr := vigil(t, append([]string{"tenants", "create", "--name", "Acme"}, storeArgs...)...)
+			if code != 2 || !strings.Contains(stderr, "seal key") {
+				t.Errorf("tenants create with --database and no seal key: exit %d, %q", code, stderr)
+			}
+			storeArgs = append(storeArgs, sealKeyFile(t)...)
 		}
 		with := func(args ...string) []string { return append(args, storeArgs...) }
 

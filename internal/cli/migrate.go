@@ -14,13 +14,15 @@ import (
 
 // storeFlags name the installation's database: --data and --database.
 type storeFlags struct {
-	data     string
-	database string
+	data        string
+	database    string
+	sealKeyFile string
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", "vigil-data", "data directory: the SQLite database, blobs, TLS certificate and keys")
 	cmd.Flags().StringVar(&f.database, "database", "", "postgres://… to use PostgreSQL instead of SQLite in the data directory")
+	cmd.Flags().StringVar(&f.sealKeyFile, "seal-key-file", "", "the installation's seal key, which keeps its secrets out of the database (default DATA/"+sealKeyFile+"; serve makes it on first start; share it between hosts)")
 }
 
 // dsn is the database to open: --database, else DATA/vigil.db.

@@ -35,7 +35,6 @@ type serveFlags struct {
 	logFormat     string
 	workers       int
 	registryToken string
-	sealKeyFile   string
 	publicURL     string
 	admissionCA   string
 	actEvery      time.Duration
@@ -192,11 +191,10 @@ other endpoints still work without one.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.IntVar(&f.workers, "workers", 0, "scans run at once in this process (default: the number of CPUs)")
 	fl.StringVar(&f.registryToken, "registry-token", os.Getenv("VIGIL_REGISTRY_TOKEN"), "bearer token of registry notifications at /hooks/registry (default $VIGIL_REGISTRY_TOKEN; empty disables the endpoint)")
-	fl.StringVar(&f.sealKeyFile, "seal-key-file", "", "key sealing webhook secrets (default DATA/"+sealKeyFile+", made on first start; share it between hosts)")
 	fl.StringVar(&f.publicURL, "public-url", "", "the server's base URL as clients reach it: the issuer (iss) of its access tokens and the base of links in commit statuses (default https://HOST:PORT from --addr, http:// with --http; set the same on every host)")
 	fl.StringVar(&f.admissionCA, "admission-client-ca", "", "PEM file of the CA(s) that issue the Kubernetes API server's client certificate: /admission/v1/validate then needs a client certificate they verify (the rest of the API does not)")
-	fl.DurationVar(&f.actEvery, "activation-interval", 6*time.Second, "license activations (online and offline): one more attempt allowed per client address, and per tenant, every this long")
-	fl.IntVar(&f.actBurst, "activation-burst", 10, "license activations: attempts allowed at once per client address, and per tenant, before --activation-interval paces them")
+	fl.DurationVar(&f.actEvery, "activation-interval", 6*time.Second, "license activations (online and offline): one more attempt allowed per client address every this long")
+	fl.IntVar(&f.actBurst, "activation-burst", 10, "license activations: attempts allowed at once per client address before --activation-interval paces them")
 	return cmd
 }
 
@@ -386,6 +384,33 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 
 // loadOrCreateKey reads a key of size bytes from path, or makes one there
 // (mode 0600) when the file does not exist.
+// sealKey returns the installation's seal key for the commands that open
+// what it protects (clients, tenants, entitlements…). Next to a SQLite
+// database in the data directory it is made on first use, as serve
+// makes it; with --database it must exist (serve made it), since a new
+// key would not open what the installation sealed, and migrating a
+// legacy installation under it would lock serve out.
+func (f *storeFlags) sealKey() ([]byte, error) {
+	keyFile := f.sealKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(f.data, sealKeyFile)
+	}
+	if f.database == "" {
+		return loadOrCreateKey(keyFile, server.SealKeySize)
+	}
+	b, err := os.ReadFile(keyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &usageError{fmt.Errorf("no seal key at %s: pass --seal-key-file with the key vigil serve uses, or point --data at its data directory", keyFile)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seal key: %w", err)
+	}
+	if len(b) != server.SealKeySize {
+		return nil, fmt.Errorf("key file %s holds %d bytes, want %d", keyFile, len(b), server.SealKeySize)
+	}
+	return b, nil
+}
+
 func loadOrCreateKey(path string, size int) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {

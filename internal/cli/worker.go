@@ -20,12 +20,11 @@ import (
 
 type workerFlags struct {
 	storeFlags
-	insecure    []string
-	logFormat   string
-	workers     int
-	sealKeyFile string
-	publicURL   string
-	queue       queueFlags
+	insecure  []string
+	logFormat string
+	workers   int
+	publicURL string
+	queue     queueFlags
 }
 
 func newWorkerCmd(stdio Stdio) *cobra.Command {
@@ -59,7 +58,6 @@ then are cut off and retried by another worker.`,
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reached over plain HTTP; repeatable")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.IntVar(&f.workers, "workers", 0, "scans run at once in this process (default: the number of CPUs)")
-	fl.StringVar(&f.sealKeyFile, "seal-key-file", "", "the installation's seal key (default DATA/"+sealKeyFile+"; it must exist: serve makes it)")
 	fl.StringVar(&f.publicURL, "public-url", "", "the --public-url of vigil serve: the base of the scan links in commit statuses posted from this host (none without it)")
 	return cmd
 }

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -325,9 +324,8 @@ func TestPublicURLIsTheTokenIssuer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := make([]byte, server.SealKeySize)
-		rand.Read(key)
-		other, err := server.New(context.Background(), server.Config{DB: e.db, Blobs: blobs, SealKey: key, PublicURL: url, Logger: storetest.Logger(t)})
+		// Another process of the installation: the same store and seal key.
+		other, err := server.New(context.Background(), server.Config{DB: e.db, Blobs: blobs, SealKey: e.sealKey, PublicURL: url, Logger: storetest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
@@ -40,8 +39,6 @@ const (
 	// maxReplayBody bounds a stored answer; a larger one is not stored
 	// (the key is released).
 	maxReplayBody = 1 << 20
-	// idempotencyPruneEvery is how often expired keys are deleted.
-	idempotencyPruneEvery = time.Hour
 )
 
 // Error codes of idempotency keys.
@@ -86,9 +83,10 @@ func validIdempotencyKey(k string) bool {
 
 // idempotency is the middleware that stores and replays the answers of
 // writes sent with an Idempotency-Key.
+// Expired keys are deleted by the periodic sweep (sweeper in
+// licensehooks.go), not on the request path.
 type idempotency struct {
-	s         *Server
-	lastPrune atomic.Int64 // unix seconds
+	s *Server
 }
 
 // idempotent wraps the API's mux. Requests without a key, or to paths
@@ -137,7 +135,6 @@ func (m *idempotency) serve(w http.ResponseWriter, r *http.Request, key string, 
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	hash := requestHash(r, body)
-	m.prune(ctx)
 
 	rec, claimed, err := m.s.db.ClaimIdempotencyKey(ctx, claims.ClientID, key, hash, IdempotencyTTL, idempotencyStale)
 	switch {
@@ -237,20 +234,6 @@ func replay(w http.ResponseWriter, rec store.Idempotency) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(rec.Status)
 	w.Write(rec.Body)
-}
-
-// prune deletes expired keys at most once per idempotencyPruneEvery.
-func (m *idempotency) prune(ctx context.Context) {
-	t := time.Now()
-	last := m.lastPrune.Load()
-	if t.Unix()-last < int64(idempotencyPruneEvery/time.Second) || !m.lastPrune.CompareAndSwap(last, t.Unix()) {
-		return
-	}
-	if n, err := m.s.db.PruneIdempotencyKeys(ctx, t); err != nil {
-		m.s.log.WarnContext(ctx, "expired idempotency keys not pruned", slog.Any("error", err))
-	} else if n > 0 {
-		m.s.log.DebugContext(ctx, "pruned expired idempotency keys", slog.Int64("count", n))
-	}
 }
 
 // captureWriter keeps a copy of the answer, up to maxReplayBody.

@@ -2,7 +2,11 @@ package server
 
 import (
 	"cmp"
+	"context"
+	"errors"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/licensing"
@@ -12,6 +16,29 @@ import (
 // public key for v1a signatures, its endpoints, and their deliveries.
 // The licensing service (licensing/events.go) writes events with their
 // effects; the job queue (internal/jobs/deliver.go) delivers them.
+
+// sweeper is the job queue's DeliveryRunner: the licensing service makes
+// the deliveries, and the periodic sweep (every jobs.Config.SweepInterval,
+// a minute by default) also prunes what the server keeps for a while and
+// that would otherwise only grow: the revocations of expired OAuth
+// tokens and the expired idempotency keys of the Management API (the
+// licensing service prunes its own stored answers). Each prune deletes
+// in bounded batches (store.PruneBatch).
+type sweeper struct{ s *Server }
+
+func (w sweeper) DeliverWebhook(ctx context.Context, deliveryID string, lastAttempt bool) error {
+	return w.s.lic.DeliverWebhook(ctx, deliveryID, lastAttempt)
+}
+
+func (w sweeper) SweepWebhooks(ctx context.Context) error {
+	err := w.s.lic.SweepWebhooks(ctx)
+	tokens, terr := w.s.oauth.PruneRevokedTokens(ctx)
+	keys, kerr := w.s.db.PruneIdempotencyKeys(ctx, time.Now())
+	if tokens+keys > 0 {
+		w.s.log.DebugContext(ctx, "pruned expired rows", slog.Int64("revoked_tokens", tokens), slog.Int64("idempotency_keys", keys))
+	}
+	return errors.Join(err, terr, kerr)
+}
 
 // defaultDeliveryPage is the page size of the deliveries list without
 // ?limit= (at most licensing.MaxDeliveriesPage).

@@ -64,6 +64,12 @@ func (s *Server) newLicensing(ctx context.Context) (*licensing.Service, error) {
 	if cfg.Webhooks.HTTPClient == nil {
 		cfg.Webhooks.HTTPClient = s.webhookClient(cfg.Webhooks.Timeout)
 	}
+	if cfg.Secret == nil {
+		var err error
+		if cfg.Secret, err = LicensingSecret(s.cfg.SealKey); err != nil {
+			return nil, err
+		}
+	}
 	svc, err := licensing.New(ctx, s.db, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

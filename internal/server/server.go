@@ -172,6 +172,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if ocfg.Logger == nil {
 		ocfg.Logger = log
 	}
+	if ocfg.Scopes == nil {
+		ocfg.Scopes = Scopes // an admin client may ask for a narrower token
+	}
+	if ocfg.Pepper == nil {
+		if ocfg.Pepper, err = OAuthPepper(cfg.SealKey); err != nil {
+			return nil, err
+		}
+	}
 	if s.oauth, err = oauth.New(ctx, cfg.DB, ocfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -187,7 +195,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	jcfg.Scans = s
 	jcfg.Periodic = s
 	jcfg.Statuses = s
-	jcfg.Deliveries = s.lic // licensehooks.go
+	jcfg.Deliveries = sweeper{s} // licensehooks.go
 	jcfg.Logger = log
 	if s.queue, err = jobs.New(cfg.DB, &jcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -212,20 +220,18 @@ type Credentials struct {
 	ClientSecret string `json:"client_secret"`
 }
 
-// Bootstrap makes an admin client when the store has no client at all, and
-// returns its credentials (shown once: the secret is not stored). created
-// is false, with empty credentials, when clients exist.
+// Bootstrap makes an admin client when the store has never had a client,
+// and returns its credentials (shown once: the secret is not stored).
+// created is false, with empty credentials, when clients exist or one was
+// bootstrapped before. Of servers starting at once on one empty store,
+// exactly one creates the admin client (oauth.Server.CreateFirstClient).
 func (s *Server) Bootstrap(ctx context.Context) (creds Credentials, created bool, err error) {
-	cs, err := s.db.ListOAuthClients(ctx)
+	id, secret, created, err := s.oauth.CreateFirstClient(ctx, "admin", []string{ScopeAdmin})
 	if err != nil {
 		return Credentials{}, false, fmt.Errorf("server: bootstrap: %w", err)
 	}
-	if len(cs) > 0 {
+	if !created {
 		return Credentials{}, false, nil
-	}
-	id, secret, err := s.oauth.CreateClient(ctx, "admin", []string{ScopeAdmin})
-	if err != nil {
-		return Credentials{}, false, fmt.Errorf("server: bootstrap: %w", err)
 	}
 	return Credentials{ClientID: id, ClientSecret: secret}, true, nil
 }

@@ -41,6 +41,8 @@ type env struct {
 	srv *server.Server
 	ts  *httptest.Server
 	api *http.Client // authenticated
+	// sealKey is the server's: another process of the installation needs it.
+	sealKey []byte
 }
 
 func setup(t *testing.T, dialect store.Dialect) *env {
@@ -136,7 +138,7 @@ func newEnv(t *testing.T, dialect store.Dialect, ec envConfig) (*env, *logBuffer
 	t.Cleanup(ts.Close)
 	cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: ts.URL + "/oauth2/token"}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, ts.Client())
-	return &env{t: t, db: db, srv: srv, ts: ts, api: cc.Client(octx)}, logs
+	return &env{t: t, db: db, srv: srv, ts: ts, api: cc.Client(octx), sealKey: cfg.SealKey}, logs
 }
 
 // do sends a JSON request with the authenticated client and decodes the

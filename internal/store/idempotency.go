@@ -130,12 +130,8 @@ func (d *DB) ReleaseIdempotencyKey(ctx context.Context, clientID, key, requestHa
 	return nil
 }
 
-// PruneIdempotencyKeys deletes the keys that expired before t and returns
-// how many it deleted.
+// PruneIdempotencyKeys deletes the keys that expired before t, in batches
+// (pruneInBatches), and returns how many it deleted.
 func (d *DB) PruneIdempotencyKeys(ctx context.Context, t time.Time) (int64, error) {
-	res, err := d.exec(ctx, "DELETE FROM idempotency_keys WHERE expires_at <= ?", d.timeArg(t))
-	if err != nil {
-		return 0, fmt.Errorf("store: prune idempotency keys: %w", err)
-	}
-	return res.RowsAffected()
+	return d.pruneInBatches(ctx, "idempotency keys", "idempotency_keys", "client_id, idem_key", "expires_at <= ?", d.timeArg(t))
 }

@@ -555,13 +555,9 @@ func (d *DB) ListLicenseDeliveries(ctx context.Context, webhookID string, after 
 
 // PruneLicenseEvents deletes the events created before the time that no
 // delivery still waits for, with their deliveries and attempts, and
-// returns how many events it deleted.
+// returns how many events it deleted; in batches (pruneInBatches).
 func (d *DB) PruneLicenseEvents(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.exec(ctx, `DELETE FROM license_webhook_events WHERE created_at < ? AND NOT EXISTS
+	return d.pruneInBatches(ctx, "events", "license_webhook_events", "id", `created_at < ? AND NOT EXISTS
 		(SELECT 1 FROM license_webhook_deliveries d WHERE d.event_id = license_webhook_events.id AND d.status = ?)`,
 		d.timeArg(before), DeliveryPending)
-	if err != nil {
-		return 0, fmt.Errorf("store: prune events: %w", err)
-	}
-	return res.RowsAffected()
 }

@@ -464,17 +464,23 @@ func (t *LicensingTx) FeatureInUse(ctx context.Context, entitlementID, feature s
 }
 
 // AddFeatureUsage adds checkedOut to the activation's checkouts of the
-// feature and tracked to its tracked usage, and returns the new values.
-// Callers check first that checkouts do not go below zero (the CHECK
-// constraint would fail the transaction).
+// feature and tracked (not negative: ErrInvalid) to its tracked usage,
+// and returns the new values. The tracked total saturates at
+// math.MaxInt64 instead of overflowing (an error on PostgreSQL, a silent
+// float on SQLite). Callers check first that checkouts do not go below
+// zero (the CHECK constraint would fail the transaction).
 func (t *LicensingTx) AddFeatureUsage(ctx context.Context, activationID, feature string, checkedOut int, tracked int64) (int, int64, error) {
 	var (
 		c  int
 		tr int64
 	)
+	if tracked < 0 {
+		return 0, 0, fmt.Errorf("%w: tracked usage %d is negative", ErrInvalid, tracked)
+	}
 	if checkedOut < 0 { // an insert's row would fail the CHECK before the conflict
-		err := t.queryRow(ctx, `UPDATE licensing_feature_usage SET checked_out = checked_out + ?, tracked = tracked + ?
-			WHERE activation_id = ? AND feature = ? RETURNING checked_out, tracked`, checkedOut, tracked, activationID, feature).Scan(&c, &tr)
+		err := t.queryRow(ctx, `UPDATE licensing_feature_usage SET checked_out = checked_out + ?,
+			tracked = CASE WHEN tracked > `+maxTracked+` - ? THEN `+maxTracked+` ELSE tracked + ? END
+			WHERE activation_id = ? AND feature = ? RETURNING checked_out, tracked`, checkedOut, tracked, tracked, activationID, feature).Scan(&c, &tr)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, 0, fmt.Errorf("%w: feature %q is not checked out", ErrConflict, feature)
 		}
@@ -486,13 +492,17 @@ func (t *LicensingTx) AddFeatureUsage(ctx context.Context, activationID, feature
 	err := t.queryRow(ctx, `INSERT INTO licensing_feature_usage (activation_id, feature, checked_out, tracked) VALUES (?, ?, ?, ?)
 		ON CONFLICT (activation_id, feature) DO UPDATE SET
 			checked_out = licensing_feature_usage.checked_out + excluded.checked_out,
-			tracked = licensing_feature_usage.tracked + excluded.tracked
+			tracked = CASE WHEN licensing_feature_usage.tracked > `+maxTracked+` - excluded.tracked THEN `+maxTracked+`
+				ELSE licensing_feature_usage.tracked + excluded.tracked END
 		RETURNING checked_out, tracked`, activationID, feature, checkedOut, tracked).Scan(&c, &tr)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: feature usage: %w", err)
 	}
 	return c, tr, nil
 }
+
+// maxTracked is math.MaxInt64, where tracked usage saturates.
+const maxTracked = "9223372036854775807"
 
 // FeatureUsage returns the activation's checkouts and tracked usage of the
 // feature (zero when it never used it).
@@ -525,14 +535,10 @@ func (t *LicensingTx) PutIdempotentAnswer(ctx context.Context, a IdempotentAnswe
 	return nil
 }
 
-// PruneIdempotentAnswers deletes the answers stored before the time and
-// returns how many it deleted.
+// PruneIdempotentAnswers deletes the answers stored before the time, in
+// batches (pruneInBatches), and returns how many it deleted.
 func (d *DB) PruneIdempotentAnswers(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.exec(ctx, "DELETE FROM licensing_idempotency WHERE created_at < ?", d.timeArg(before))
-	if err != nil {
-		return 0, fmt.Errorf("store: prune idempotent answers: %w", err)
-	}
-	return res.RowsAffected()
+	return d.pruneInBatches(ctx, "idempotent answers", "licensing_idempotency", "activation_id, key_hash", "created_at < ?", d.timeArg(before))
 }
 
 // Tenant reads the tenant inside the transaction, or ErrNotFound.

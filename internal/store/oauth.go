@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,6 +63,23 @@ func scanOAuthClient(row interface{ Scan(...any) error }) (OAuthClient, error) {
 // time set. ID, Name and SecretHash must not be empty (ErrInvalid), and the
 // ID must be new (ErrConflict). Scopes must not contain spaces.
 func (d *DB) CreateOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient, error) {
+	c, err := newOAuthClient(c)
+	if err != nil {
+		return OAuthClient{}, err
+	}
+	_, err = d.exec(ctx, "INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)",
+		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil)
+	if isUniqueViolation(err) {
+		return OAuthClient{}, fmt.Errorf("%w: an oauth client with id %q exists", ErrConflict, c.ID)
+	}
+	if err != nil {
+		return OAuthClient{}, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+// newOAuthClient checks a client to create and sets its times.
+func newOAuthClient(c OAuthClient) (OAuthClient, error) {
 	c.Name = strings.TrimSpace(c.Name)
 	switch {
 	case c.ID == "":
@@ -77,15 +96,50 @@ func (d *DB) CreateOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient,
 	}
 	c.CreatedAt = now()
 	c.RevokedAt = time.Time{}
-	_, err := d.exec(ctx, "INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)",
-		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil)
-	if isUniqueViolation(err) {
-		return OAuthClient{}, fmt.Errorf("%w: an oauth client with id %q exists", ErrConflict, c.ID)
-	}
-	if err != nil {
-		return OAuthClient{}, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
-	}
 	return c, nil
+}
+
+// CreateFirstOAuthClient stores c only if the store has never had a
+// client, and reports whether it did. Of processes racing on an empty
+// store exactly one creates its client: each first inserts the single
+// row of oauth_bootstrap, which the unique key lets one transaction hold
+// (the others wait for it, then find it taken), and the client goes in
+// the same transaction, so a crash leaves neither.
+func (d *DB) CreateFirstOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient, bool, error) {
+	c, err := newOAuthClient(c)
+	if err != nil {
+		return OAuthClient{}, false, err
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, d.rebind("INSERT INTO oauth_bootstrap (id, client_id, created_at) VALUES (1, ?, ?) ON CONFLICT DO NOTHING"),
+		c.ID, d.timeArg(c.CreatedAt))
+	won, err := oneRowChanged(res, err)
+	if err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if !won {
+		return OAuthClient{}, false, nil
+	}
+	// Installations older than oauth_bootstrap have clients but no row.
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM oauth_clients").Scan(&n); err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if n > 0 {
+		return OAuthClient{}, false, nil // rolled back: the row stays free, as before
+	}
+	if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)"),
+		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil); err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return OAuthClient{}, false, fmt.Errorf("store: commit: %w", err)
+	}
+	return c, true, nil
 }
 
 // GetOAuthClient returns the client with the ID, revoked or not, or
@@ -143,17 +197,10 @@ func (d *DB) OAuthTokenRevoked(ctx context.Context, jti string) (bool, error) {
 }
 
 // PruneOAuthRevokedTokens deletes the revocations of tokens that expired
-// before the time, and returns how many it deleted.
+// before the time, in batches (pruneInBatches), and returns how many it
+// deleted.
 func (d *DB) PruneOAuthRevokedTokens(ctx context.Context, before time.Time) (int64, error) {
-	res, err := d.exec(ctx, "DELETE FROM oauth_revoked_tokens WHERE expires_at < ?", d.timeArg(before))
-	if err != nil {
-		return 0, fmt.Errorf("store: prune revoked oauth tokens: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: prune revoked oauth tokens: %w", err)
-	}
-	return n, nil
+	return d.pruneInBatches(ctx, "revoked oauth tokens", "oauth_revoked_tokens", "jti", "expires_at < ?", d.timeArg(before))
 }
 
 const oauthKeyCols = "id, kind, material, created_at, retired_at"
@@ -194,4 +241,56 @@ func (d *DB) EnsureOAuthKey(ctx context.Context, k OAuthKey) (OAuthKey, error) {
 // newest first.
 func (d *DB) ListOAuthKeys(ctx context.Context, kind string) ([]OAuthKey, error) {
 	return listRows(ctx, d, "oauth keys", scanOAuthKey, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? ORDER BY created_at DESC, id", kind)
+}
+
+// ActiveOAuthKey returns the active key of the kind, or ErrNotFound.
+func (d *DB) ActiveOAuthKey(ctx context.Context, kind string) (OAuthKey, error) {
+	k, err := scanOAuthKey(d.writeRow(ctx, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? AND retired_at IS NULL", kind))
+	if errors.Is(err, sql.ErrNoRows) {
+		return OAuthKey{}, fmt.Errorf("oauth %s key: %w", kind, ErrNotFound)
+	}
+	if err != nil {
+		return OAuthKey{}, fmt.Errorf("store: read oauth %s key: %w", kind, err)
+	}
+	return k, nil
+}
+
+// ReplaceOAuthKeyMaterial sets the key's material to material if it is
+// still old, and reports whether it did.
+func (d *DB) ReplaceOAuthKeyMaterial(ctx context.Context, id, old, material string) (bool, error) {
+	ok, err := oneRowChanged(d.exec(ctx, "UPDATE oauth_keys SET material = ? WHERE id = ? AND material = ?", material, id, old))
+	if err != nil {
+		return false, fmt.Errorf("store: update oauth key %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// DeleteOAuthKey deletes the key with the ID, if there is one.
+func (d *DB) DeleteOAuthKey(ctx context.Context, id string) error {
+	if _, err := d.exec(ctx, "DELETE FROM oauth_keys WHERE id = ?", id); err != nil {
+		return fmt.Errorf("store: delete oauth key %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReplaceOAuthSecretHash sets the client's secret hash to hash if it is
+// still old, and reports whether it did.
+func (d *DB) ReplaceOAuthSecretHash(ctx context.Context, clientID, old, hash string) (bool, error) {
+	ok, err := oneRowChanged(d.exec(ctx, "UPDATE oauth_clients SET secret_hash = ? WHERE id = ? AND secret_hash = ?", hash, clientID, old))
+	if err != nil {
+		return false, fmt.Errorf("store: update oauth client %s: %w", clientID, err)
+	}
+	return ok, nil
+}
+
+// CountOAuthSecretHashes returns how many clients that are not revoked
+// have a secret hash starting with prefix.
+func (d *DB) CountOAuthSecretHashes(ctx context.Context, prefix string) (int, error) {
+	var n int
+	// substr, not LIKE: a prefix holding % or _ would be a pattern.
+	err := d.writeRow(ctx, "SELECT COUNT(*) FROM oauth_clients WHERE revoked_at IS NULL AND substr(secret_hash, 1, ?) = ?", len(prefix), prefix).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count oauth secret hashes: %w", err)
+	}
+	return n, nil
 }

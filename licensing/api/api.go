@@ -14,6 +14,9 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -49,7 +52,10 @@ const (
 // Config configures the handler. Start from DefaultConfig.
 type Config struct {
 	// ActivateRate and ActivateBurst limit activation attempts per client
-	// address and, separately, per tenant.
+	// address. There is no tenant-wide budget: the tenant is named by a
+	// header anyone can send, so such a budget let a stranger who knew a
+	// tenant's ID lock out its customers, and guessing codes (80 random
+	// bits) from many addresses gains nothing a budget would stop.
 	ActivateRate  rate.Limit
 	ActivateBurst int
 	// TrustedProxies whose X-Forwarded-For is believed (httpx.ClientIP).
@@ -64,18 +70,16 @@ func DefaultConfig() Config {
 }
 
 type handler struct {
-	svc      *licensing.Service
-	cfg      Config
-	log      *slog.Logger
-	byAddr   *httpx.RateLimiter
-	byTenant *httpx.RateLimiter
+	svc    *licensing.Service
+	cfg    Config
+	log    *slog.Logger
+	byAddr *httpx.RateLimiter
 }
 
 // New returns the Licensing API's handler, to be mounted at the root.
 func New(svc *licensing.Service, cfg Config) http.Handler {
 	h := &handler{svc: svc, cfg: cfg, log: cfg.Logger,
-		byAddr:   httpx.NewRateLimiter(httpx.RateLimiterConfig{Rate: cfg.ActivateRate, Burst: cfg.ActivateBurst}),
-		byTenant: httpx.NewRateLimiter(httpx.RateLimiterConfig{Rate: cfg.ActivateRate, Burst: cfg.ActivateBurst}),
+		byAddr: httpx.NewRateLimiter(httpx.RateLimiterConfig{Rate: cfg.ActivateRate, Burst: cfg.ActivateBurst}),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -105,7 +109,7 @@ type activateBody struct {
 
 func (h *handler) activate(w http.ResponseWriter, r *http.Request) {
 	tenant := r.Header.Get(HeaderTenant)
-	if !h.allow(w, h.byAddr, httpx.ClientIP(r, h.cfg.TrustedProxies...)) || !h.allow(w, h.byTenant, tenant) {
+	if !h.allow(w, h.byAddr, httpx.ClientIP(r, h.cfg.TrustedProxies...)) {
 		return
 	}
 	var body activateBody
@@ -186,13 +190,25 @@ type trackBody struct {
 	Amount int64 `json:"amount"`
 }
 
+// unmarshalTrack decodes a track body strictly; an empty one is no error.
+func unmarshalTrack(body []byte, b *trackBody) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	return strictjson.UnmarshalKnown(body, b)
+}
+
 func (h *handler) feature(r *http.Request, req licensing.CallRequest) (licensing.Answer, error) {
 	op := r.PathValue("op")
 	var amount int64
 	if op == licensing.Track && r.ContentLength != 0 {
 		var b trackBody
 		body, _ := io.ReadAll(r.Body) // chained has read and bounded it
-		if len(bytes.TrimSpace(body)) > 0 && strictjson.UnmarshalKnown(body, &b) != nil {
+		if err := unmarshalTrack(body, &b); err != nil {
+			if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field == "amount" {
+				return licensing.Answer{}, &licensing.Error{Code: licensing.CodeInvalidField,
+					Message: fmt.Sprintf("amount: want an integer from 1 to %d (0 or none means 1)", licensing.MaxTrackAmount)}
+			}
 			return licensing.Answer{}, &licensing.Error{Code: licensing.CodeInvalidRequest, Message: `the body of track must be {"amount": N} or empty`}
 		}
 		amount = b.Amount

@@ -34,6 +34,7 @@ func (c *clock) Add(d time.Duration) {
 
 type env struct {
 	t      *testing.T
+	db     *store.DB
 	svc    *licensing.Service
 	srv    *httptest.Server
 	clock  *clock
@@ -46,6 +47,7 @@ func setup(t *testing.T, dialect store.Dialect) *env {
 	db := storetest.Open(t, dialect)
 	clk := &clock{t: time.Now().UTC()}
 	cfg := licensing.DefaultConfig()
+	cfg.Secret = []byte("api-test-secret-of-32-bytes-or-more")
 	cfg.Now = clk.Now
 	cfg.Logger = storetest.Logger(t)
 	svc, err := licensing.New(t.Context(), db, cfg)
@@ -57,7 +59,7 @@ func setup(t *testing.T, dialect store.Dialect) *env {
 	acfg.Logger = storetest.Logger(t)
 	srv := httptest.NewTLSServer(api.New(svc, acfg))
 	t.Cleanup(srv.Close)
-	e := &env{t: t, svc: svc, srv: srv, clock: clk}
+	e := &env{t: t, db: db, svc: svc, srv: srv, clock: clk}
 	if e.tenant, err = svc.CreateTenant(t.Context(), "Acme"); err != nil {
 		t.Fatal(err)
 	}

@@ -231,7 +231,9 @@ func (c *Client) Return(ctx context.Context, feature string) (*FeatureUsage, err
 	return c.feature(ctx, feature, "return", nil)
 }
 
-// Track records amount units of usage of a feature (at least 1).
+// Track records amount units of usage of a feature: 1 to
+// licensing.MaxTrackAmount (1,000,000), 0 meaning 1. The server refuses
+// any other amount (INVALID_FIELD) without consuming the nonce.
 func (c *Client) Track(ctx context.Context, feature string, amount int64) (*FeatureUsage, error) {
 	body, err := json.Marshal(map[string]int64{"amount": amount})
 	if err != nil {

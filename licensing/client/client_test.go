@@ -72,6 +72,7 @@ func setupOn(t *testing.T, dialect store.Dialect) *env {
 	t.Helper()
 	db := storetest.Open(t, dialect)
 	cfg := licensing.DefaultConfig()
+	cfg.Secret = []byte("client-test-secret-of-32-bytes-or-more")
 	cfg.Logger = storetest.Logger(t)
 	svc, err := licensing.New(t.Context(), db, cfg)
 	if err != nil {

@@ -20,11 +20,14 @@ type Config struct {
 	// Leeway is the clock skew Verify tolerates on exp and iat.
 	Leeway time.Duration
 	// Pepper is the key of the secret hashes, at least 32 bytes, kept out
-	// of the database (a file in the data directory, an environment
-	// variable). Nil makes the server generate one and store it in the
-	// database, which protects less: a copy of the database then holds
-	// both. Changing it invalidates every client secret.
+	// of the database: the server derives it from its seal key. Required.
+	// Changing it invalidates every client secret. A pepper that an
+	// earlier version kept in the database is migrated by New (pepper.go).
 	Pepper []byte
+	// Scopes are the scopes the API knows. A client with AdminScope may
+	// ask for a token with any of them (a narrower token than its own);
+	// nil lets it ask for any well-formed scope.
+	Scopes []string
 	// RateLimit and RateBurst limit the credential-checking endpoints
 	// (token, introspection, revocation) per client address.
 	RateLimit rate.Limit
@@ -78,7 +81,9 @@ func (c Config) Validate() error {
 	if c.Leeway < 0 || c.Leeway > maxLeeway {
 		errs = append(errs, fmt.Errorf("leeway %v: must be between 0 and %v", c.Leeway, maxLeeway))
 	}
-	if c.Pepper != nil && len(c.Pepper) < minPepperLen {
+	if c.Pepper == nil {
+		errs = append(errs, errors.New("pepper is required: derive it from the seal key"))
+	} else if len(c.Pepper) < minPepperLen {
 		errs = append(errs, fmt.Errorf("pepper is %d bytes: must be at least %d", len(c.Pepper), minPepperLen))
 	}
 	if c.RateLimit <= 0 {

@@ -12,12 +12,14 @@
 // HMAC-SHA256(pepper, client_id || 0 || secret). The secrets carry 256
 // bits of entropy, so a slow password hash (argon2id, bcrypt) would add no
 // resistance to guessing, while costing every token request tens of
-// milliseconds of CPU on an unauthenticated endpoint. The pepper comes from
-// Config.Pepper; without one the server makes one and keeps it in the
-// database.
+// milliseconds of CPU on an unauthenticated endpoint. The pepper is
+// Config.Pepper, which the server derives from its seal key: it is never
+// in the database, so a copy of the database verifies no guessed secret.
+// A pepper that an earlier version kept in the database is sealed and
+// retired as pepper.go says.
 //
 // The ES256 signing key is made on the first start and kept in the
-// database; tokens carry its RFC 7638 thumbprint as "kid", and JWKSHandler
+// database, sealed under a key derived from the pepper (seal.go); tokens carry its RFC 7638 thumbprint as "kid", and JWKSHandler
 // publishes the public keys. Verify (and Middleware, for API handlers)
 // checks the signature, the "typ" header, iss, aud, exp, the scope, and
 // that neither the token nor its client has been revoked.

@@ -71,6 +71,7 @@ func setup(t *testing.T, dialect store.Dialect, edit ...func(*oauth.Config)) *en
 	t.Helper()
 	e := &env{db: storetest.Open(t, dialect), clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
 	cfg := oauth.DefaultConfig()
+	cfg.Pepper = []byte("oauth-test-pepper-of-32-bytes-or-more")
 	cfg.Issuer = "https://vigil.test"
 	cfg.RateBurst = 1000
 	cfg.Now = e.clock.Now

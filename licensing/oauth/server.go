@@ -30,20 +30,28 @@ const AdminScope = "admin"
 // secretLen is the number of random bytes in a client secret.
 const secretLen = 32
 
-// hashPrefix names the secret hash scheme in stored hashes.
-const hashPrefix = "hmac-sha256$"
+// hashPrefix names the secret hash scheme in stored hashes: HMAC-SHA256
+// keyed by Config.Pepper. legacyHashPrefix is the same keyed by the pepper
+// an installation kept in its database before (pepper.go).
+const (
+	hashPrefix       = "hmac-sha256-sk$"
+	legacyHashPrefix = "hmac-sha256$"
+)
 
 // ErrInvalidScope: a scope name is malformed (RFC 6749 §3.3).
 var ErrInvalidScope = errors.New("invalid scope")
 
 // Server is the authorization server. It is safe for concurrent use.
 type Server struct {
-	db      *store.DB
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	pepper  []byte
-	limiter *keyedLimiter
+	db     *store.DB
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	pepper []byte
+	// legacyPepper verifies the hashes made with the pepper the database
+	// held before (pepper.go); nil when there is none.
+	legacyPepper []byte
+	limiter      *keyedLimiter
 	// verified remembers tokens that verified (verifycache.go).
 	verified tokencache.Cache[verifiedEntry]
 
@@ -64,8 +72,7 @@ type Client struct {
 }
 
 // New returns a server on db, which must be migrated. On the first start
-// of a database it makes the signing key (and the pepper, when cfg has
-// none) and stores them.
+// of a database it makes the signing key and stores it.
 func New(ctx context.Context, db *store.DB, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -81,16 +88,9 @@ func New(ctx context.Context, db *store.DB, cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.limiter = newKeyedLimiter(cfg.RateLimit, cfg.RateBurst)
-	if s.pepper == nil {
-		p := make([]byte, secretLen)
-		rand.Read(p)
-		k, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: "pepper-" + uuid.NewString(), Kind: store.OAuthKeyPepper, Material: base64.RawURLEncoding.EncodeToString(p)})
-		if err != nil {
-			return nil, fmt.Errorf("oauth: load pepper: %w", err)
-		}
-		if s.pepper, err = base64.RawURLEncoding.DecodeString(k.Material); err != nil || len(s.pepper) < minPepperLen {
-			return nil, fmt.Errorf("oauth: stored pepper %s is malformed", k.ID)
-		}
+	var err error
+	if s.legacyPepper, err = s.loadLegacyPepper(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.loadSigningKey(ctx); err != nil {
 		return nil, err
@@ -111,12 +111,12 @@ func (s *Server) loadSigningKey(ctx context.Context) error {
 	}
 	k, err := s.db.EnsureOAuthKey(ctx, store.OAuthKey{
 		ID: kid, Kind: store.OAuthKeySigning,
-		Material: material,
+		Material: s.sealSigningKey(kid, material),
 	})
 	if err != nil {
 		return fmt.Errorf("oauth: load signing key: %w", err)
 	}
-	active, err := parsePrivateKey(k)
+	active, err := s.signingKey(ctx, k)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *Server) reloadKeys(ctx context.Context) error {
 	}
 	keys := make(map[string]*ecdsa.PublicKey, len(ks))
 	for _, k := range ks {
-		priv, err := parsePrivateKey(k)
+		priv, err := s.signingKey(ctx, k)
 		if err != nil {
 			return err
 		}
@@ -173,14 +173,6 @@ func (s *Server) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, e
 	return s.keys[kid], nil
 }
 
-func parsePrivateKey(k store.OAuthKey) (*ecdsa.PrivateKey, error) {
-	priv, err := keys.ParseP256(k.Material)
-	if err != nil {
-		return nil, fmt.Errorf("oauth: signing key %s: %w", k.ID, err)
-	}
-	return priv, nil
-}
-
 // thumbprint is the RFC 7638 JWK thumbprint of the key, the "kid".
 func thumbprint(pub *ecdsa.PublicKey) (string, error) {
 	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
@@ -193,26 +185,50 @@ func thumbprint(pub *ecdsa.PublicKey) (string, error) {
 // CreateClient makes a client with the scopes and returns its ID and its
 // secret. The secret is not stored and cannot be shown again.
 func (s *Server) CreateClient(ctx context.Context, name string, scopes []string) (clientID, secret string, err error) {
+	c, secret, err := s.newClient(name, scopes)
+	if err != nil {
+		return "", "", err
+	}
+	if _, err = s.db.CreateOAuthClient(ctx, c); err != nil {
+		return "", "", fmt.Errorf("oauth: create client %q: %w", name, err)
+	}
+	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", c.ID), slog.String("name", name), slog.String("scope", strings.Join(c.Scopes, " ")))
+	return c.ID, secret, nil
+}
+
+// CreateFirstClient is CreateClient on a store that never had a client;
+// created is false, with nothing made, otherwise. Of processes calling it
+// at once on one empty store, exactly one creates its client.
+func (s *Server) CreateFirstClient(ctx context.Context, name string, scopes []string) (clientID, secret string, created bool, err error) {
+	c, secret, err := s.newClient(name, scopes)
+	if err != nil {
+		return "", "", false, err
+	}
+	if _, created, err = s.db.CreateFirstOAuthClient(ctx, c); err != nil || !created {
+		if err != nil {
+			err = fmt.Errorf("oauth: create first client %q: %w", name, err)
+		}
+		return "", "", false, err
+	}
+	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", c.ID), slog.String("name", name), slog.String("scope", strings.Join(c.Scopes, " ")))
+	return c.ID, secret, true, nil
+}
+
+// newClient makes a client's ID and secret, and the row the store keeps.
+func (s *Server) newClient(name string, scopes []string) (store.OAuthClient, string, error) {
 	scopes = slices.Clone(scopes)
 	for _, sc := range scopes {
 		if !validScopeToken(sc) {
-			return "", "", fmt.Errorf("%w: %q", ErrInvalidScope, sc)
+			return store.OAuthClient{}, "", fmt.Errorf("%w: %q", ErrInvalidScope, sc)
 		}
 	}
 	slices.Sort(scopes)
 	scopes = slices.Compact(scopes)
 	b := make([]byte, secretLen)
 	rand.Read(b)
-	secret = base64.RawURLEncoding.EncodeToString(b)
-	clientID = uuid.Must(uuid.NewV7()).String()
-	_, err = s.db.CreateOAuthClient(ctx, store.OAuthClient{
-		ID: clientID, Name: name, SecretHash: s.hashSecret(clientID, secret), Scopes: scopes,
-	})
-	if err != nil {
-		return "", "", fmt.Errorf("oauth: create client %q: %w", name, err)
-	}
-	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", clientID), slog.String("name", name), slog.String("scope", strings.Join(scopes, " ")))
-	return clientID, secret, nil
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	id := uuid.Must(uuid.NewV7()).String()
+	return store.OAuthClient{ID: id, Name: name, SecretHash: s.hashSecret(id, secret), Scopes: scopes}, secret, nil
 }
 
 // ListClients returns every client, revoked ones included.
@@ -256,8 +272,10 @@ func (s *Server) hashSecret(clientID, secret string) string {
 	return hashPrefix + base64.RawURLEncoding.EncodeToString(s.mac(clientID, secret))
 }
 
-func (s *Server) mac(clientID, secret string) []byte {
-	m := hmac.New(sha256.New, s.pepper)
+func (s *Server) mac(clientID, secret string) []byte { return mac(s.pepper, clientID, secret) }
+
+func mac(pepper []byte, clientID, secret string) []byte {
+	m := hmac.New(sha256.New, pepper)
 	m.Write([]byte(clientID))
 	m.Write([]byte{0})
 	m.Write([]byte(secret))
@@ -266,6 +284,8 @@ func (s *Server) mac(clientID, secret string) []byte {
 
 // authenticate returns the active client with the ID if the secret is
 // its secret. The comparison takes the same time for an unknown client.
+// A hash made with the legacy pepper is made again with the pepper on
+// the client's first success (pepper.go).
 func (s *Server) authenticate(ctx context.Context, clientID, secret string) (store.OAuthClient, authFailure, error) {
 	got := s.mac(clientID, secret)
 	c, err := s.db.GetOAuthClient(ctx, clientID)
@@ -276,15 +296,32 @@ func (s *Server) authenticate(ctx context.Context, clientID, secret string) (sto
 	if err != nil {
 		return store.OAuthClient{}, 0, err
 	}
-	want, derr := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(c.SecretHash, hashPrefix))
-	if !strings.HasPrefix(c.SecretHash, hashPrefix) || derr != nil {
+	stored, legacy := strings.CutPrefix(c.SecretHash, legacyHashPrefix)
+	if !legacy {
+		var ok bool
+		if stored, ok = strings.CutPrefix(c.SecretHash, hashPrefix); !ok {
+			return store.OAuthClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
+		}
+	}
+	want, derr := base64.RawURLEncoding.DecodeString(stored)
+	if derr != nil {
 		return store.OAuthClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
+	}
+	if legacy {
+		if s.legacyPepper == nil { // retired: only revoked clients kept such hashes
+			hmac.Equal(got, make([]byte, len(got)))
+			return store.OAuthClient{}, failWrongSecret, nil
+		}
+		got = mac(s.legacyPepper, clientID, secret)
 	}
 	if !hmac.Equal(got, want) {
 		return store.OAuthClient{}, failWrongSecret, nil
 	}
 	if c.Revoked() {
 		return store.OAuthClient{}, failRevokedClient, nil
+	}
+	if legacy {
+		s.rehash(ctx, c, secret)
 	}
 	return c, 0, nil
 }

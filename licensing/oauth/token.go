@@ -80,6 +80,20 @@ func invalidRequest(desc string) *oauthError {
 
 var errInvalidClient = &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
 
+// grants reports whether a client holding scopes may get a token with
+// scope sc: one of its own, or, for an AdminScope client (which the API
+// lets do everything), any scope of Config.Scopes (any well-formed scope
+// when that is nil), so that it can ask for a narrower token.
+func (s *Server) grants(scopes []string, sc string) bool {
+	if slices.Contains(scopes, sc) {
+		return true
+	}
+	if !slices.Contains(scopes, AdminScope) || !validScopeToken(sc) {
+		return false
+	}
+	return s.cfg.Scopes == nil || slices.Contains(s.cfg.Scopes, sc)
+}
+
 // TokenHandler serves the token endpoint (RFC 6749 §3.2) for the
 // client_credentials grant.
 func (s *Server) TokenHandler() http.Handler {
@@ -104,7 +118,7 @@ func (s *Server) TokenHandler() http.Handler {
 		scopes := client.Scopes
 		if req := strings.Fields(r.PostForm.Get("scope")); len(req) > 0 {
 			for _, sc := range req {
-				if !slices.Contains(client.Scopes, sc) {
+				if !s.grants(client.Scopes, sc) {
 					s.log.WarnContext(ctx, "oauth token refused: scope not granted to the client", slog.String("client_id", client.ID))
 					writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the scope granted to the client"})
 					return

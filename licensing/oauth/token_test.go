@@ -252,7 +252,7 @@ func TestSecretStoredHashed(t *testing.T) {
 		if err := e.db.SQL().QueryRow(q, id).Scan(&name, &hash, &scopes); err != nil {
 			t.Fatal(err)
 		}
-		if hash == secret || strings.Contains(hash, secret) || !strings.HasPrefix(hash, "hmac-sha256$") {
+		if hash == secret || strings.Contains(hash, secret) || !strings.HasPrefix(hash, "hmac-sha256-sk$") {
 			t.Errorf("secret_hash = %q for secret %q: want an HMAC, not the secret", hash, secret)
 		}
 		if name != "ci" || scopes != "scans:read" {

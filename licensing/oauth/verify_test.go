@@ -5,10 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -41,19 +39,19 @@ func forge(t *testing.T, key any, alg jose.SignatureAlgorithm, kid, typ string, 
 	return tok
 }
 
-// serverKey reads the server's signing key from the database.
-func serverKey(t *testing.T, db *store.DB) (string, *ecdsa.PrivateKey) {
+// serverKey reads the server's signing key from the database (sealed
+// there: the server opens it).
+func serverKey(t *testing.T, e *env) (string, *ecdsa.PrivateKey) {
 	t.Helper()
-	ks, err := db.ListOAuthKeys(context.Background(), store.OAuthKeySigning)
+	ks, err := e.db.ListOAuthKeys(context.Background(), store.OAuthKeySigning)
 	if err != nil || len(ks) != 1 {
 		t.Fatalf("ListOAuthKeys() = %d keys, %v", len(ks), err)
 	}
-	b, _ := pem.Decode([]byte(ks[0].Material))
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	k, err := oauth.OpenSigningKey(context.Background(), e.srv, ks[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ks[0].ID, k.(*ecdsa.PrivateKey)
+	return ks[0].ID, k
 }
 
 func TestVerifyRejects(t *testing.T) {
@@ -75,7 +73,7 @@ func TestVerifyRejects(t *testing.T) {
 			t.Errorf("Verify(scope not granted) = %v, want ErrInsufficientScope", err)
 		}
 
-		kid, key := serverKey(t, e.db)
+		kid, key := serverKey(t, e)
 		now := e.clock.Now()
 		claims := func() map[string]any {
 			return map[string]any{
@@ -322,8 +320,14 @@ func TestRateLimit(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	if err := oauth.DefaultConfig().Validate(); err != nil {
-		t.Fatalf("DefaultConfig().Validate() = %v", err)
+	valid := oauth.DefaultConfig()
+	valid.Pepper = []byte(strings.Repeat("p", 32))
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("DefaultConfig() with a pepper: Validate() = %v", err)
+	}
+	// No pepper: the server would have to keep one in the database.
+	if err := oauth.DefaultConfig().Validate(); err == nil || !strings.Contains(err.Error(), "pepper") {
+		t.Errorf("DefaultConfig() without a pepper: Validate() = %v, want an error naming the pepper", err)
 	}
 	tests := map[string]func(*oauth.Config){
 		"no issuer":    func(c *oauth.Config) { c.Issuer = "" },
@@ -336,7 +340,7 @@ func TestConfigValidate(t *testing.T) {
 		"no burst":     func(c *oauth.Config) { c.RateBurst = 0 },
 	}
 	for name, edit := range tests {
-		c := oauth.DefaultConfig()
+		c := valid
 		edit(&c)
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: Validate() = nil, want an error", name)
@@ -355,10 +359,23 @@ func TestPepper(t *testing.T) {
 		if ks, _ := e.db.ListOAuthKeys(ctx, store.OAuthKeyPepper); len(ks) != 0 {
 			t.Errorf("a pepper was stored although the config has one")
 		}
-		// Another pepper does not verify the secret.
+		// Another pepper (another installation's seal key) does not start:
+		// it opens no signing key, and would verify no secret.
 		cfg := e.cfg
 		cfg.Pepper = []byte(strings.Repeat("q", 32))
-		srv2, err := oauth.New(ctx, e.db, cfg)
+		if _, err := oauth.New(ctx, e.db, cfg); err == nil || !strings.Contains(err.Error(), "seal key") {
+			t.Errorf("start with another pepper: %v, want an error naming the seal key", err)
+		}
+		// On a store of its own holding this client's hash, the secret fails.
+		stored, err := e.db.GetOAuthClient(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := storetest.Open(t, dialect)
+		if _, err := other.CreateOAuthClient(ctx, store.OAuthClient{ID: id, Name: "ci", SecretHash: stored.SecretHash}); err != nil {
+			t.Fatal(err)
+		}
+		srv2, err := oauth.New(ctx, other, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
