@@ -509,11 +509,11 @@ func (s *Server) gateSummary(ctx context.Context, sc store.Scan) (*gateSummary, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	a, err := s.loadArtifacts(sc)
+	a, err := s.loadArtifacts(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.resultOf(sc, a)
+	res, err := s.resultOf(ctx, sc, a)
 	if err != nil {
 		return nil, err
 	}
