@@ -22,12 +22,12 @@ const (
 
 // Reason codes.
 const (
-	CodeFinding       = "FINDING"        // a finding fails the gate
-	CodeLicenseDenied = "LICENSE_DENIED" // a component is under a denied license
-	CodeWaiverExpired = "WAIVER_EXPIRED" // a waiver in the policy has expired
-	CodePassed        = "PASSED"         // nothing fails the gate
-	CodeNoResult      = "NO_RESULT"      // there is no scan result to judge
-	CodeNotAnalysed   = "NOT_ANALYSED"   // an engine could not analyse a part of the target
+	CodeFinding       = "FINDING"               // a finding fails the gate
+	CodeLicenseDenied = "LICENSE_DENIED"        // a component is under a denied license
+	CodeWaiverExpired = "WAIVER_EXPIRED"        // a waiver in the policy has expired
+	CodePassed        = "PASSED"                // nothing fails the gate
+	CodeNoResult      = "NO_RESULT"             // there is no scan result to judge
+	CodeNotAnalysed   = scanner.CodeNotAnalysed // an engine could not analyse a part of the target
 )
 
 // Decision is the gate's verdict with the reasons for it. Reasons is never

@@ -17,6 +17,10 @@ type Result struct {
 	Unanalysed []Unanalysed `json:"unanalysed,omitempty"`
 }
 
+// CodeNotAnalysed is the code that names a part of a target no engine
+// analysed, in a gate's reasons (ci) and in SARIF notifications (format).
+const CodeNotAnalysed = "NOT_ANALYSED"
+
 // Unanalysed is a part of a target that an engine could not analyse, such
 // as a Go module whose packages the go command cannot load.
 type Unanalysed struct {

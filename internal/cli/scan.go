@@ -162,8 +162,9 @@ func runScan(ctx context.Context, stdio Stdio, f scanFlags, ref string) error {
 	}
 	decision := ci.Evaluate(res, pol, base, time.Now())
 
+	gate := reportGate(decision)
 	for _, o := range outputs {
-		if err := writeOutput(stdio.Out, o, res, decision); err != nil {
+		if err := writeOutput(stdio.Out, o, res, gate); err != nil {
 			return err
 		}
 	}
@@ -269,11 +270,29 @@ func checkOutputs(outs []output, engines []scanner.Engine) error {
 	return nil
 }
 
+// reportGate is the gate decision as the reports show it (format does not
+// depend on ci). Converting each reason as a struct compiles only while
+// format.GateReason has ci.Reason's fields: a field added to one and not
+// the other breaks the build here rather than vanishing from reports.
+func reportGate(d *ci.Decision) *format.Gate {
+	if d == nil {
+		return nil
+	}
+	g := &format.Gate{Decision: d.Decision}
+	if d.Reasons != nil {
+		g.Reasons = make([]format.GateReason, len(d.Reasons))
+		for i, r := range d.Reasons {
+			g.Reasons[i] = format.GateReason(r)
+		}
+	}
+	return g
+}
+
 // writeOutput writes one report. A regular file is written beside its
 // final name and renamed into place, so a reader never sees half a report.
-func writeOutput(stdout io.Writer, o output, res *scanner.Result, d *ci.Decision) error {
+func writeOutput(stdout io.Writer, o output, res *scanner.Result, gate *format.Gate) error {
 	if o.path == "" {
-		return format.Write(stdout, o.format, res, d)
+		return format.Write(stdout, o.format, res, gate)
 	}
 	if st, err := os.Stat(o.path); err == nil && !st.Mode().IsRegular() {
 		// A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written
@@ -282,7 +301,7 @@ func writeOutput(stdout io.Writer, o output, res *scanner.Result, d *ci.Decision
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", o.path, err)
 		}
-		if err := format.Write(f, o.format, res, d); err != nil {
+		if err := format.Write(f, o.format, res, gate); err != nil {
 			f.Close()
 			return fmt.Errorf("writing %s: %w", o.path, err)
 		}
@@ -296,7 +315,7 @@ func writeOutput(stdout io.Writer, o output, res *scanner.Result, d *ci.Decision
 		return fmt.Errorf("writing %s: %w", o.path, err)
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename this finds nothing
-	if err := format.Write(tmp, o.format, res, d); err != nil {
+	if err := format.Write(tmp, o.format, res, gate); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", o.path, err)
 	}

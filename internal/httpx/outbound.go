@@ -200,6 +200,22 @@ func (p *OutboundPolicy) CheckHost(host string) error {
 	return nil
 }
 
+// IsLoopbackHost reports whether host, as url.URL.Hostname gives it (no
+// brackets, no port), surely names this machine without asking a
+// resolver beyond the hosts file: "localhost" in any case, a loopback
+// address of either family (127.0.0.0/8, ::1), an IPv4 loopback address
+// mapped into IPv6 (::ffff:127.0.0.1), with or without a zone. It is
+// false for everything else, including other names under localhost,
+// "localhost." and numeric forms that are not plain addresses (127.1),
+// so callers may send in the clear only what it accepts.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.WithZone("").Unmap().IsLoopback()
+}
+
 // Resolve resolves host and returns its addresses that the policy allows,
 // in the resolver's order; an error when there is none.
 func (p *OutboundPolicy) Resolve(ctx context.Context, host string) ([]netip.Addr, error) {

@@ -259,3 +259,42 @@ func TestOutboundRedirectToLoopback(t *testing.T) {
 		t.Fatalf("the redirect target got %d requests", hits.Load())
 	}
 }
+
+func TestIsLoopbackHost(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]bool{
+		"localhost":               true,
+		"LocalHost":               true,
+		"127.0.0.1":               true,
+		"127.255.255.254":         true,
+		"::1":                     true,
+		"0:0:0:0:0:0:0:1":         true,
+		"::ffff:127.0.0.1":        true,
+		"::ffff:7f00:1":           true,
+		"::1%lo0":                 true,
+		"":                        false,
+		"localhost.":              false,
+		"foo.localhost":           false,
+		"localhost.example.com":   false,
+		"127.0.0.1.nip.io":        false,
+		"[::1]":                   false, // Hostname strips brackets
+		"127.0.0.1:80":            false,
+		"127.1":                   false,
+		"2130706433":              false,
+		"0x7f.0.0.1":              false,
+		"0177.0.0.1":              false,
+		"0.0.0.0":                 false,
+		"::":                      false,
+		"::127.0.0.1":             false, // IPv4-compatible: not routed to loopback
+		"64:ff9b::7f00:1":         false, // NAT64 goes through a gateway
+		"fe80::1%lo0":             false,
+		"10.0.0.1":                false,
+		"::ffff:10.0.0.1":         false,
+		"example.com":             false,
+		"localhost\x00.evil.test": false,
+	} {
+		if got := IsLoopbackHost(host); got != want {
+			t.Errorf("IsLoopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -485,12 +485,12 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 	}
 	out := apiScan(sc, projectName)
 	if sc.Status == store.Succeeded {
-		a, err := s.loadArtifacts(sc)
+		a, err := s.loadArtifacts(ctx, sc)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		res, err := s.resultOf(sc, a)
+		res, err := s.resultOf(ctx, sc, a)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
@@ -553,7 +553,7 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusConflict, "NOT_FINISHED", fmt.Sprintf("scan %s is %s; reports exist once it has succeeded", sc.ID, sc.Status))
 		return
 	}
-	a, err := s.loadArtifacts(sc)
+	a, err := s.loadArtifacts(ctx, sc)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -564,13 +564,13 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NO_SBOM", "this scan has no SBOM: the sbom engine did not run")
 		return
 	}
-	rc, err := s.blobs.Open(key)
+	rc, err := s.blobs.Open(ctx, key)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
 	defer rc.Close()
-	if size, err := s.blobs.Size(key); err == nil {
+	if size, err := s.blobs.Size(ctx, key); err == nil {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	w.Header().Set("Content-Type", f.contentType)

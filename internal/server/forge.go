@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -66,7 +65,7 @@ func (f *forgeRequest) validate(repoURL string) error {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && httpx.IsLoopbackHost(u.Hostname()):
 	default:
 		return invalidField("forge.url %q: want https (http only on a loopback address), so the token is not sent in the clear", f.URL)
 	}
@@ -77,14 +76,6 @@ func (f *forgeRequest) validate(repoURL string) error {
 		return invalidField("forge: commit statuses need a repo_url of the form HOST/OWNER/REPO: %v", err)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // redactURL drops what a URL holds before its host, credentials included.

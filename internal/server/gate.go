@@ -296,8 +296,8 @@ func (s *Server) judge(ctx context.Context, g store.ScanGate) (verdict, error) {
 		st.BaselineScanID = ""
 	}
 	at := now()
-	key := gateKey{db: s.db, scan: sc.ID, state: st}
-	if v, ok := gates.get(key, at); ok {
+	key := gateKey{scan: sc.ID, state: st}
+	if v, ok := s.gates.get(key, at); ok {
 		return v, nil
 	}
 	v, until, err := s.evaluate(ctx, sc, p, st, at)
@@ -305,7 +305,7 @@ func (s *Server) judge(ctx context.Context, g store.ScanGate) (verdict, error) {
 		return verdict{}, err
 	}
 	if until.After(at) {
-		gates.put(key, v, until)
+		s.gates.put(key, v, until)
 	}
 	return v, nil
 }
@@ -509,11 +509,11 @@ func (s *Server) gateSummary(ctx context.Context, sc store.Scan) (*gateSummary, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	a, err := s.loadArtifacts(sc)
+	a, err := s.loadArtifacts(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.resultOf(sc, a)
+	res, err := s.resultOf(ctx, sc, a)
 	if err != nil {
 		return nil, err
 	}
@@ -528,7 +528,6 @@ const (
 )
 
 type gateKey struct {
-	db    *store.DB
 	scan  string
 	state store.GateState
 }
@@ -538,13 +537,14 @@ type gateEntry struct {
 	until time.Time
 }
 
+// gateCache belongs to one Server (Server.gates), so its keys need not
+// name the database.
 type gateCache struct {
 	mu sync.Mutex
 	m  map[gateKey]gateEntry
 }
 
-// gates is shared by the servers of a process: keys name their database.
-var gates = &gateCache{m: map[gateKey]gateEntry{}}
+func newGateCache() *gateCache { return &gateCache{m: map[gateKey]gateEntry{}} }
 
 // get returns a cached decision; callers must not change it.
 func (c *gateCache) get(k gateKey, at time.Time) (verdict, bool) {

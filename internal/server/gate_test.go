@@ -83,7 +83,7 @@ func TestGateSummaryDecidesLikeTheResult(t *testing.T) {
 
 func TestGateCacheDeadline(t *testing.T) {
 	t.Parallel()
-	c := &gateCache{m: map[gateKey]gateEntry{}}
+	c := newGateCache()
 	at := time.Date(2026, 6, 15, 23, 0, 0, 0, time.UTC)
 	k := gateKey{scan: "s1", state: store.GateState{PolicyVersion: 1}}
 	d := verdict{d: &ci.Decision{Decision: ci.Pass}}

@@ -139,7 +139,7 @@ func (s *Server) rescanFinished(ctx context.Context, log *slog.Logger, kind stor
 	first, err := s.db.GetScan(ctx, firstID)
 	var old *scanner.Result
 	if err == nil && first.Status == store.Succeeded {
-		old, err = s.loadResult(first)
+		old, err = s.loadResult(ctx, first)
 	}
 	if err != nil || old == nil {
 		log.InfoContext(ctx, "rescan finished; the first scan has no result to compare with", slog.Int("findings", len(res.Findings)))

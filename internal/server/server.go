@@ -116,6 +116,7 @@ type Server struct {
 	metrics *metrics
 	http    *httpx.Metrics
 	handler http.Handler
+	gates   *gateCache // gate.go
 
 	// outbound.go: the outbound policy and the clients made from it
 	outbound          *httpx.OutboundPolicy
@@ -143,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, blobs: cfg.Blobs, log: log, seal: seal, engines: cfg.Engines}
+	s := &Server{cfg: cfg, db: cfg.DB, blobs: cfg.Blobs, log: log, seal: seal, engines: cfg.Engines, gates: newGateCache()}
 	if s.engines == nil {
 		s.engines = engines.Worker(nil)
 	}

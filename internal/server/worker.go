@@ -309,12 +309,12 @@ func failureReason(sc store.Scan, err error) string {
 }
 
 // loadArtifacts reads a succeeded scan's manifest.
-func (s *Server) loadArtifacts(sc store.Scan) (artifacts, error) {
+func (s *Server) loadArtifacts(ctx context.Context, sc store.Scan) (artifacts, error) {
 	var a artifacts
 	if sc.ResultKey == "" {
 		return a, fmt.Errorf("scan %s has no result", sc.ID)
 	}
-	rc, err := s.blobs.Open(sc.ResultKey)
+	rc, err := s.blobs.Open(ctx, sc.ResultKey)
 	if err != nil {
 		return a, err
 	}
@@ -326,17 +326,17 @@ func (s *Server) loadArtifacts(sc store.Scan) (artifacts, error) {
 }
 
 // loadResult reads a succeeded scan's result.
-func (s *Server) loadResult(sc store.Scan) (*scanner.Result, error) {
-	a, err := s.loadArtifacts(sc)
+func (s *Server) loadResult(ctx context.Context, sc store.Scan) (*scanner.Result, error) {
+	a, err := s.loadArtifacts(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
-	return s.resultOf(sc, a)
+	return s.resultOf(ctx, sc, a)
 }
 
 // resultOf reads the result that a scan's artifacts manifest names.
-func (s *Server) resultOf(sc store.Scan, a artifacts) (*scanner.Result, error) {
-	rc, err := s.blobs.Open(a.Result)
+func (s *Server) resultOf(ctx context.Context, sc store.Scan, a artifacts) (*scanner.Result, error) {
+	rc, err := s.blobs.Open(ctx, a.Result)
 	if err != nil {
 		return nil, err
 	}

@@ -99,11 +99,15 @@ func (b *Blobs) Put(ctx context.Context, r io.Reader) (key string, size int64, e
 }
 
 // Open returns the content of the blob. ErrInvalid if key is malformed,
-// ErrNotFound if no such blob is stored.
-func (b *Blobs) Open(key string) (io.ReadCloser, error) {
+// ErrNotFound if no such blob is stored, ctx's error if it is done. The
+// files here open at once; ctx is for stores that reach the network.
+func (b *Blobs) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	p, err := b.path(key)
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: open blob %s: %w", key, err)
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -116,11 +120,14 @@ func (b *Blobs) Open(key string) (io.ReadCloser, error) {
 }
 
 // Size returns the size of the blob. ErrInvalid if key is malformed,
-// ErrNotFound if no such blob is stored.
-func (b *Blobs) Size(key string) (int64, error) {
+// ErrNotFound if no such blob is stored, ctx's error if it is done.
+func (b *Blobs) Size(ctx context.Context, key string) (int64, error) {
 	p, err := b.path(key)
 	if err != nil {
 		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("store: stat blob %s: %w", key, err)
 	}
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {

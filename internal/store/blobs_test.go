@@ -45,7 +45,7 @@ func TestBlobs(t *testing.T) {
 	}
 	wg.Wait()
 
-	rc, err := b.Open(wantKey)
+	rc, err := b.Open(ctx, wantKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestBlobs(t *testing.T) {
 	if !bytes.Equal(got, content) {
 		t.Errorf("Open() read %d bytes, not the content put", len(got))
 	}
-	if size, err := b.Size(wantKey); err != nil || size != int64(len(content)) {
+	if size, err := b.Size(ctx, wantKey); err != nil || size != int64(len(content)) {
 		t.Errorf("Size() = %d, %v", size, err)
 	}
 	tmp, err := os.ReadDir(filepath.Join(dir, "tmp"))
@@ -69,7 +69,7 @@ func TestBlobs(t *testing.T) {
 	if err != nil || other == wantKey {
 		t.Errorf("Put(other content) = %s, %v; want another key", other, err)
 	}
-	if _, err := b.Open("sha256:" + strings.Repeat("0", 64)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.Open(ctx, "sha256:"+strings.Repeat("0", 64)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Open(missing) error = %v, want ErrNotFound", err)
 	}
 }
@@ -81,6 +81,7 @@ func TestBlobsKeyValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
 	// A file outside the store that a bad key might reach.
 	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -95,13 +96,13 @@ func TestBlobsKeyValidation(t *testing.T) {
 		"/etc/passwd",
 		"",
 	} {
-		if rc, err := b.Open(key); !errors.Is(err, store.ErrInvalid) {
+		if rc, err := b.Open(ctx, key); !errors.Is(err, store.ErrInvalid) {
 			if rc != nil {
 				rc.Close()
 			}
 			t.Errorf("Open(%q) error = %v, want ErrInvalid", key, err)
 		}
-		if _, err := b.Size(key); !errors.Is(err, store.ErrInvalid) {
+		if _, err := b.Size(ctx, key); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Size(%q) error = %v, want ErrInvalid", key, err)
 		}
 	}
@@ -122,5 +123,28 @@ func TestBlobsPutCancelled(t *testing.T) {
 	tmp, _ := os.ReadDir(filepath.Join(dir, "tmp"))
 	if len(tmp) != 0 {
 		t.Errorf("a cancelled Put left %d files in tmp/", len(tmp))
+	}
+}
+
+func TestBlobsOpenCancelled(t *testing.T) {
+	t.Parallel()
+	b, err := store.NewBlobs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := b.Put(context.Background(), strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if rc, err := b.Open(ctx, key); !errors.Is(err, context.Canceled) {
+		if rc != nil {
+			rc.Close()
+		}
+		t.Errorf("Open(cancelled) error = %v, want context.Canceled", err)
+	}
+	if _, err := b.Size(ctx, key); !errors.Is(err, context.Canceled) {
+		t.Errorf("Size(cancelled) error = %v, want context.Canceled", err)
 	}
 }

@@ -47,7 +47,7 @@ func (c *ScanCache) Get(ctx context.Context, key string) (data []byte, ok bool, 
 	if err != nil {
 		return nil, false, fmt.Errorf("store: get cache entry %s: %w", key, err)
 	}
-	rc, err := c.blobs.Open(blobKey)
+	rc, err := c.blobs.Open(ctx, blobKey)
 	if errors.Is(err, ErrNotFound) {
 		return nil, false, nil
 	}

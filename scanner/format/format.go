@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/sbom"
 )
@@ -51,12 +50,12 @@ func (f Format) NeedsSBOM() bool {
 // decision.
 type Report struct {
 	*scanner.Result
-	Gate *ci.Decision `json:"gate,omitempty"`
+	Gate *Gate `json:"gate,omitempty"`
 }
 
 // Write writes the result and its gate decision (which may be nil) in
 // format f.
-func Write(w io.Writer, f Format, res *scanner.Result, gate *ci.Decision) error {
+func Write(w io.Writer, f Format, res *scanner.Result, gate *Gate) error {
 	switch f {
 	case Table:
 		return WriteTable(w, res, gate)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/securego/gosec/v2/report/sarif"
 
-	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/version"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
@@ -113,7 +112,7 @@ func unanalysedInvocation(parts []scanner.Unanalysed) *sarif.Invocation {
 		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, &sarif.Notification{
 			Level:      "error",
 			Message:    sarif.NewMessage(fmt.Sprintf("%s could not analyse %s: %s", u.Engine, u.Path, u.Reason)),
-			Descriptor: &sarif.ReportingDescriptorReference{ID: ci.CodeNotAnalysed},
+			Descriptor: &sarif.ReportingDescriptorReference{ID: scanner.CodeNotAnalysed},
 			Locations: []*sarif.Location{sarif.NewLocation(sarif.NewPhysicalLocation(
 				&sarif.ArtifactLocation{URI: uri, UriBaseID: srcRoot}, nil))},
 			Properties: &sarif.PropertyBag{"engine": u.Engine, "path": u.Path},

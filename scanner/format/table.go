@@ -9,7 +9,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/scanner"
 )
 
@@ -18,7 +17,7 @@ import (
 const maxMessage = 80
 
 // WriteTable writes the result for a person reading a terminal or a CI log.
-func WriteTable(w io.Writer, res *scanner.Result, gate *ci.Decision) error {
+func WriteTable(w io.Writer, res *scanner.Result, gate *Gate) error {
 	var b strings.Builder
 	t := res.Target
 	fmt.Fprintf(&b, "Target:  %s %s", t.Kind, t.Ref)
