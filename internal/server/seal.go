@@ -18,8 +18,8 @@ const SealKeySize = 32
 // The HKDF-SHA256 labels of the keys derived from the seal key, one per
 // purpose, so that none is kept in the database.
 const (
-	infoLicensingSecret = "vigil/seal-key/licensing-secret"
-	infoOAuthPepper     = "vigil/seal-key/oauth-pepper"
+	infoLicensingSecret = "vigil/seal-key/licensing-secret" // #nosec G101 -- an HKDF label, not a secret
+	infoOAuthPepper     = "vigil/seal-key/oauth-pepper"     // #nosec G101 -- an HKDF label, not a secret
 )
 
 // LicensingSecret is the licensing service's secret (licensing.Config
