@@ -82,8 +82,8 @@ func (s *Service) CreateTenant(ctx context.Context, name string) (Tenant, error)
 // ListTenants returns one page of the tenants, oldest first, and the
 // cursor of the next page ("" on the last). Errors wrap store.ErrInvalid
 // for a bad cursor or limit.
-func (s *Service) ListTenants(ctx context.Context, p store.Page) ([]Tenant, string, error) {
-	ts, next, err := s.db.ListTenants(ctx, p)
+func (s *Service) ListTenants(ctx context.Context, p Page) ([]Tenant, string, error) {
+	ts, next, err := s.db.ListTenants(ctx, store.Page(p))
 	if err != nil {
 		return nil, "", fmt.Errorf("licensing: %w", err)
 	}
@@ -136,8 +136,8 @@ func (s *Service) GetProduct(ctx context.Context, id string) (Product, error) {
 
 // ListProducts returns one page of the products, oldest first, and the
 // cursor of the next page ("" on the last).
-func (s *Service) ListProducts(ctx context.Context, p store.Page) ([]Product, string, error) {
-	ps, next, err := s.db.ListProducts(ctx, p)
+func (s *Service) ListProducts(ctx context.Context, p Page) ([]Product, string, error) {
+	ps, next, err := s.db.ListProducts(ctx, store.Page(p))
 	if err != nil {
 		return nil, "", fmt.Errorf("licensing: %w", err)
 	}
@@ -254,8 +254,8 @@ func (s *Service) RenameProduct(ctx context.Context, id, name string) (Product, 
 
 // ListEntitlements returns one page of the tenant's entitlements (of
 // every tenant for ""), oldest first, and the cursor of the next page.
-func (s *Service) ListEntitlements(ctx context.Context, tenantID string, p store.Page) ([]Entitlement, string, error) {
-	es, next, err := s.db.ListEntitlements(ctx, tenantID, p)
+func (s *Service) ListEntitlements(ctx context.Context, tenantID string, p Page) ([]Entitlement, string, error) {
+	es, next, err := s.db.ListEntitlements(ctx, tenantID, store.Page(p))
 	if err != nil {
 		return nil, "", fmt.Errorf("licensing: %w", err)
 	}

@@ -161,7 +161,7 @@ func newTenantsListCmd(stdio Stdio) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				ts, err := allPages(func(p store.Page) ([]licensing.Tenant, string, error) { return s.ListTenants(cmd.Context(), p) })
+				ts, err := allPages(func(p licensing.Page) ([]licensing.Tenant, string, error) { return s.ListTenants(cmd.Context(), p) })
 				if err != nil {
 					return err
 				}
@@ -231,7 +231,7 @@ func newProductsListCmd(stdio Stdio) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				ps, err := allPages(func(p store.Page) ([]licensing.Product, string, error) { return s.ListProducts(cmd.Context(), p) })
+				ps, err := allPages(func(p licensing.Page) ([]licensing.Product, string, error) { return s.ListProducts(cmd.Context(), p) })
 				if err != nil {
 					return err
 				}
@@ -379,7 +379,7 @@ func newEntitlementsListCmd(stdio Stdio) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				es, err := allPages(func(p store.Page) ([]licensing.Entitlement, string, error) {
+				es, err := allPages(func(p licensing.Page) ([]licensing.Entitlement, string, error) {
 					return s.ListEntitlements(cmd.Context(), tenant, p)
 				})
 				if err != nil {
@@ -445,9 +445,9 @@ func newStatusCmd(stdio Stdio, kind, verb, short string,
 
 // allPages reads a paginated list to its end, for the commands that print
 // every item.
-func allPages[T any](list func(store.Page) ([]T, string, error)) ([]T, error) {
+func allPages[T any](list func(licensing.Page) ([]T, string, error)) ([]T, error) {
 	var all []T
-	p := store.Page{Limit: store.MaxPageLimit}
+	p := licensing.Page{Limit: licensing.MaxPageLimit}
 	for {
 		items, next, err := list(p)
 		if err != nil {

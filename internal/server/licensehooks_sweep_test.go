@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
 // TestSweepPrunes: the periodic sweep of a started server prunes the
@@ -29,7 +30,7 @@ func TestSweepPrunes(t *testing.T) {
 		}
 		now := time.Now()
 		for jti, exp := range map[string]time.Time{"expired": now.Add(-time.Hour), "live": now.Add(time.Hour)} {
-			if err := db.RevokeOAuthToken(ctx, store.OAuthRevokedToken{JTI: jti, ClientID: "c", ExpiresAt: exp}); err != nil {
+			if err := db.RevokeOAuthToken(ctx, oauth.RevokedToken{JTI: jti, ClientID: "c", ExpiresAt: exp}); err != nil {
 				t.Fatal(err)
 			}
 		}

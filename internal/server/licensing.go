@@ -430,14 +430,15 @@ func LicensingList[T any](items string, page []T, next string) map[string]any {
 	return map[string]any{items: page, "next_cursor": next}
 }
 
-// pageOf reads ?limit= and ?cursor= (opaque: store.Page); it answers the
-// error itself and returns false when the limit is not a number in range.
-func pageOf(w http.ResponseWriter, r *http.Request) (store.Page, bool) {
-	n, ok := limitParam(w, r, store.MaxPageLimit)
+// pageOf reads ?limit= and ?cursor= (opaque: licensing.Page); it answers
+// the error itself and returns false when the limit is not a number in
+// range.
+func pageOf(w http.ResponseWriter, r *http.Request) (licensing.Page, bool) {
+	n, ok := limitParam(w, r, licensing.MaxPageLimit)
 	if !ok {
-		return store.Page{}, false
+		return licensing.Page{}, false
 	}
-	return store.Page{Cursor: r.URL.Query().Get("cursor"), Limit: n}, true
+	return licensing.Page{Cursor: r.URL.Query().Get("cursor"), Limit: n}, true
 }
 
 // limitParam reads ?limit=, 1 to max; 0 when it is absent (the list's

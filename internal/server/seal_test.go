@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 	"github.com/vigil-sec/vigil/licensing"
+	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
 func TestDerivedKeys(t *testing.T) {
@@ -94,7 +95,7 @@ func TestSealKeyOpensTheInstallation(t *testing.T) {
 		if ks, _ := db.ListLicensingKeys(ctx, store.LicensingKeySecret); len(ks) != 0 {
 			t.Errorf("the licensing secret is in the database")
 		}
-		if ks, _ := db.ListOAuthKeys(ctx, store.OAuthKeyPepper); len(ks) != 0 {
+		if ks, _ := db.ListOAuthKeys(ctx, oauth.KeyPepper); len(ks) != 0 {
 			t.Errorf("the oauth pepper is in the database")
 		}
 

@@ -2,25 +2,43 @@ package store
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
 // Sentinel errors. Callers test them with errors.Is and map them to HTTP
 // statuses or exit codes. Their own messages are safe to show to users; the
 // full text of a wrapped error is for logs only, as it may hold SQL.
+//
+// Each is also the like sentinel of the domains whose Store this package
+// implements (errors.Is(err, oauth.ErrNotFound) holds for an ErrNotFound),
+// so a domain tests the errors of its store without importing this package.
 var (
 	// ErrNotFound: the row (or blob) does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound error = &sentinel{"not found", []error{oauth.ErrNotFound}}
 	// ErrConflict: the write contradicts the stored state (a duplicate
 	// name, a status transition that is not allowed).
-	ErrConflict = errors.New("conflict")
+	ErrConflict error = &sentinel{"conflict", nil}
 	// ErrInvalid: the input is malformed (an empty name, a bad digest,
 	// a bad cursor).
-	ErrInvalid = errors.New("invalid input")
+	ErrInvalid error = &sentinel{"invalid input", nil}
 )
+
+// sentinel is an error that is also each of the domain errors in is.
+type sentinel struct {
+	msg string
+	is  []error
+}
+
+func (e *sentinel) Error() string { return e.msg }
+
+// Is reports whether target is one of the domain errors e stands for.
+func (e *sentinel) Is(target error) bool { return slices.Contains(e.is, target) }
 
 // isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY
 // violation on either dialect.

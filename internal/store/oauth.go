@@ -7,51 +7,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// OAuthClient is a Management API client (OAuth2 client_credentials).
-type OAuthClient struct {
-	ID   string
-	Name string
-	// SecretHash is what package licensing/oauth derives from the secret;
-	// the store never sees the secret itself.
-	SecretHash string
-	Scopes     []string
-	CreatedAt  time.Time
-	RevokedAt  time.Time // zero while the client is active
-}
-
-// Revoked reports whether the client has been revoked.
-func (c OAuthClient) Revoked() bool { return !c.RevokedAt.IsZero() }
-
-// OAuthRevokedToken is an access token revoked before its expiry.
-type OAuthRevokedToken struct {
-	JTI       string
-	ClientID  string
-	ExpiresAt time.Time
-}
-
-// OAuthKey is server key material of a kind (OAuthKeySigning,
-// OAuthKeyPepper). At most one key of each kind is active (not retired).
-type OAuthKey struct {
-	ID        string // the JWS "kid" of a signing key
-	Kind      string
-	Material  string
-	CreatedAt time.Time
-	RetiredAt time.Time
-}
-
-// Kinds of OAuthKey.
-const (
-	OAuthKeySigning = "signing"
-	OAuthKeyPepper  = "pepper"
+	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
 const oauthClientCols = "id, name, secret_hash, scopes, created_at, revoked_at"
 
-func scanOAuthClient(row interface{ Scan(...any) error }) (OAuthClient, error) {
+func scanOAuthClient(row interface{ Scan(...any) error }) (oauth.StoredClient, error) {
 	var (
-		c      OAuthClient
+		c      oauth.StoredClient
 		scopes string
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, timeCol{&c.CreatedAt}, timeCol{&c.RevokedAt})
@@ -62,36 +26,36 @@ func scanOAuthClient(row interface{ Scan(...any) error }) (OAuthClient, error) {
 // CreateOAuthClient stores a new client and returns it with its creation
 // time set. ID, Name and SecretHash must not be empty (ErrInvalid), and the
 // ID must be new (ErrConflict). Scopes must not contain spaces.
-func (d *DB) CreateOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient, error) {
+func (d *DB) CreateOAuthClient(ctx context.Context, c oauth.StoredClient) (oauth.StoredClient, error) {
 	c, err := newOAuthClient(c)
 	if err != nil {
-		return OAuthClient{}, err
+		return oauth.StoredClient{}, err
 	}
 	_, err = d.exec(ctx, "INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil)
 	if isUniqueViolation(err) {
-		return OAuthClient{}, fmt.Errorf("%w: an oauth client with id %q exists", ErrConflict, c.ID)
+		return oauth.StoredClient{}, fmt.Errorf("%w: an oauth client with id %q exists", ErrConflict, c.ID)
 	}
 	if err != nil {
-		return OAuthClient{}, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
+		return oauth.StoredClient{}, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
 	}
 	return c, nil
 }
 
 // newOAuthClient checks a client to create and sets its times.
-func newOAuthClient(c OAuthClient) (OAuthClient, error) {
+func newOAuthClient(c oauth.StoredClient) (oauth.StoredClient, error) {
 	c.Name = strings.TrimSpace(c.Name)
 	switch {
 	case c.ID == "":
-		return OAuthClient{}, fmt.Errorf("%w: oauth client id is empty", ErrInvalid)
+		return oauth.StoredClient{}, fmt.Errorf("%w: oauth client id is empty", ErrInvalid)
 	case c.Name == "":
-		return OAuthClient{}, fmt.Errorf("%w: oauth client name is empty", ErrInvalid)
+		return oauth.StoredClient{}, fmt.Errorf("%w: oauth client name is empty", ErrInvalid)
 	case c.SecretHash == "":
-		return OAuthClient{}, fmt.Errorf("%w: oauth client %q has no secret hash", ErrInvalid, c.Name)
+		return oauth.StoredClient{}, fmt.Errorf("%w: oauth client %q has no secret hash", ErrInvalid, c.Name)
 	}
 	for _, s := range c.Scopes {
 		if s == "" || strings.ContainsAny(s, " \t\r\n") {
-			return OAuthClient{}, fmt.Errorf("%w: scope %q", ErrInvalid, s)
+			return oauth.StoredClient{}, fmt.Errorf("%w: scope %q", ErrInvalid, s)
 		}
 	}
 	c.CreatedAt = now()
@@ -105,52 +69,52 @@ func newOAuthClient(c OAuthClient) (OAuthClient, error) {
 // row of oauth_bootstrap, which the unique key lets one transaction hold
 // (the others wait for it, then find it taken), and the client goes in
 // the same transaction, so a crash leaves neither.
-func (d *DB) CreateFirstOAuthClient(ctx context.Context, c OAuthClient) (OAuthClient, bool, error) {
+func (d *DB) CreateFirstOAuthClient(ctx context.Context, c oauth.StoredClient) (oauth.StoredClient, bool, error) {
 	c, err := newOAuthClient(c)
 	if err != nil {
-		return OAuthClient{}, false, err
+		return oauth.StoredClient{}, false, err
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return OAuthClient{}, false, fmt.Errorf("store: begin: %w", err)
+		return oauth.StoredClient{}, false, fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, d.rebind("INSERT INTO oauth_bootstrap (id, client_id, created_at) VALUES (1, ?, ?) ON CONFLICT DO NOTHING"),
 		c.ID, d.timeArg(c.CreatedAt))
 	won, err := oneRowChanged(res, err)
 	if err != nil {
-		return OAuthClient{}, false, fmt.Errorf("store: bootstrap: %w", err)
+		return oauth.StoredClient{}, false, fmt.Errorf("store: bootstrap: %w", err)
 	}
 	if !won {
-		return OAuthClient{}, false, nil
+		return oauth.StoredClient{}, false, nil
 	}
 	// Installations older than oauth_bootstrap have clients but no row.
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM oauth_clients").Scan(&n); err != nil {
-		return OAuthClient{}, false, fmt.Errorf("store: bootstrap: %w", err)
+		return oauth.StoredClient{}, false, fmt.Errorf("store: bootstrap: %w", err)
 	}
 	if n > 0 {
-		return OAuthClient{}, false, nil // rolled back: the row stays free, as before
+		return oauth.StoredClient{}, false, nil // rolled back: the row stays free, as before
 	}
 	if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)"),
 		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil); err != nil {
-		return OAuthClient{}, false, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
+		return oauth.StoredClient{}, false, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return OAuthClient{}, false, fmt.Errorf("store: commit: %w", err)
+		return oauth.StoredClient{}, false, fmt.Errorf("store: commit: %w", err)
 	}
 	return c, true, nil
 }
 
 // GetOAuthClient returns the client with the ID, revoked or not, or
 // ErrNotFound.
-func (d *DB) GetOAuthClient(ctx context.Context, id string) (OAuthClient, error) {
+func (d *DB) GetOAuthClient(ctx context.Context, id string) (oauth.StoredClient, error) {
 	return getRow(ctx, d, "oauth client", id, scanOAuthClient, "SELECT "+oauthClientCols+" FROM oauth_clients WHERE id = ?", id)
 }
 
 // ListOAuthClients returns every client, revoked ones included, oldest
 // first.
-func (d *DB) ListOAuthClients(ctx context.Context) ([]OAuthClient, error) {
+func (d *DB) ListOAuthClients(ctx context.Context) ([]oauth.StoredClient, error) {
 	return listRows(ctx, d, "oauth clients", scanOAuthClient, "SELECT "+oauthClientCols+" FROM oauth_clients ORDER BY created_at, id")
 }
 
@@ -173,7 +137,7 @@ func (d *DB) RevokeOAuthClient(ctx context.Context, id string) error {
 
 // RevokeOAuthToken records the access token as revoked. Revoking it again
 // is a no-op.
-func (d *DB) RevokeOAuthToken(ctx context.Context, t OAuthRevokedToken) error {
+func (d *DB) RevokeOAuthToken(ctx context.Context, t oauth.RevokedToken) error {
 	if t.JTI == "" || t.ExpiresAt.IsZero() {
 		return fmt.Errorf("%w: a revoked token needs a jti and an expiry", ErrInvalid)
 	}
@@ -205,8 +169,8 @@ func (d *DB) PruneOAuthRevokedTokens(ctx context.Context, before time.Time) (int
 
 const oauthKeyCols = "id, kind, material, created_at, retired_at"
 
-func scanOAuthKey(row interface{ Scan(...any) error }) (OAuthKey, error) {
-	var k OAuthKey
+func scanOAuthKey(row interface{ Scan(...any) error }) (oauth.Key, error) {
+	var k oauth.Key
 	err := row.Scan(&k.ID, &k.Kind, &k.Material, timeCol{&k.CreatedAt}, timeCol{&k.RetiredAt})
 	return k, err
 }
@@ -214,43 +178,43 @@ func scanOAuthKey(row interface{ Scan(...any) error }) (OAuthKey, error) {
 // EnsureOAuthKey returns the active key of k.Kind, storing k as that key
 // first if there is none. Of several processes racing to store the first
 // key, one wins and all get its key.
-func (d *DB) EnsureOAuthKey(ctx context.Context, k OAuthKey) (OAuthKey, error) {
+func (d *DB) EnsureOAuthKey(ctx context.Context, k oauth.Key) (oauth.Key, error) {
 	if k.ID == "" || k.Material == "" {
-		return OAuthKey{}, fmt.Errorf("%w: an oauth key needs an id and material", ErrInvalid)
+		return oauth.Key{}, fmt.Errorf("%w: an oauth key needs an id and material", ErrInvalid)
 	}
-	if k.Kind != OAuthKeySigning && k.Kind != OAuthKeyPepper {
-		return OAuthKey{}, fmt.Errorf("%w: oauth key kind %q", ErrInvalid, k.Kind)
+	if k.Kind != oauth.KeySigning && k.Kind != oauth.KeyPepper {
+		return oauth.Key{}, fmt.Errorf("%w: oauth key kind %q", ErrInvalid, k.Kind)
 	}
 	// The partial unique index on (kind) WHERE retired_at IS NULL makes the
 	// loser of a race a no-op.
 	_, err := d.exec(ctx, `INSERT INTO oauth_keys (`+oauthKeyCols+`) VALUES (?, ?, ?, ?, NULL)
 		ON CONFLICT DO NOTHING`, k.ID, k.Kind, k.Material, d.timeArg(now()))
 	if err != nil {
-		return OAuthKey{}, fmt.Errorf("store: store oauth %s key: %w", k.Kind, err)
+		return oauth.Key{}, fmt.Errorf("store: store oauth %s key: %w", k.Kind, err)
 	}
 	// Read on the write pool: on SQLite it has just written.
 	got, err := scanOAuthKey(d.db.QueryRowContext(ctx, d.rebind(
 		"SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? AND retired_at IS NULL"), k.Kind))
 	if err != nil {
-		return OAuthKey{}, fmt.Errorf("store: read oauth %s key: %w", k.Kind, err)
+		return oauth.Key{}, fmt.Errorf("store: read oauth %s key: %w", k.Kind, err)
 	}
 	return got, nil
 }
 
 // ListOAuthKeys returns the keys of the kind, retired ones included,
 // newest first.
-func (d *DB) ListOAuthKeys(ctx context.Context, kind string) ([]OAuthKey, error) {
+func (d *DB) ListOAuthKeys(ctx context.Context, kind string) ([]oauth.Key, error) {
 	return listRows(ctx, d, "oauth keys", scanOAuthKey, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? ORDER BY created_at DESC, id", kind)
 }
 
 // ActiveOAuthKey returns the active key of the kind, or ErrNotFound.
-func (d *DB) ActiveOAuthKey(ctx context.Context, kind string) (OAuthKey, error) {
+func (d *DB) ActiveOAuthKey(ctx context.Context, kind string) (oauth.Key, error) {
 	k, err := scanOAuthKey(d.writeRow(ctx, "SELECT "+oauthKeyCols+" FROM oauth_keys WHERE kind = ? AND retired_at IS NULL", kind))
 	if errors.Is(err, sql.ErrNoRows) {
-		return OAuthKey{}, fmt.Errorf("oauth %s key: %w", kind, ErrNotFound)
+		return oauth.Key{}, fmt.Errorf("oauth %s key: %w", kind, ErrNotFound)
 	}
 	if err != nil {
-		return OAuthKey{}, fmt.Errorf("store: read oauth %s key: %w", kind, err)
+		return oauth.Key{}, fmt.Errorf("store: read oauth %s key: %w", kind, err)
 	}
 	return k, nil
 }
@@ -294,3 +258,5 @@ func (d *DB) CountOAuthSecretHashes(ctx context.Context, prefix string) (int, er
 	}
 	return n, nil
 }
+
+var _ oauth.Store = (*DB)(nil)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
 func TestOAuthClients(t *testing.T) {
@@ -20,14 +21,14 @@ func TestOAuthClients(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
 
-		c, err := db.CreateOAuthClient(ctx, store.OAuthClient{ID: "c1", Name: "ci", SecretHash: "h", Scopes: []string{"scans:read", "gate:read"}})
+		c, err := db.CreateOAuthClient(ctx, oauth.StoredClient{ID: "c1", Name: "ci", SecretHash: "h", Scopes: []string{"scans:read", "gate:read"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.CreateOAuthClient(ctx, store.OAuthClient{ID: "c1", Name: "again", SecretHash: "h"}); !errors.Is(err, store.ErrConflict) {
+		if _, err := db.CreateOAuthClient(ctx, oauth.StoredClient{ID: "c1", Name: "again", SecretHash: "h"}); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("CreateOAuthClient(same id) = %v, want ErrConflict", err)
 		}
-		if _, err := db.CreateOAuthClient(ctx, store.OAuthClient{ID: "c2", Name: "x", SecretHash: "h", Scopes: []string{"a b"}}); !errors.Is(err, store.ErrInvalid) {
+		if _, err := db.CreateOAuthClient(ctx, oauth.StoredClient{ID: "c2", Name: "x", SecretHash: "h", Scopes: []string{"a b"}}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("CreateOAuthClient(scope with a space) = %v, want ErrInvalid", err)
 		}
 		got, err := db.GetOAuthClient(ctx, "c1")
@@ -78,7 +79,7 @@ func TestOAuthRevokedTokens(t *testing.T) {
 				e = exp.Add(-time.Hour)
 			}
 			for range 2 { // idempotent
-				if err := db.RevokeOAuthToken(ctx, store.OAuthRevokedToken{JTI: jti, ClientID: "c", ExpiresAt: e}); err != nil {
+				if err := db.RevokeOAuthToken(ctx, oauth.RevokedToken{JTI: jti, ClientID: "c", ExpiresAt: e}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -106,10 +107,10 @@ func TestEnsureOAuthKeyRace(t *testing.T) {
 		db := storetest.Open(t, dialect)
 
 		var wg sync.WaitGroup
-		got := make([]store.OAuthKey, 8)
+		got := make([]oauth.Key, 8)
 		for i := range got {
 			wg.Go(func() {
-				k, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: fmt.Sprint("k", i), Kind: store.OAuthKeySigning, Material: "pem"})
+				k, err := db.EnsureOAuthKey(ctx, oauth.Key{ID: fmt.Sprint("k", i), Kind: oauth.KeySigning, Material: "pem"})
 				if err != nil {
 					t.Error(err)
 				}
@@ -122,11 +123,11 @@ func TestEnsureOAuthKeyRace(t *testing.T) {
 				t.Fatalf("EnsureOAuthKey gave different keys to racing callers: %q and %q", k.ID, got[0].ID)
 			}
 		}
-		keys, err := db.ListOAuthKeys(ctx, store.OAuthKeySigning)
+		keys, err := db.ListOAuthKeys(ctx, oauth.KeySigning)
 		if err != nil || len(keys) != 1 {
 			t.Errorf("ListOAuthKeys() = %d keys, %v; want 1", len(keys), err)
 		}
-		if _, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: "p", Kind: "other", Material: "x"}); !errors.Is(err, store.ErrInvalid) {
+		if _, err := db.EnsureOAuthKey(ctx, oauth.Key{ID: "p", Kind: "other", Material: "x"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("EnsureOAuthKey(bad kind) = %v, want ErrInvalid", err)
 		}
 	})

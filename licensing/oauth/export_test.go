@@ -3,11 +3,31 @@ package oauth
 import (
 	"context"
 	"crypto/ecdsa"
-
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // OpenSigningKey opens a stored signing key, for tests that forge tokens.
-func OpenSigningKey(ctx context.Context, s *Server, k store.OAuthKey) (*ecdsa.PrivateKey, error) {
+func OpenSigningKey(ctx context.Context, s *Server, k Key) (*ecdsa.PrivateKey, error) {
 	return s.signingKey(ctx, k)
+}
+
+// The secret hash schemes and the sealed pepper's prefix, for tests that
+// look for secrets in a dump of the database.
+const (
+	HashPrefix         = hashPrefix
+	LegacyHashPrefix   = legacyHashPrefix
+	SealedPepperPrefix = sealedPepperPrefix
+)
+
+// Mac and Thumbprint are mac and thumbprint, for tests that forge what an
+// older installation stored.
+var (
+	Mac        = mac
+	Thumbprint = thumbprint
+)
+
+// SigningKID is the kid the server signs with.
+func SigningKID(s *Server) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signingKID
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
-
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // Register mounts the endpoints on mux: the token endpoint at
@@ -123,7 +121,7 @@ func (s *Server) RevocationHandler() http.Handler {
 			s.log.WarnContext(ctx, "oauth: a client tried to revoke another client's token", slog.String("client_id", caller.ID))
 		case c.Expiry.Add(s.cfg.Leeway).Before(s.now()):
 		default:
-			err := s.db.RevokeOAuthToken(ctx, store.OAuthRevokedToken{JTI: c.ID, ClientID: c.ClientID, ExpiresAt: c.Expiry.Add(s.cfg.Leeway)})
+			err := s.db.RevokeOAuthToken(ctx, RevokedToken{JTI: c.ID, ClientID: c.ClientID, ExpiresAt: c.Expiry.Add(s.cfg.Leeway)})
 			if err != nil {
 				s.log.ErrorContext(ctx, "oauth: revoke", slog.Any("error", err))
 				writeOAuthError(w, &oauthError{http.StatusServiceUnavailable, "server_error", "try again later"})
@@ -138,7 +136,7 @@ func (s *Server) RevocationHandler() http.Handler {
 	})
 }
 
-func mayManage(caller store.OAuthClient, c *Claims) bool {
+func mayManage(caller StoredClient, c *Claims) bool {
 	return caller.ID == c.ClientID || slices.Contains(caller.Scopes, AdminScope)
 }
 

@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // An installation made before the pepper came from the seal key kept a
@@ -61,8 +59,8 @@ func (s *Server) aead(info string) cipher.AEAD {
 func (s *Server) loadLegacyPepper(ctx context.Context) ([]byte, error) {
 	aead := s.pepperWrap()
 	for range 3 { // a racing process may seal it first: read again
-		k, err := s.db.ActiveOAuthKey(ctx, store.OAuthKeyPepper)
-		if errors.Is(err, store.ErrNotFound) {
+		k, err := s.db.ActiveOAuthKey(ctx, KeyPepper)
+		if errors.Is(err, ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
@@ -113,7 +111,7 @@ func (s *Server) loadLegacyPepper(ctx context.Context) ([]byte, error) {
 // rehash replaces the client's legacy hash by one keyed by the pepper,
 // now that its secret verified. A failure leaves the legacy hash, which
 // still verifies: it is only logged.
-func (s *Server) rehash(ctx context.Context, c store.OAuthClient, secret string) {
+func (s *Server) rehash(ctx context.Context, c StoredClient, secret string) {
 	if _, err := s.db.ReplaceOAuthSecretHash(ctx, c.ID, c.SecretHash, s.hashSecret(c.ID, secret)); err != nil {
 		s.log.WarnContext(ctx, "oauth: rehash a legacy client secret", slog.String("client_id", c.ID), slog.Any("error", err))
 	}

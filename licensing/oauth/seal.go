@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/vigil-sec/vigil/internal/keys"
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // The ES256 signing keys are stored sealed (AES-256-GCM) under a key
@@ -35,7 +34,7 @@ func (s *Server) sealSigningKey(kid, pem string) string {
 
 // signingKey opens a stored signing key; one stored in the clear is sealed
 // in place (a racing process may do it first: that is the same).
-func (s *Server) signingKey(ctx context.Context, k store.OAuthKey) (*ecdsa.PrivateKey, error) {
+func (s *Server) signingKey(ctx context.Context, k Key) (*ecdsa.PrivateKey, error) {
 	pem := k.Material
 	if sealed, ok := strings.CutPrefix(k.Material, sealedKeyPrefix); ok {
 		aead := s.aead(infoSealSigning)

@@ -20,7 +20,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vigil-sec/vigil/internal/keys"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/tokencache"
 )
 
@@ -43,7 +42,7 @@ var ErrInvalidScope = errors.New("invalid scope")
 
 // Server is the authorization server. It is safe for concurrent use.
 type Server struct {
-	db     *store.DB
+	db     Store
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
@@ -73,7 +72,7 @@ type Client struct {
 
 // New returns a server on db, which must be migrated. On the first start
 // of a database it makes the signing key and stores it.
-func New(ctx context.Context, db *store.DB, cfg Config) (*Server, error) {
+func New(ctx context.Context, db Store, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -109,8 +108,8 @@ func (s *Server) loadSigningKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := s.db.EnsureOAuthKey(ctx, store.OAuthKey{
-		ID: kid, Kind: store.OAuthKeySigning,
+	k, err := s.db.EnsureOAuthKey(ctx, Key{
+		ID: kid, Kind: KeySigning,
 		Material: s.sealSigningKey(kid, material),
 	})
 	if err != nil {
@@ -135,7 +134,7 @@ func (s *Server) loadSigningKey(ctx context.Context) error {
 // reloadKeys reads every signing key, so that tokens signed by another
 // process's newer key verify here too.
 func (s *Server) reloadKeys(ctx context.Context) error {
-	ks, err := s.db.ListOAuthKeys(ctx, store.OAuthKeySigning)
+	ks, err := s.db.ListOAuthKeys(ctx, KeySigning)
 	if err != nil {
 		return fmt.Errorf("oauth: load signing keys: %w", err)
 	}
@@ -215,11 +214,11 @@ func (s *Server) CreateFirstClient(ctx context.Context, name string, scopes []st
 }
 
 // newClient makes a client's ID and secret, and the row the store keeps.
-func (s *Server) newClient(name string, scopes []string) (store.OAuthClient, string, error) {
+func (s *Server) newClient(name string, scopes []string) (StoredClient, string, error) {
 	scopes = slices.Clone(scopes)
 	for _, sc := range scopes {
 		if !validScopeToken(sc) {
-			return store.OAuthClient{}, "", fmt.Errorf("%w: %q", ErrInvalidScope, sc)
+			return StoredClient{}, "", fmt.Errorf("%w: %q", ErrInvalidScope, sc)
 		}
 	}
 	slices.Sort(scopes)
@@ -228,7 +227,7 @@ func (s *Server) newClient(name string, scopes []string) (store.OAuthClient, str
 	rand.Read(b)
 	secret := base64.RawURLEncoding.EncodeToString(b)
 	id := uuid.Must(uuid.NewV7()).String()
-	return store.OAuthClient{ID: id, Name: name, SecretHash: s.hashSecret(id, secret), Scopes: scopes}, secret, nil
+	return StoredClient{ID: id, Name: name, SecretHash: s.hashSecret(id, secret), Scopes: scopes}, secret, nil
 }
 
 // ListClients returns every client, revoked ones included.
@@ -245,7 +244,7 @@ func (s *Server) ListClients(ctx context.Context) ([]Client, error) {
 }
 
 // RevokeClient revokes the client: it can get no more tokens, and the
-// tokens it holds stop verifying. The error wraps store.ErrNotFound for an
+// tokens it holds stop verifying. The error wraps ErrNotFound for an
 // unknown client.
 func (s *Server) RevokeClient(ctx context.Context, clientID string) error {
 	if err := s.db.RevokeOAuthClient(ctx, clientID); err != nil {
@@ -286,39 +285,39 @@ func mac(pepper []byte, clientID, secret string) []byte {
 // its secret. The comparison takes the same time for an unknown client.
 // A hash made with the legacy pepper is made again with the pepper on
 // the client's first success (pepper.go).
-func (s *Server) authenticate(ctx context.Context, clientID, secret string) (store.OAuthClient, authFailure, error) {
+func (s *Server) authenticate(ctx context.Context, clientID, secret string) (StoredClient, authFailure, error) {
 	got := s.mac(clientID, secret)
 	c, err := s.db.GetOAuthClient(ctx, clientID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		hmac.Equal(got, make([]byte, len(got)))
-		return store.OAuthClient{}, failUnknownClient, nil
+		return StoredClient{}, failUnknownClient, nil
 	}
 	if err != nil {
-		return store.OAuthClient{}, 0, err
+		return StoredClient{}, 0, err
 	}
 	stored, legacy := strings.CutPrefix(c.SecretHash, legacyHashPrefix)
 	if !legacy {
 		var ok bool
 		if stored, ok = strings.CutPrefix(c.SecretHash, hashPrefix); !ok {
-			return store.OAuthClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
+			return StoredClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
 		}
 	}
 	want, derr := base64.RawURLEncoding.DecodeString(stored)
 	if derr != nil {
-		return store.OAuthClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
+		return StoredClient{}, 0, fmt.Errorf("oauth: client %s: stored secret hash has an unknown format", c.ID)
 	}
 	if legacy {
 		if s.legacyPepper == nil { // retired: only revoked clients kept such hashes
 			hmac.Equal(got, make([]byte, len(got)))
-			return store.OAuthClient{}, failWrongSecret, nil
+			return StoredClient{}, failWrongSecret, nil
 		}
 		got = mac(s.legacyPepper, clientID, secret)
 	}
 	if !hmac.Equal(got, want) {
-		return store.OAuthClient{}, failWrongSecret, nil
+		return StoredClient{}, failWrongSecret, nil
 	}
 	if c.Revoked() {
-		return store.OAuthClient{}, failRevokedClient, nil
+		return StoredClient{}, failRevokedClient, nil
 	}
 	if legacy {
 		s.rehash(ctx, c, secret)

@@ -19,8 +19,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // tokenType is the JWT "typ" header of access tokens (RFC 9068 §2.1).
@@ -207,14 +205,14 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, params ...str
 // authenticateRequest authenticates the client by HTTP Basic
 // (client_secret_basic) or by the form (client_secret_post). It answers
 // the error itself.
-func (s *Server) authenticateRequest(w http.ResponseWriter, r *http.Request) (store.OAuthClient, bool) {
+func (s *Server) authenticateRequest(w http.ResponseWriter, r *http.Request) (StoredClient, bool) {
 	ctx := r.Context()
 	var id, secret string
 	if r.Header.Get("Authorization") != "" {
 		u, p, ok := r.BasicAuth()
 		if !ok {
 			writeOAuthError(w, errInvalidClient)
-			return store.OAuthClient{}, false
+			return StoredClient{}, false
 		}
 		// RFC 6749 §2.3.1: both are form-urlencoded before Basic encoding.
 		var err1, err2 error
@@ -222,24 +220,24 @@ func (s *Server) authenticateRequest(w http.ResponseWriter, r *http.Request) (st
 		secret, err2 = url.QueryUnescape(p)
 		if err1 != nil || err2 != nil {
 			writeOAuthError(w, errInvalidClient)
-			return store.OAuthClient{}, false
+			return StoredClient{}, false
 		}
 		if r.PostForm.Has("client_secret") || (r.PostForm.Has("client_id") && r.PostForm.Get("client_id") != id) {
 			writeOAuthError(w, invalidRequest("use one client authentication method"))
-			return store.OAuthClient{}, false
+			return StoredClient{}, false
 		}
 	} else {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
 	if id == "" || secret == "" {
 		writeOAuthError(w, errInvalidClient)
-		return store.OAuthClient{}, false
+		return StoredClient{}, false
 	}
 	c, fail, err := s.authenticate(ctx, id, secret)
 	if err != nil {
 		s.log.ErrorContext(ctx, "oauth: authenticate client", slog.Any("error", err))
 		writeOAuthError(w, &oauthError{http.StatusInternalServerError, "server_error", "try again later"})
-		return store.OAuthClient{}, false
+		return StoredClient{}, false
 	}
 	if fail != 0 {
 		attrs := []any{slog.String("reason", fail.String()), slog.String("remote", clientAddr(r))}
@@ -248,7 +246,7 @@ func (s *Server) authenticateRequest(w http.ResponseWriter, r *http.Request) (st
 		}
 		s.log.WarnContext(ctx, "oauth client authentication failed", attrs...)
 		writeOAuthError(w, errInvalidClient)
-		return store.OAuthClient{}, false
+		return StoredClient{}, false
 	}
 	return c, true
 }
@@ -350,7 +348,7 @@ func (s *Server) checkRevoked(ctx context.Context, c *Claims) error {
 		return invalid("revoked")
 	}
 	client, err := s.db.GetOAuthClient(ctx, c.ClientID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return invalid("unknown client")
 	}
 	if err != nil {

@@ -43,7 +43,7 @@ func forge(t *testing.T, key any, alg jose.SignatureAlgorithm, kid, typ string, 
 // there: the server opens it).
 func serverKey(t *testing.T, e *env) (string, *ecdsa.PrivateKey) {
 	t.Helper()
-	ks, err := e.db.ListOAuthKeys(context.Background(), store.OAuthKeySigning)
+	ks, err := e.db.ListOAuthKeys(context.Background(), oauth.KeySigning)
 	if err != nil || len(ks) != 1 {
 		t.Fatalf("ListOAuthKeys() = %d keys, %v", len(ks), err)
 	}
@@ -222,7 +222,7 @@ func TestRevocationAndIntrospection(t *testing.T) {
 		if _, err := e.srv.Verify(ctx, tokB, ""); !errors.Is(err, oauth.ErrInvalidToken) {
 			t.Errorf("Verify(token of a revoked client) = %v", err)
 		}
-		if err := e.srv.RevokeClient(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		if err := e.srv.RevokeClient(ctx, "nope"); !errors.Is(err, oauth.ErrNotFound) {
 			t.Errorf("RevokeClient(unknown) = %v, want ErrNotFound", err)
 		}
 
@@ -356,7 +356,7 @@ func TestPepper(t *testing.T) {
 		e := setup(t, dialect, func(c *oauth.Config) { c.Pepper = pepper })
 		id, secret := e.client(t, "ci", "scans:read")
 		e.token(t, id, secret)
-		if ks, _ := e.db.ListOAuthKeys(ctx, store.OAuthKeyPepper); len(ks) != 0 {
+		if ks, _ := e.db.ListOAuthKeys(ctx, oauth.KeyPepper); len(ks) != 0 {
 			t.Errorf("a pepper was stored although the config has one")
 		}
 		// Another pepper (another installation's seal key) does not start:
@@ -372,7 +372,7 @@ func TestPepper(t *testing.T) {
 			t.Fatal(err)
 		}
 		other := storetest.Open(t, dialect)
-		if _, err := other.CreateOAuthClient(ctx, store.OAuthClient{ID: id, Name: "ci", SecretHash: stored.SecretHash}); err != nil {
+		if _, err := other.CreateOAuthClient(ctx, oauth.StoredClient{ID: id, Name: "ci", SecretHash: stored.SecretHash}); err != nil {
 			t.Fatal(err)
 		}
 		srv2, err := oauth.New(ctx, other, cfg)

@@ -1,4 +1,4 @@
-package oauth
+package oauth_test
 
 import (
 	"crypto/hmac"
@@ -12,22 +12,23 @@ import (
 	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
 // testPepper stands for the pepper the server derives from its seal key.
 var testPepper = []byte("oauth-pepper-derived-from-seal.k")
 
-func newTestServer(t *testing.T, db *store.DB, pepper []byte) (*Server, error) {
+func newTestServer(t *testing.T, db *store.DB, pepper []byte) (*oauth.Server, error) {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := oauth.DefaultConfig()
 	cfg.Pepper = pepper
 	cfg.RateBurst = 1000
 	cfg.Logger = storetest.Logger(t)
-	return New(t.Context(), db, cfg)
+	return oauth.New(t.Context(), db, cfg)
 }
 
 // tokenStatus asks the token endpoint for a token with the credentials.
-func tokenStatus(t *testing.T, s *Server, id, secret string) int {
+func tokenStatus(t *testing.T, s *oauth.Server, id, secret string) int {
 	t.Helper()
 	mux := http.NewServeMux()
 	s.Register(mux)
@@ -50,8 +51,8 @@ func verifiers(t *testing.T, db *store.DB, clients map[string]string) []string {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range []string{hashPrefix, legacyHashPrefix} {
-				if hmac.Equal([]byte(stored.SecretHash), []byte(p+base64.RawURLEncoding.EncodeToString(mac(c, id, secret)))) {
+			for _, p := range []string{oauth.HashPrefix, oauth.LegacyHashPrefix} {
+				if hmac.Equal([]byte(stored.SecretHash), []byte(p+base64.RawURLEncoding.EncodeToString(oauth.Mac(c, id, secret)))) {
 					found = append(found, id)
 				}
 			}
@@ -72,14 +73,14 @@ func TestPepperNotInDump(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ks, _ := db.ListOAuthKeys(t.Context(), store.OAuthKeyPepper); len(ks) != 0 {
+		if ks, _ := db.ListOAuthKeys(t.Context(), oauth.KeyPepper); len(ks) != 0 {
 			t.Errorf("a pepper was stored in the database")
 		}
 		if got := verifiers(t, db, map[string]string{id: secret}); len(got) > 0 {
 			t.Errorf("a byte string of the dump verifies the secret of %v", got)
 		}
 		c, _ := db.GetOAuthClient(t.Context(), id)
-		if c.SecretHash != hashPrefix+base64.RawURLEncoding.EncodeToString(mac(testPepper, id, secret)) {
+		if c.SecretHash != oauth.HashPrefix+base64.RawURLEncoding.EncodeToString(oauth.Mac(testPepper, id, secret)) {
 			t.Errorf("the pepper does not verify the stored hash: the check above is blind")
 		}
 		if code := tokenStatus(t, s, id, secret); code != http.StatusOK {
@@ -110,21 +111,21 @@ func TestLegacyPepperMigrates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kid, err := thumbprint(&priv.PublicKey)
+		kid, err := oauth.Thumbprint(&priv.PublicKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: kid, Kind: store.OAuthKeySigning, Material: pem}); err != nil {
+		if _, err := db.EnsureOAuthKey(ctx, oauth.Key{ID: kid, Kind: oauth.KeySigning, Material: pem}); err != nil {
 			t.Fatal(err)
 		}
 		legacy := []byte("a-random-legacy-pepper-32-bytes!")
-		if _, err := db.EnsureOAuthKey(ctx, store.OAuthKey{ID: "pepper-old", Kind: store.OAuthKeyPepper, Material: base64.RawURLEncoding.EncodeToString(legacy)}); err != nil {
+		if _, err := db.EnsureOAuthKey(ctx, oauth.Key{ID: "pepper-old", Kind: oauth.KeyPepper, Material: base64.RawURLEncoding.EncodeToString(legacy)}); err != nil {
 			t.Fatal(err)
 		}
 		secrets := map[string]string{"ci": "ci-secret", "admin": "admin-secret", "old": "old-secret"}
 		for id, secret := range secrets {
-			if _, err := db.CreateOAuthClient(ctx, store.OAuthClient{ID: id, Name: id, Scopes: []string{"admin"},
-				SecretHash: legacyHashPrefix + base64.RawURLEncoding.EncodeToString(mac(legacy, id, secret))}); err != nil {
+			if _, err := db.CreateOAuthClient(ctx, oauth.StoredClient{ID: id, Name: id, Scopes: []string{"admin"},
+				SecretHash: oauth.LegacyHashPrefix + base64.RawURLEncoding.EncodeToString(oauth.Mac(legacy, id, secret))}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -143,8 +144,8 @@ func TestLegacyPepperMigrates(t *testing.T) {
 			t.Errorf("after the upgrade a byte string of the dump verifies the secrets of %v", got)
 		}
 		noPrivateKeys(t, db)
-		if s.signingKID != kid {
-			t.Errorf("signing with %s, want the installation's key %s", s.signingKID, kid)
+		if oauth.SigningKID(s) != kid {
+			t.Errorf("signing with %s, want the installation's key %s", oauth.SigningKID(s), kid)
 		}
 		if code := tokenStatus(t, s, "ci", "ci-secret"); code != http.StatusOK {
 			t.Errorf("a legacy client after the upgrade: token %d", code)
@@ -155,10 +156,10 @@ func TestLegacyPepperMigrates(t *testing.T) {
 		if code := tokenStatus(t, s, "old", "old-secret"); code == http.StatusOK {
 			t.Errorf("a revoked legacy client got a token")
 		}
-		if c, _ := db.GetOAuthClient(ctx, "ci"); !strings.HasPrefix(c.SecretHash, hashPrefix) {
+		if c, _ := db.GetOAuthClient(ctx, "ci"); !strings.HasPrefix(c.SecretHash, oauth.HashPrefix) {
 			t.Errorf("ci's hash was not made again with the pepper: %q", c.SecretHash)
 		}
-		if c, _ := db.GetOAuthClient(ctx, "admin"); !strings.HasPrefix(c.SecretHash, legacyHashPrefix) {
+		if c, _ := db.GetOAuthClient(ctx, "admin"); !strings.HasPrefix(c.SecretHash, oauth.LegacyHashPrefix) {
 			t.Errorf("admin's hash changed although it did not authenticate")
 		}
 
@@ -166,7 +167,7 @@ func TestLegacyPepperMigrates(t *testing.T) {
 		if s, err = newTestServer(t, db, testPepper); err != nil {
 			t.Fatal(err)
 		}
-		if ks, _ := db.ListOAuthKeys(ctx, store.OAuthKeyPepper); len(ks) != 1 || !strings.HasPrefix(ks[0].Material, sealedPepperPrefix) {
+		if ks, _ := db.ListOAuthKeys(ctx, oauth.KeyPepper); len(ks) != 1 || !strings.HasPrefix(ks[0].Material, oauth.SealedPepperPrefix) {
 			t.Fatalf("pepper rows while admin has a legacy hash: %+v", ks)
 		}
 		if code := tokenStatus(t, s, "admin", "admin-secret"); code != http.StatusOK {
@@ -178,7 +179,7 @@ func TestLegacyPepperMigrates(t *testing.T) {
 		if s, err = newTestServer(t, db, testPepper); err != nil {
 			t.Fatal(err)
 		}
-		if ks, _ := db.ListOAuthKeys(ctx, store.OAuthKeyPepper); len(ks) != 0 {
+		if ks, _ := db.ListOAuthKeys(ctx, oauth.KeyPepper); len(ks) != 0 {
 			t.Errorf("the legacy pepper is still stored after every active client was rehashed")
 		}
 		for _, id := range []string{"ci", "admin"} {
@@ -196,11 +197,11 @@ func TestLegacyPepperOtherSealKey(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		db := storetest.Open(t, dialect)
-		if _, err := db.EnsureOAuthKey(t.Context(), store.OAuthKey{ID: "pepper-old", Kind: store.OAuthKeyPepper,
+		if _, err := db.EnsureOAuthKey(t.Context(), oauth.Key{ID: "pepper-old", Kind: oauth.KeyPepper,
 			Material: base64.RawURLEncoding.EncodeToString([]byte("a-random-legacy-pepper-32-bytes!"))}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.CreateOAuthClient(t.Context(), store.OAuthClient{ID: "ci", Name: "ci", SecretHash: legacyHashPrefix + "AAAA"}); err != nil {
+		if _, err := db.CreateOAuthClient(t.Context(), oauth.StoredClient{ID: "ci", Name: "ci", SecretHash: oauth.LegacyHashPrefix + "AAAA"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := newTestServer(t, db, testPepper); err != nil {
