@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -51,6 +50,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing/webhooks"
 )
@@ -239,20 +239,12 @@ func CheckWebhookURL(raw string) error {
 		return errors.New("url: must not have a fragment")
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && httpx.IsLoopbackHost(u.Hostname()):
 		return nil
 	case u.Scheme == "http":
 		return fmt.Errorf("url %q: must be https (plain http only to a loopback address)", raw)
 	}
 	return fmt.Errorf("url %q: scheme must be https", raw)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // CheckWebhookEvents checks an event filter and returns it sorted and
