@@ -29,7 +29,6 @@ type projectJSON struct {
 	Forge         *struct{ URL string }
 }
 
-
 func TestUpdateProject(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		e, _ := newEnv(t, dialect, envConfig{})
