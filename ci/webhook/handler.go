@@ -28,6 +28,18 @@ type SecretLookup interface {
 	WebhookSecret(ctx context.Context, project string) (string, error)
 }
 
+// SecretsLookup is a SecretLookup whose projects may have two secrets in
+// force: after a rotation, the new one and, for a grace period, the one it
+// replaced, so that deliveries signed before the forge's configuration
+// was updated are still accepted. When Config.Secrets implements it, the
+// handler uses it instead of WebhookSecret, and checks every delivery
+// against two secrets (the previous one, or a random one when there is
+// none), so that the time taken does not tell whether a rotation is under
+// way. previous is "" outside a grace period.
+type SecretsLookup interface {
+	WebhookSecrets(ctx context.Context, project string) (current, previous string, err error)
+}
+
 // Enqueuer queues the commits of a verified push for scanning. It returns
 // how many scans it queued; commits already scanned or queued (a repeated
 // delivery) are not counted.
@@ -159,7 +171,14 @@ func (s *pushServer) serve(w http.ResponseWriter, r *http.Request) {
 	// signature, after the same work (reading the body, an HMAC against a
 	// random secret): neither the status, the message nor the time tells
 	// a caller without the secret whether the project exists.
-	secret, err := s.cfg.Secrets.WebhookSecret(ctx, project)
+	var secret, previous string
+	var err error
+	both, rotates := s.cfg.Secrets.(SecretsLookup)
+	if rotates {
+		secret, previous, err = both.WebhookSecrets(ctx, project)
+	} else {
+		secret, err = s.cfg.Secrets.WebhookSecret(ctx, project)
+	}
 	refusal := ""
 	switch {
 	case errors.Is(err, ErrUnknownProject):
@@ -172,7 +191,7 @@ func (s *pushServer) serve(w http.ResponseWriter, r *http.Request) {
 		refusal = "the project has no webhook secret"
 	}
 	if refusal != "" {
-		secret = s.dummySecret
+		secret, previous = s.dummySecret, ""
 	}
 
 	body, ok := readBody(w, r, MaxBodySize)
@@ -180,6 +199,16 @@ func (s *pushServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = prov.verify(secret, body, r.Header)
+	if rotates {
+		alt := previous
+		if alt == "" {
+			alt = s.dummySecret
+		}
+		if prevErr := prov.verify(alt, body, r.Header); err != nil && prevErr == nil && previous != "" {
+			err = nil
+			log.InfoContext(ctx, "webhook: delivery signed with the project's previous secret; update the forge's webhook before the grace period ends")
+		}
+	}
 	if err == nil && refusal != "" {
 		err = fmt.Errorf("%w: %s does not match the body and the project's webhook secret", ErrBadSignature, prov.header)
 	}

@@ -102,14 +102,6 @@ func (req *createProjectRequest) validate() error {
 	switch {
 	case !projectNameRE.MatchString(req.Name):
 		return invalidField("name %q: want 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Name)
-	case req.RepoURL == "":
-		return invalidField("repo_url is required (https://, ssh://, git@host:path or file://)")
-	case !source.IsRepoURL(req.RepoURL):
-		return invalidField("repo_url %q: want an https://, ssh://, git@host:path or file:// URL", req.RepoURL)
-	case strings.HasPrefix(req.RepoURL, "-"):
-		return invalidField("repo_url %q must not start with '-'", req.RepoURL)
-	case validRepo(req.RepoURL) != nil:
-		return invalidField("repo_url: %v", validRepo(req.RepoURL))
 	case len(req.WebhookSecret) < minWebhookSecret || len(req.WebhookSecret) > maxWebhookSecret:
 		return invalidField("webhook_secret: want %d to %d characters", minWebhookSecret, maxWebhookSecret)
 	case len(req.Policy) > maxPolicySize:
@@ -118,13 +110,8 @@ func (req *createProjectRequest) validate() error {
 	if req.DefaultBranch == "" {
 		req.DefaultBranch = defaultBranchName
 	}
-	if strings.HasPrefix(req.DefaultBranch, "-") || strings.ContainsAny(req.DefaultBranch, " \t\n~^:?*[\\") || source.CheckRev(req.DefaultBranch) != nil {
-		return invalidField("default_branch %q is not a branch name", req.DefaultBranch)
-	}
-	if req.Schedule != "" {
-		if _, err := jobs.ParseSchedule(req.Schedule); err != nil {
-			return invalidField("schedule: %v", err)
-		}
+	if err := checkProjectFields(req.RepoURL, req.DefaultBranch, req.Schedule); err != nil {
+		return err
 	}
 	if req.Policy != "" {
 		if _, err := ci.ParsePolicy("policy", []byte(req.Policy)); err != nil {
@@ -133,6 +120,32 @@ func (req *createProjectRequest) validate() error {
 	}
 	if req.Forge != nil {
 		return req.Forge.validate(req.RepoURL)
+	}
+	return nil
+}
+
+// checkProjectFields checks a project's repo_url, default_branch and
+// schedule, trimmed and through httpx.CheckIdentifier already; creating
+// and updating a project check them alike.
+func checkProjectFields(repoURL, defaultBranch, schedule string) error {
+	switch {
+	case repoURL == "":
+		return invalidField("repo_url is required (https://, ssh://, git@host:path or file://)")
+	case !source.IsRepoURL(repoURL):
+		return invalidField("repo_url %q: want an https://, ssh://, git@host:path or file:// URL", repoURL)
+	case strings.HasPrefix(repoURL, "-"):
+		return invalidField("repo_url %q must not start with '-'", repoURL)
+	case validRepo(repoURL) != nil:
+		return invalidField("repo_url: %v", validRepo(repoURL))
+	case defaultBranch == "":
+		return invalidField("default_branch cannot be empty")
+	case strings.HasPrefix(defaultBranch, "-") || strings.ContainsAny(defaultBranch, " \t\n~^:?*[\\") || source.CheckRev(defaultBranch) != nil:
+		return invalidField("default_branch %q is not a branch name", defaultBranch)
+	}
+	if schedule != "" {
+		if _, err := jobs.ParseSchedule(schedule); err != nil {
+			return invalidField("schedule: %v", err)
+		}
 	}
 	return nil
 }

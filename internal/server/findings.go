@@ -384,12 +384,17 @@ func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, invalidField("project is required: the name or ID of a project"))
 		return
 	}
+	pg := store.Page{Cursor: r.URL.Query().Get("cursor")}
+	var ok bool
+	if pg.Limit, ok = limitParam(w, r, store.MaxPageLimit); !ok {
+		return
+	}
 	p, err := s.project(ctx, ref)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	ws, err := s.db.ListWaivers(ctx, p.ID)
+	ws, next, err := s.db.ListWaiverPage(ctx, p.ID, pg)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -399,8 +404,7 @@ func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
 	for _, sw := range ws {
 		out = append(out, apiWaiver(sw, p.Name, at))
 	}
-	// At most store.MaxWaivers: one page.
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"waivers": out, "next_cursor": ""})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"waivers": out, "next_cursor": next})
 }
 
 func (s *Server) getWaiver(w http.ResponseWriter, r *http.Request) {

@@ -226,6 +226,21 @@ func TestOutboundPolicyClientsRefuseLoopback(t *testing.T) {
 	if n := len(f.requests()); n != 0 {
 		t.Errorf("the forge got %d requests", n)
 	}
+
+	// An update is held to the same policy as a creation.
+	for _, tt := range []struct {
+		field string
+		body  map[string]any
+	}{
+		{"repo_url", map[string]any{"repo_url": "https://127.0.0.1/r.git"}},
+		{"repo_url", map[string]any{"repo_url": "http://169.254.169.254/r.git"}},
+		{"forge.url", map[string]any{"forge": map[string]string{"url": "http://127.0.0.1:1/api/v3", "token": forgeToken}}},
+	} {
+		var got apiError
+		if code := e.do("PATCH", "/api/v1/projects/app", tt.body, &got); code != http.StatusBadRequest || got.Code != "INVALID_FIELD" || !strings.HasPrefix(got.Message, tt.field+":") {
+			t.Errorf("PATCH %v: %d %+v, want 400 INVALID_FIELD naming %s", tt.body, code, got, tt.field)
+		}
+	}
 }
 
 // TestImageResolveErrorsAreOpaque: a synchronous image resolution that

@@ -282,6 +282,7 @@ func (s *Server) routes() (http.Handler, error) {
 	api("POST /api/v1/projects", ScopeProjectsAdmin, s.createProject)
 	api("GET /api/v1/projects", ScopeScansRead, s.listProjects)
 	api("GET /api/v1/projects/{name}", ScopeScansRead, s.getProject)
+	s.registerProjects(mux)
 	api("POST /api/v1/scans", ScopeScansWrite, s.createScan)
 	api("GET /api/v1/scans", ScopeScansRead, s.listScans)
 	api("GET /api/v1/scans/{id}", ScopeScansRead, s.getScan)

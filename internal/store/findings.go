@@ -548,3 +548,11 @@ func (d *DB) preparedRow(ctx context.Context, q string, args ...any) (*sql.Row, 
 	}
 	return st.QueryRowContext(ctx, args...), nil
 }
+
+// ListWaiverPage returns one page of the project's waivers, expired ones
+// included, oldest first (see Page), and the cursor of the next page (""
+// after the last).
+func (d *DB) ListWaiverPage(ctx context.Context, projectID string, p Page) ([]Waiver, string, error) {
+	return listPage(ctx, d, "waivers", "waivers", waiverCols, scanWaiver,
+		func(w Waiver) string { return w.ID }, p, "project_id = ?", projectID)
+}

@@ -23,6 +23,12 @@ type Project struct {
 	WebhookSecret string
 	Schedule      string // a cron spec, or "" for no scheduled rescans
 	CreatedAt     time.Time
+
+	// PreviousWebhookSecret is the secret a rotation replaced (stored as
+	// given, like WebhookSecret), still accepted until
+	// PreviousSecretUntil; "" for none. See RotateWebhookSecret.
+	PreviousWebhookSecret string
+	PreviousSecretUntil   time.Time
 }
 
 // Policy is one version of a project's gate policy.
@@ -38,11 +44,12 @@ func newID() string {
 	return uuid.Must(uuid.NewV7()).String()
 }
 
-const projectCols = "id, name, repo_url, default_branch, webhook_secret, schedule, created_at"
+const projectCols = "id, name, repo_url, default_branch, webhook_secret, schedule, created_at, previous_webhook_secret, previous_secret_until"
 
 func scanProject(row interface{ Scan(...any) error }) (Project, error) {
 	var p Project
-	err := row.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, textCol{&p.WebhookSecret}, &p.Schedule, timeCol{&p.CreatedAt})
+	err := row.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, textCol{&p.WebhookSecret}, &p.Schedule, timeCol{&p.CreatedAt},
+		textCol{&p.PreviousWebhookSecret}, timeCol{&p.PreviousSecretUntil})
 	return p, err
 }
 
@@ -95,7 +102,7 @@ func (d *DB) CreateProjectWith(ctx context.Context, n NewProject) (CreatedProjec
 		return fail(err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, d.rebind("INSERT INTO projects ("+projectCols+") VALUES (?, ?, ?, ?, ?, ?, ?)"),
+	_, err = tx.ExecContext(ctx, d.rebind("INSERT INTO projects (id, name, repo_url, default_branch, webhook_secret, schedule, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
 		p.ID, p.Name, p.RepoURL, p.DefaultBranch, nullString(p.WebhookSecret), p.Schedule, d.timeArg(p.CreatedAt))
 	if isUniqueViolation(err) {
 		return CreatedProject{}, fmt.Errorf("%w: a project named %q exists", ErrConflict, p.Name)
@@ -155,7 +162,7 @@ const projectSummaryCols = projectCols + `,
 func scanProjectSummary(row rowScanner) (ProjectSummary, error) {
 	var p ProjectSummary
 	err := row.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, textCol{&p.WebhookSecret}, &p.Schedule, timeCol{&p.CreatedAt},
-		&p.PolicyVersion, &p.ForgeURL)
+		textCol{&p.PreviousWebhookSecret}, timeCol{&p.PreviousSecretUntil}, &p.PolicyVersion, &p.ForgeURL)
 	return p, err
 }
 
@@ -251,4 +258,222 @@ func (d *DB) ProjectNames(ctx context.Context, ids []string) (map[string]string,
 		return nil, fmt.Errorf("store: project names: %w", err)
 	}
 	return names, nil
+}
+
+// ProjectUpdate changes some of a project's settings; a nil field is left
+// as it is. The name is not changed (it keys the webhook URLs, and the
+// server seals the webhook secret to it).
+type ProjectUpdate struct {
+	RepoURL, DefaultBranch, Schedule *string
+	// ForgeURL and ForgeToken, when ForgeURL is not nil, replace the
+	// project's forge (or give it one); RemoveForge deletes it.
+	ForgeURL, ForgeToken *string
+	RemoveForge          bool
+	// Check, when not nil, is called in the transaction with the project
+	// as it will be; an error it returns is returned and nothing is
+	// changed. It checks what depends on several fields (a forge needs a
+	// repo_url it can read an owner and a repository from).
+	Check func(ProjectSummary) error
+}
+
+// UpdateProject applies u to the project with the ID in one transaction
+// and returns the project as it is now. ErrNotFound if there is no such
+// project.
+func (d *DB) UpdateProject(ctx context.Context, id string, u ProjectUpdate) (ProjectSummary, error) {
+	if u.ForgeURL != nil && (u.RemoveForge || u.ForgeToken == nil || *u.ForgeToken == "" || *u.ForgeURL == "") {
+		return ProjectSummary{}, fmt.Errorf("%w: a forge needs an API URL and a token", ErrInvalid)
+	}
+	fail := func(err error) (ProjectSummary, error) {
+		return ProjectSummary{}, fmt.Errorf("store: update project %q: %w", id, err)
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	// COALESCE keeps what the update leaves out; the row lock it takes
+	// on PostgreSQL orders concurrent updates of one project.
+	res, err := tx.ExecContext(ctx, d.rebind(`UPDATE projects SET repo_url = COALESCE(?, repo_url),
+		default_branch = COALESCE(?, default_branch), schedule = COALESCE(?, schedule) WHERE id = ?`),
+		nullableString(u.RepoURL), nullableString(u.DefaultBranch), nullableString(u.Schedule), id)
+	if err != nil {
+		return fail(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fail(err)
+	} else if n == 0 {
+		return ProjectSummary{}, fmt.Errorf("project %q: %w", id, ErrNotFound)
+	}
+	switch {
+	case u.RemoveForge:
+		if _, err := tx.ExecContext(ctx, d.rebind("DELETE FROM project_forges WHERE project_id = ?"), id); err != nil {
+			return fail(err)
+		}
+	case u.ForgeURL != nil:
+		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO project_forges (project_id, api_url, token, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (project_id) DO UPDATE SET api_url = excluded.api_url, token = excluded.token, created_at = excluded.created_at`),
+			id, *u.ForgeURL, *u.ForgeToken, d.timeArg(now())); err != nil {
+			return fail(err)
+		}
+	}
+	p, err := scanProjectSummary(tx.QueryRowContext(ctx, d.rebind("SELECT "+projectSummaryCols+" FROM projects WHERE id = ?"), id))
+	if err != nil {
+		return fail(err)
+	}
+	if u.Check != nil {
+		if err := u.Check(p); err != nil {
+			return ProjectSummary{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return p, nil
+}
+
+func nullableString(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+// projectRows are the tables that hold rows of a project, in the order
+// DeleteProject deletes them: rows that name a scan first, the scans
+// (rescans before the scans they rescan), the project last. The foreign
+// keys cascade too; deleting explicitly does not depend on them.
+var projectRows = []string{
+	"DELETE FROM gate_summaries WHERE scan_id IN (SELECT id FROM scans WHERE project_id = ?)",
+	"DELETE FROM recorded_scans WHERE project_id = ?",
+	"DELETE FROM findings WHERE project_id = ?",
+	"DELETE FROM waivers WHERE project_id = ?",
+	"DELETE FROM waiver_versions WHERE project_id = ?",
+	"DELETE FROM policies WHERE project_id = ?",
+	"DELETE FROM project_forges WHERE project_id = ?",
+	"DELETE FROM scans WHERE project_id = ? AND rescan_of IS NOT NULL",
+	"DELETE FROM scans WHERE project_id = ?",
+	"DELETE FROM projects WHERE id = ?",
+}
+
+// DeleteProject deletes the project with the ID and everything stored
+// with it (policies, forge, waivers, tracked findings, scans and their
+// gate summaries) in one transaction. The blobs of its scans stay in the
+// blob store. ErrNotFound if there is no such project; ErrConflict, and
+// nothing deleted, while a scan of it is queued or running.
+func (d *DB) DeleteProject(ctx context.Context, id string) error {
+	fail := func(err error) error { return fmt.Errorf("store: delete project %q: %w", id, err) }
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	// On PostgreSQL the row lock makes a concurrent insert of a scan of
+	// the project wait, then fail, instead of slipping in after the
+	// check below (SQLite's write transaction excludes it already).
+	lock := "SELECT name FROM projects WHERE id = ?"
+	if d.dialect == Postgres {
+		lock += " FOR UPDATE"
+	}
+	var name string
+	err = tx.QueryRowContext(ctx, d.rebind(lock), id).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("project %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	var active int
+	if err := tx.QueryRowContext(ctx, d.rebind("SELECT count(*) FROM scans WHERE project_id = ? AND status IN (?, ?)"),
+		id, Queued, Running).Scan(&active); err != nil {
+		return fail(err)
+	}
+	if active > 0 {
+		return fmt.Errorf("%w: project %q has %d scans queued or running; delete it when they have finished", ErrConflict, name, active)
+	}
+	for _, q := range projectRows {
+		if _, err := tx.ExecContext(ctx, d.rebind(q), id); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// SetPolicy makes body the project's policy: it stores it as the next
+// version, unless it is the latest version already, which it returns
+// with created false (setting the same policy twice makes one version).
+// ErrNotFound if the project does not exist.
+func (d *DB) SetPolicy(ctx context.Context, projectID, body string) (pol Policy, created bool, err error) {
+	// Two concurrent writers on PostgreSQL may compute the same next
+	// version; the loser tries again, and may find its body stored.
+	for range 10 {
+		pol, created, err = d.setPolicy(ctx, projectID, body)
+		if !isUniqueViolation(err) {
+			return pol, created, err
+		}
+	}
+	return Policy{}, false, fmt.Errorf("%w: concurrent policy updates of project %q, try again", ErrConflict, projectID)
+}
+
+func (d *DB) setPolicy(ctx context.Context, projectID, body string) (Policy, bool, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Policy{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
+	}
+	defer tx.Rollback()
+	var latest Policy
+	err = tx.QueryRowContext(ctx, d.rebind("SELECT project_id, version, body, created_at FROM policies WHERE project_id = ? ORDER BY version DESC LIMIT 1"), projectID).
+		Scan(&latest.ProjectID, &latest.Version, &latest.Body, timeCol{&latest.CreatedAt})
+	switch {
+	case err == nil && latest.Body == body:
+		return latest, false, nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return Policy{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
+	}
+	pol := Policy{ProjectID: projectID, Version: latest.Version + 1, Body: body, CreatedAt: now()}
+	_, err = tx.ExecContext(ctx, d.rebind("INSERT INTO policies (project_id, version, body, created_at) VALUES (?, ?, ?, ?)"),
+		projectID, pol.Version, body, d.timeArg(pol.CreatedAt))
+	switch {
+	case isUniqueViolation(err):
+		return Policy{}, false, err // SetPolicy tries again
+	case isForeignKeyViolation(err):
+		return Policy{}, false, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
+	case err != nil:
+		return Policy{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Policy{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
+	}
+	pol.CreatedAt = pol.CreatedAt.UTC().Truncate(time.Microsecond)
+	return pol, true, nil
+}
+
+// RotateWebhookSecret makes secret (stored as given: the caller seals it)
+// the project's webhook secret. With until after now, the secret it
+// replaces becomes the previous one, accepted until then; with a zero
+// until, the replaced secret stops working at once. Only one previous
+// secret is kept: rotating again drops the one before. It returns the
+// project as it is now; ErrNotFound if there is no such project.
+func (d *DB) RotateWebhookSecret(ctx context.Context, id, secret string, until time.Time) (Project, error) {
+	if secret == "" {
+		return Project{}, fmt.Errorf("%w: a webhook secret cannot be empty", ErrInvalid)
+	}
+	q := `UPDATE projects SET previous_webhook_secret = webhook_secret, previous_secret_until = ?, webhook_secret = ?
+		WHERE id = ? RETURNING ` + projectCols
+	args := []any{d.timeArg(until), secret, id}
+	if until.IsZero() {
+		q = `UPDATE projects SET previous_webhook_secret = NULL, previous_secret_until = NULL, webhook_secret = ?
+			WHERE id = ? RETURNING ` + projectCols
+		args = args[1:]
+	}
+	p, err := scanProject(d.writeRow(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Project{}, fmt.Errorf("project %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Project{}, fmt.Errorf("store: rotate the webhook secret of project %q: %w", id, err)
+	}
+	return p, nil
 }
