@@ -85,14 +85,7 @@ func TestBootstrapExistingClients(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
-		db := storetest.Open(t, dialect)
-		if err := jobs.Migrate(ctx, db, nil); err != nil {
-			t.Fatal(err)
-		}
-		blobs, err := store.NewBlobs(filepath.Join(t.TempDir(), "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, blobs := openStore(t, dialect)
 		srv, err := server.New(ctx, server.Config{DB: db, Blobs: blobs, SealKey: make([]byte, server.SealKeySize), Logger: storetest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)

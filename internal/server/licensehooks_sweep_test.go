@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,14 +19,7 @@ func TestSweepPrunes(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
-		db := storetest.Open(t, dialect)
-		if err := jobs.Migrate(ctx, db, nil); err != nil {
-			t.Fatal(err)
-		}
-		blobs, err := store.NewBlobs(filepath.Join(t.TempDir(), "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, blobs := openStore(t, dialect)
 		now := time.Now()
 		for jti, exp := range map[string]time.Time{"expired": now.Add(-time.Hour), "live": now.Add(time.Hour)} {
 			if err := db.RevokeOAuthToken(ctx, oauth.RevokedToken{JTI: jti, ClientID: "c", ExpiresAt: exp}); err != nil {

@@ -7,12 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
@@ -59,14 +57,7 @@ func TestSealKeyOpensTheInstallation(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := t.Context()
-		db := storetest.Open(t, dialect)
-		if err := jobs.Migrate(ctx, db, nil); err != nil {
-			t.Fatal(err)
-		}
-		blobs, err := store.NewBlobs(filepath.Join(t.TempDir(), "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, blobs := openStore(t, dialect)
 		key := make([]byte, server.SealKeySize)
 		rand.Read(key)
 		start := func(key []byte) (*server.Server, error) {

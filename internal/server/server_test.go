@@ -84,19 +84,27 @@ type envConfig struct {
 	modify func(*server.Config)
 }
 
-// newEnv is setup with a configurable server; its log (at debug level)
-// is returned too.
-func newEnv(t *testing.T, dialect store.Dialect, ec envConfig) (*env, *logBuffer) {
+// openStore is a migrated store, with the job queue's tables, and an
+// empty blob directory: what every server of these tests stands on.
+func openStore(t *testing.T, dialect store.Dialect) (*store.DB, *store.Blobs) {
 	t.Helper()
-	ctx := context.Background()
 	db := storetest.Open(t, dialect)
-	if err := jobs.Migrate(ctx, db, nil); err != nil {
+	if err := jobs.Migrate(t.Context(), db, nil); err != nil {
 		t.Fatal(err)
 	}
 	blobs, err := store.NewBlobs(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, blobs
+}
+
+// newEnv is setup with a configurable server; its log (at debug level)
+// is returned too.
+func newEnv(t *testing.T, dialect store.Dialect, ec envConfig) (*env, *logBuffer) {
+	t.Helper()
+	ctx := context.Background()
+	db, blobs := openStore(t, dialect)
 	key := make([]byte, server.SealKeySize)
 	rand.Read(key)
 	jcfg := jobs.DefaultConfig()
