@@ -111,33 +111,9 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	switch {
-	case cfg.CACert != "":
-		pem, err := os.ReadFile(cfg.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("read CA certificate: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA certificate %s holds no PEM certificate", cfg.CACert)
-		}
-		tlsConf.RootCAs = pool
-	case cfg.Fingerprint != "":
-		want, _ := parseFingerprint(cfg.Fingerprint)
-		// The pin replaces chain and name verification: the certificate
-		// is trusted because it is exactly the one the operator printed.
-		tlsConf.InsecureSkipVerify = true // #nosec G402 -- VerifyConnection below checks the pinned SHA-256 fingerprint
-		tlsConf.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return &FingerprintError{Want: formatFingerprint(want[:])}
-			}
-			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
-			if got != want {
-				return &FingerprintError{Got: formatFingerprint(got[:]), Want: formatFingerprint(want[:])}
-			}
-			return nil
-		}
+	tlsConf, err := TLSConfig(cfg.CACert, cfg.Fingerprint)
+	if err != nil {
+		return nil, err
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
@@ -174,6 +150,47 @@ func New(cfg Config) (*Client, error) {
 		c.pollMax = 15 * time.Second
 	}
 	return c, nil
+}
+
+// TLSConfig is the TLS configuration of a client of a Vigil server: the
+// system roots; or, with caCert, the certificates of that PEM file; or,
+// with fingerprint, only the certificate whose SHA-256 it is (see
+// Config). Other Vigil clients (the project commands) share it.
+func TLSConfig(caCert, fingerprint string) (*tls.Config, error) {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch {
+	case caCert != "" && fingerprint != "":
+		return nil, errors.New("give a CA certificate or a fingerprint, not both")
+	case caCert != "":
+		pem, err := os.ReadFile(caCert)
+		if err != nil {
+			return nil, fmt.Errorf("read CA certificate: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA certificate %s holds no PEM certificate", caCert)
+		}
+		tlsConf.RootCAs = pool
+	case fingerprint != "":
+		want, err := parseFingerprint(fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		// The pin replaces chain and name verification: the certificate
+		// is trusted because it is exactly the one the operator printed.
+		tlsConf.InsecureSkipVerify = true // #nosec G402 -- VerifyConnection below checks the pinned SHA-256 fingerprint
+		tlsConf.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return &FingerprintError{Want: formatFingerprint(want[:])}
+			}
+			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if got != want {
+				return &FingerprintError{Got: formatFingerprint(got[:]), Want: formatFingerprint(want[:])}
+			}
+			return nil
+		}
+	}
+	return tlsConf, nil
 }
 
 // Query names what to ask about: a project and commit, or an image

@@ -131,7 +131,7 @@ func checkProjectFields(repoURL, defaultBranch, schedule string) error {
 	switch {
 	case repoURL == "":
 		return invalidField("repo_url is required (https://, ssh://, git@host:path or file://)")
-	case !source.IsRepoURL(repoURL):
+	case !source.IsRepoURL(repoURL) || !repoScheme(repoURL):
 		return invalidField("repo_url %q: want an https://, ssh://, git@host:path or file:// URL", repoURL)
 	case strings.HasPrefix(repoURL, "-"):
 		return invalidField("repo_url %q must not start with '-'", repoURL)
@@ -148,6 +148,21 @@ func checkProjectFields(repoURL, defaultBranch, schedule string) error {
 		}
 	}
 	return nil
+}
+
+// repoScheme reports whether a repo URL with a scheme has one of those
+// the error message names (git would take others: ftp://, git://, http://
+// in the clear, or its ext:: transports); git@host:path has none.
+func repoScheme(repoURL string) bool {
+	scheme, _, ok := strings.Cut(repoURL, "://")
+	if !ok {
+		return true
+	}
+	switch strings.ToLower(scheme) {
+	case "https", "ssh", "file":
+		return true
+	}
+	return false
 }
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {

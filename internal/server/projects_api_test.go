@@ -86,6 +86,8 @@ func TestUpdateProject(t *testing.T) {
 		}{
 			{map[string]any{"repo_url": "ftp://x/y"}, "INVALID_FIELD", "repo_url"},
 			{map[string]any{"repo_url": ""}, "INVALID_FIELD", "repo_url"},
+			{map[string]any{"repo_url": "http://github.com/acme/app"}, "INVALID_FIELD", "repo_url"},
+			{map[string]any{"repo_url": "git://github.com/acme/app"}, "INVALID_FIELD", "repo_url"},
 			{map[string]any{"repo_url": "-uhttps://x/y"}, "INVALID_FIELD", "repo_url"},
 			{map[string]any{"repo_url": "https://github.com/acme/a\u200bpp"}, "INVALID_FIELD", "repo_url"},
 			{map[string]any{"repo_url": "file:///app"}, "INVALID_FIELD", "forge"}, // the forge needs HOST/OWNER/REPO
@@ -129,6 +131,17 @@ func TestUpdateProject(t *testing.T) {
 		}
 		if code := e.do("PATCH", "/api/v1/projects/app", map[string]any{}, &p); code != 200 || p.RepoURL != "file:///srv/git/app" {
 			t.Errorf("an empty PATCH: %d %+v", code, p)
+		}
+		// Without a forge, a repo_url is still checked: only the schemes
+		// the message names.
+		for _, bad := range []string{"ftp://x/y", "HTTP://github.com/acme/app", "fd::3", "ext::sh -c touch% /tmp/pwned"} {
+			var out apiError
+			if code := e.do("PATCH", "/api/v1/projects/app", map[string]any{"repo_url": bad}, &out); code != http.StatusBadRequest || !strings.Contains(out.Message, "repo_url") {
+				t.Errorf("PATCH repo_url %q: %d %+v, want 400", bad, code, out)
+			}
+			if code := e.do("POST", "/api/v1/projects", map[string]any{"name": "x", "repo_url": bad, "webhook_secret": webhookSecret}, &out); code != http.StatusBadRequest {
+				t.Errorf("create with repo_url %q: %d %+v, want 400", bad, code, out)
+			}
 		}
 	})
 }

@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/vigil-sec/vigil/ci/gateclient"
+)
+
+// Environment variable holding the server URL of the commands that talk
+// to a running server (--server overrides it).
+const envServer = "VIGIL_SERVER"
+
+// maxAPIAnswer bounds what is read of one answer of the server.
+const maxAPIAnswer = 8 << 20
+
+// serverFlags are the flags of the commands that call the Management API
+// of a running server: where it is and how to trust its certificate. The
+// credentials come from VIGIL_CLIENT_ID and VIGIL_CLIENT_SECRET, as for
+// `vigil gate`.
+type serverFlags struct {
+	server      string
+	caCert      string
+	fingerprint string
+	timeout     time.Duration
+}
+
+func (f *serverFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.server, "server", "", "URL of the Vigil server (default $"+envServer+")")
+	fl.StringVar(&f.caCert, "ca-cert", "", "PEM file of the certificate(s) to trust for the server")
+	fl.StringVar(&f.fingerprint, "fingerprint", "", "SHA-256 fingerprint of the server's certificate, as vigil serve prints it")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "how long one request may take")
+}
+
+// apiClient calls the Management API with a client_credentials token.
+type apiClient struct {
+	server string
+	http   *http.Client
+}
+
+// client checks the flags and the credentials (usage errors) and makes
+// the client; it does not contact the server.
+func (f *serverFlags) client(scope string) (*apiClient, error) {
+	server := f.server
+	if server == "" {
+		server = os.Getenv(envServer)
+	}
+	if server == "" {
+		return nil, &usageError{fmt.Errorf("--server (or $%s) is required: the URL of the Vigil server", envServer)}
+	}
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return nil, &usageError{fmt.Errorf("--server %q is not an http(s) URL such as https://vigil.example.com:8443", server)}
+	}
+	if f.timeout <= 0 {
+		return nil, &usageError{errors.New("--timeout must be positive")}
+	}
+	id, secret := os.Getenv(envClientID), os.Getenv(envClientSecret)
+	if id == "" || secret == "" {
+		return nil, &usageError{fmt.Errorf("set %s and %s to the credentials of a client with scope %s (vigil clients create --scopes %s)",
+			envClientID, envClientSecret, scope, scope)}
+	}
+	tlsConf, err := gateclient.TLSConfig(f.caCert, f.fingerprint)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConf
+	hc := &http.Client{Transport: transport, Timeout: f.timeout}
+	base := strings.TrimRight(server, "/")
+	cc := &clientcredentials.Config{
+		ClientID: id, ClientSecret: secret, TokenURL: base + "/oauth2/token",
+		AuthStyle: oauth2.AuthStyleInHeader,
+	}
+	// The token source keeps this context: it carries the HTTP client
+	// (and its TLS configuration), and nothing that is cancelled.
+	tctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	return &apiClient{server: base, http: oauth2.NewClient(tctx, cc.TokenSource(tctx))}, nil
+}
+
+// apiError is an error answer of the server; it is exit 2 when the
+// request was refused as bad input (400, 404, 409, 413, 415), else exit 3.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("the server answered %d", e.Status)
+	}
+	return fmt.Sprintf("the server answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// badInput reports whether the server refused what the user gave.
+func (e *apiError) badInput() bool {
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return true
+	}
+	return false
+}
+
+// call sends a request with a JSON body (when body is not nil) and
+// returns the answer's body when its status is 2xx; other answers are
+// *apiError, wrapped in a usageError for bad input.
+func (c *apiClient) call(ctx context.Context, method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			return nil, fmt.Errorf("vigil server %s refused the client credentials: %s %s", c.server, re.ErrorCode, re.ErrorDescription)
+		}
+		return nil, fmt.Errorf("vigil server %s: %w", c.server, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIAnswer+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the answer of vigil server %s: %w", c.server, err)
+	}
+	if len(b) > maxAPIAnswer {
+		return nil, fmt.Errorf("the answer of vigil server %s is larger than %d bytes", c.server, maxAPIAnswer)
+	}
+	if resp.StatusCode/100 == 2 {
+		return b, nil
+	}
+	e := &apiError{Status: resp.StatusCode}
+	var eb struct{ Code, Message string }
+	if json.Unmarshal(b, &eb) == nil {
+		e.Code, e.Message = eb.Code, eb.Message
+	}
+	if e.badInput() {
+		return nil, &usageError{e}
+	}
+	return nil, e
+}
+
+// printRaw prints the server's JSON answer as it came, on one line.
+func printRaw(w io.Writer, b []byte) error {
+	b = bytes.TrimRight(b, "\n")
+	_, err := w.Write(append(b, '\n'))
+	return err
+}
