@@ -132,7 +132,7 @@ func checkProjectFields(repoURL, defaultBranch, schedule string) error {
 	case repoURL == "":
 		return invalidField("repo_url is required (https://, ssh://, git@host:path or file://)")
 	case !source.IsRepoURL(repoURL) || !repoScheme(repoURL):
-		return invalidField("repo_url %q: want an https://, ssh://, git@host:path or file:// URL", repoURL)
+		return invalidField("repo_url %q: want an https://, ssh:// or git@host:path URL (http://, git:// or file:// where the server's outbound policy allows them)", repoURL)
 	case strings.HasPrefix(repoURL, "-"):
 		return invalidField("repo_url %q must not start with '-'", repoURL)
 	case validRepo(repoURL) != nil:
@@ -150,16 +150,18 @@ func checkProjectFields(repoURL, defaultBranch, schedule string) error {
 	return nil
 }
 
-// repoScheme reports whether a repo URL with a scheme has one of those
-// the error message names (git would take others: ftp://, git://, http://
-// in the clear, or its ext:: transports); git@host:path has none.
+// repoScheme reports whether a repo URL with a scheme has one of git's
+// own network or file transports, spelt as git spells it (lower case):
+// no ftp://, no remote helper; git@host:path has none. Which of them the
+// server may use is its outbound policy's say (checkRepoURL): https and
+// ssh by default, http, git and file only where the policy lists them.
 func repoScheme(repoURL string) bool {
 	scheme, _, ok := strings.Cut(repoURL, "://")
 	if !ok {
 		return true
 	}
-	switch strings.ToLower(scheme) {
-	case "https", "ssh", "file":
+	switch scheme {
+	case "https", "ssh", "file", "http", "git":
 		return true
 	}
 	return false

@@ -155,6 +155,23 @@ func TestOutboundPolicyGitPinsAndRefuses(t *testing.T) {
 	}
 }
 
+// TestOutboundPolicyDefaultSchemes: under the default policy a project's
+// repository is reached over https or ssh only; http://, git:// and
+// file:// need the policy to list them.
+func TestOutboundPolicyDefaultSchemes(t *testing.T) {
+	e, _ := newEnv(t, store.SQLite, envConfig{modify: func(c *server.Config) { c.Outbound = nil }})
+	for _, u := range []string{"http://github.com/acme/app", "git://github.com/acme/app", "file:///srv/app.git", "/srv/app.git"} {
+		var got apiError
+		body := map[string]any{"name": "a", "repo_url": u, "webhook_secret": webhookSecret}
+		if code := e.do("POST", "/api/v1/projects", body, &got); code != http.StatusBadRequest || got.Code != "INVALID_FIELD" || !strings.HasPrefix(got.Message, "repo_url") {
+			t.Errorf("repo_url %q: %d %+v, want 400 INVALID_FIELD naming repo_url", u, code, got)
+		}
+	}
+	if code := e.do("POST", "/api/v1/projects", map[string]any{"name": "a", "repo_url": "https://github.com/acme/app", "webhook_secret": webhookSecret}, nil); code != http.StatusCreated {
+		t.Errorf("https repo_url: %d, want 201", code)
+	}
+}
+
 // TestOutboundPolicyClientsRefuseLoopback: under the default address
 // policy, every client refuses a loopback peer: literal addresses when
 // the input is checked (400 naming the field), names that resolve to

@@ -86,8 +86,7 @@ func TestUpdateProject(t *testing.T) {
 		}{
 			{map[string]any{"repo_url": "ftp://x/y"}, "INVALID_FIELD", "repo_url"},
 			{map[string]any{"repo_url": ""}, "INVALID_FIELD", "repo_url"},
-			{map[string]any{"repo_url": "http://github.com/acme/app"}, "INVALID_FIELD", "repo_url"},
-			{map[string]any{"repo_url": "git://github.com/acme/app"}, "INVALID_FIELD", "repo_url"},
+			{map[string]any{"repo_url": "HTTP://github.com/acme/app"}, "INVALID_FIELD", "repo_url"}, // not as git spells it
 			{map[string]any{"repo_url": "-uhttps://x/y"}, "INVALID_FIELD", "repo_url"},
 			{map[string]any{"repo_url": "https://github.com/acme/a\u200bpp"}, "INVALID_FIELD", "repo_url"},
 			{map[string]any{"repo_url": "file:///app"}, "INVALID_FIELD", "forge"}, // the forge needs HOST/OWNER/REPO
