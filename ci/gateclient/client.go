@@ -111,9 +111,36 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tlsConf, err := TLSConfig(cfg.CACert, cfg.Fingerprint)
+	server, hc, tokens, err := connect(cfg, scopes(cfg.RequestScan))
 	if err != nil {
 		return nil, err
+	}
+	c := &Client{
+		server:    server,
+		http:      hc,
+		tokens:    tokens,
+		pollFirst: cfg.PollInterval,
+		pollMax:   cfg.PollMax,
+		scan:      cfg.RequestScan,
+	}
+	if c.pollFirst == 0 {
+		c.pollFirst = time.Second
+	}
+	if c.pollMax == 0 {
+		c.pollMax = 15 * time.Second
+	}
+	return c, nil
+}
+
+// connect makes what every client of a Vigil server needs: the server's
+// base URL without a trailing slash, an HTTP client that trusts its
+// certificate as cfg says (with cfg.Timeout per request), and a cached
+// source of access tokens for cfg's client credentials, asking for
+// scopes (none: every scope of the client).
+func connect(cfg Config, scopes []string) (string, *http.Client, oauth2.TokenSource, error) {
+	tlsConf, err := TLSConfig(cfg.CACert, cfg.Fingerprint)
+	if err != nil {
+		return "", nil, nil, err
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
@@ -128,28 +155,30 @@ func New(cfg Config) (*Client, error) {
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		TokenURL:     server + "/oauth2/token",
-		Scopes:       scopes(cfg.RequestScan),
+		Scopes:       scopes,
 		AuthStyle:    oauth2.AuthStyleInHeader,
 	}
 	// The token source keeps this context for every token request: it
 	// carries the HTTP client (and so the TLS configuration), and nothing
 	// that is cancelled.
 	tctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-	c := &Client{
-		server:    server,
-		http:      hc,
-		tokens:    oauth2.ReuseTokenSource(nil, cc.TokenSource(tctx)),
-		pollFirst: cfg.PollInterval,
-		pollMax:   cfg.PollMax,
-		scan:      cfg.RequestScan,
+	return server, hc, oauth2.ReuseTokenSource(nil, cc.TokenSource(tctx)), nil
+}
+
+// AuthorizedClient returns the server's base URL (without a trailing
+// slash) and an HTTP client that sends an access token of cfg's client,
+// with every scope the client has, on each request: for the Management
+// API calls other than the gate's (the project commands). Only cfg's
+// server, credentials, CACert, Fingerprint and Timeout count.
+func AuthorizedClient(cfg Config) (string, *http.Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return "", nil, err
 	}
-	if c.pollFirst == 0 {
-		c.pollFirst = time.Second
+	server, hc, tokens, err := connect(cfg, nil)
+	if err != nil {
+		return "", nil, err
 	}
-	if c.pollMax == 0 {
-		c.pollMax = 15 * time.Second
-	}
-	return c, nil
+	return server, &http.Client{Transport: &oauth2.Transport{Source: tokens, Base: hc.Transport}, Timeout: hc.Timeout}, nil
 }
 
 // TLSConfig is the TLS configuration of a client of a Vigil server: the

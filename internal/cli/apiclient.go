@@ -10,12 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/vigil-sec/vigil/ci/gateclient"
 )
@@ -74,22 +72,14 @@ func (f *serverFlags) client(scope string) (*apiClient, error) {
 		return nil, &usageError{fmt.Errorf("set %s and %s to the credentials of a client with scope %s (vigil clients create --scopes %s)",
 			envClientID, envClientSecret, scope, scope)}
 	}
-	tlsConf, err := gateclient.TLSConfig(f.caCert, f.fingerprint)
+	base, hc, err := gateclient.AuthorizedClient(gateclient.Config{
+		Server: server, ClientID: id, ClientSecret: secret,
+		CACert: f.caCert, Fingerprint: f.fingerprint, Timeout: f.timeout,
+	})
 	if err != nil {
 		return nil, &usageError{err}
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsConf
-	hc := &http.Client{Transport: transport, Timeout: f.timeout}
-	base := strings.TrimRight(server, "/")
-	cc := &clientcredentials.Config{
-		ClientID: id, ClientSecret: secret, TokenURL: base + "/oauth2/token",
-		AuthStyle: oauth2.AuthStyleInHeader,
-	}
-	// The token source keeps this context: it carries the HTTP client
-	// (and its TLS configuration), and nothing that is cancelled.
-	tctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-	return &apiClient{server: base, http: oauth2.NewClient(tctx, cc.TokenSource(tctx))}, nil
+	return &apiClient{server: base, http: hc}, nil
 }
 
 // apiError is an error answer of the server; it is exit 2 when the
