@@ -1,19 +1,18 @@
 package server
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hkdf"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/vigil-sec/vigil/internal/seal"
 )
 
 // SealKeySize is the size of Config.SealKey (AES-256).
-const SealKeySize = 32
+const SealKeySize = seal.KeySize
 
 // The HKDF-SHA256 labels of the keys derived from the seal key, one per
 // purpose, so that none is kept in the database.
@@ -47,30 +46,23 @@ const sealPrefix = "aesgcm1:"
 // sealer seals the webhook secrets the store keeps: verifying an HMAC
 // needs the secret itself, so it cannot be hashed, and a copy of the
 // database alone must not reveal it.
-type sealer struct{ aead cipher.AEAD }
+type sealer struct{ s *seal.Sealer }
 
 func newSealer(key []byte) (*sealer, error) {
 	if len(key) != SealKeySize {
 		return nil, fmt.Errorf("server: seal key is %d bytes, want %d", len(key), SealKeySize)
 	}
-	block, err := aes.NewCipher(key)
+	s, err := seal.New(key, base64.RawStdEncoding)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("server: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead}, nil
+	return &sealer{s: s}, nil
 }
 
 // seal encrypts secret, bound to the project name (a sealed secret copied
 // to another project does not open).
 func (s *sealer) seal(project, secret string) string {
-	nonce := make([]byte, s.aead.NonceSize())
-	rand.Read(nonce)
-	ct := s.aead.Seal(nonce, nonce, []byte(secret), []byte(project))
-	return sealPrefix + base64.RawStdEncoding.EncodeToString(ct)
+	return sealPrefix + s.s.Seal([]byte(secret), []byte(project))
 }
 
 func (s *sealer) open(project, sealed string) (string, error) {
@@ -78,11 +70,10 @@ func (s *sealer) open(project, sealed string) (string, error) {
 	if !ok {
 		return "", errors.New("server: the stored value is not sealed")
 	}
-	b, err := base64.RawStdEncoding.DecodeString(b64)
-	if err != nil || len(b) < s.aead.NonceSize() {
+	pt, err := s.s.Open(b64, []byte(project))
+	if errors.Is(err, seal.ErrMalformed) {
 		return "", errors.New("server: a sealed value is malformed")
 	}
-	pt, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], []byte(project))
 	if err != nil {
 		return "", errors.New("server: a sealed value does not open with this seal key (another installation's seal.key?)")
 	}

@@ -2,16 +2,13 @@ package oauth
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/vigil-sec/vigil/internal/seal"
 )
 
 // An installation made before the pepper came from the seal key kept a
@@ -35,29 +32,21 @@ const infoLegacyPepper = "vigil/oauth/seal/legacy-pepper"
 // sealedPepperPrefix marks a sealed legacy pepper.
 const sealedPepperPrefix = "sealed1:"
 
-func (s *Server) pepperWrap() cipher.AEAD { return s.aead(infoLegacyPepper) }
+func (s *Server) pepperWrap() *seal.Sealer { return s.sealer(infoLegacyPepper) }
 
-// aead is AES-256-GCM under the key derived from the pepper for info.
-func (s *Server) aead(info string) cipher.AEAD {
-	k, err := hkdf.Key(sha256.New, s.pepper, nil, info, 32)
-	if err != nil {
-		panic("oauth: hkdf: " + err.Error())
-	}
-	block, err := aes.NewCipher(k)
+// sealer seals under the key derived from the pepper for info.
+func (s *Server) sealer(info string) *seal.Sealer {
+	sl, err := seal.Derive(s.pepper, info)
 	if err != nil {
 		panic("oauth: " + err.Error())
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic("oauth: " + err.Error())
-	}
-	return aead
+	return sl
 }
 
 // loadLegacyPepper returns the legacy pepper, sealing it first if the
 // database holds it in the clear, or nil when there is none (or no more).
 func (s *Server) loadLegacyPepper(ctx context.Context) ([]byte, error) {
-	aead := s.pepperWrap()
+	wrap := s.pepperWrap()
 	for range 3 { // a racing process may seal it first: read again
 		k, err := s.db.ActiveOAuthKey(ctx, KeyPepper)
 		if errors.Is(err, ErrNotFound) {
@@ -69,20 +58,16 @@ func (s *Server) loadLegacyPepper(ctx context.Context) ([]byte, error) {
 		aad := []byte("oauth-pepper\x00" + k.ID)
 		var pepper []byte
 		if sealed, ok := strings.CutPrefix(k.Material, sealedPepperPrefix); ok {
-			b, err := base64.RawURLEncoding.DecodeString(sealed)
-			if err != nil || len(b) < aead.NonceSize() {
+			if pepper, err = wrap.Open(sealed, aad); errors.Is(err, seal.ErrMalformed) {
 				return nil, fmt.Errorf("oauth: stored pepper %s is malformed", k.ID)
-			}
-			if pepper, err = aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], aad); err != nil {
+			} else if err != nil {
 				return nil, fmt.Errorf("oauth: the stored legacy pepper %s does not open with this pepper: another installation's seal key?", k.ID)
 			}
 		} else {
 			if pepper, err = base64.RawURLEncoding.DecodeString(k.Material); err != nil || len(pepper) < minPepperLen {
 				return nil, fmt.Errorf("oauth: stored pepper %s is malformed", k.ID)
 			}
-			nonce := make([]byte, aead.NonceSize())
-			rand.Read(nonce)
-			sealed := sealedPepperPrefix + base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, pepper, aad))
+			sealed := sealedPepperPrefix + wrap.Seal(pepper, aad)
 			ok, err := s.db.ReplaceOAuthKeyMaterial(ctx, k.ID, k.Material, sealed)
 			if err != nil {
 				return nil, fmt.Errorf("oauth: seal the stored pepper: %w", err)

@@ -3,12 +3,12 @@ package oauth
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/rand"
-	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/vigil-sec/vigil/internal/keys"
+	"github.com/vigil-sec/vigil/internal/seal"
 )
 
 // The ES256 signing keys are stored sealed (AES-256-GCM) under a key
@@ -26,10 +26,7 @@ func signingKeyAAD(kid string) []byte { return []byte("oauth-signing-key\x00" + 
 
 // sealSigningKey is what the store keeps of a new signing key.
 func (s *Server) sealSigningKey(kid, pem string) string {
-	aead := s.aead(infoSealSigning)
-	nonce := make([]byte, aead.NonceSize())
-	rand.Read(nonce)
-	return sealedKeyPrefix + base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(pem), signingKeyAAD(kid)))
+	return sealedKeyPrefix + s.sealer(infoSealSigning).Seal([]byte(pem), signingKeyAAD(kid))
 }
 
 // signingKey opens a stored signing key; one stored in the clear is sealed
@@ -37,13 +34,10 @@ func (s *Server) sealSigningKey(kid, pem string) string {
 func (s *Server) signingKey(ctx context.Context, k Key) (*ecdsa.PrivateKey, error) {
 	pem := k.Material
 	if sealed, ok := strings.CutPrefix(k.Material, sealedKeyPrefix); ok {
-		aead := s.aead(infoSealSigning)
-		b, err := base64.RawURLEncoding.DecodeString(sealed)
-		if err != nil || len(b) < aead.NonceSize() {
+		plain, err := s.sealer(infoSealSigning).Open(sealed, signingKeyAAD(k.ID))
+		if errors.Is(err, seal.ErrMalformed) {
 			return nil, fmt.Errorf("oauth: signing key %s: sealed key is malformed", k.ID)
-		}
-		plain, err := aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], signingKeyAAD(k.ID))
-		if err != nil {
+		} else if err != nil {
 			return nil, fmt.Errorf("oauth: signing key %s does not open with this pepper: another installation's seal key?", k.ID)
 		}
 		pem = string(plain)
