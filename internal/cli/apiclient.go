@@ -82,6 +82,16 @@ func (f *serverFlags) client(scope string) (*apiClient, error) {
 	return &apiClient{server: base, http: hc}, nil
 }
 
+// call makes the client (see client) and sends one request with it (see
+// apiClient.call).
+func (f *serverFlags) call(ctx context.Context, scope, method, path string, body any) ([]byte, error) {
+	c, err := f.client(scope)
+	if err != nil {
+		return nil, err
+	}
+	return c.call(ctx, method, path, body)
+}
+
 // apiError is an error answer of the server; it is exit 2 when the
 // request was refused as bad input (400, 404, 409, 413, 415), else exit 3.
 type apiError struct {

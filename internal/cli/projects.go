@@ -160,11 +160,7 @@ func newProjectsCreateCmd(stdio Stdio) *cobra.Command {
 				}
 				body["policy"] = string(b)
 			}
-			c, err := sf.client(server.ScopeProjectsAdmin)
-			if err != nil {
-				return err
-			}
-			out, err := c.call(cmd.Context(), "POST", "/api/v1/projects", body)
+			out, err := sf.call(cmd.Context(), server.ScopeProjectsAdmin, "POST", "/api/v1/projects", body)
 			if err != nil {
 				return err
 			}
@@ -265,11 +261,7 @@ func newProjectsGetCmd(stdio Stdio) *cobra.Command {
 		Short: "Show a project",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := sf.client(server.ScopeScansRead)
-			if err != nil {
-				return err
-			}
-			out, err := c.call(cmd.Context(), "GET", projectPath(args[0]), nil)
+			out, err := sf.call(cmd.Context(), server.ScopeScansRead, "GET", projectPath(args[0]), nil)
 			if err != nil {
 				return err
 			}
@@ -328,11 +320,7 @@ func newProjectsUpdateCmd(stdio Stdio) *cobra.Command {
 			if len(body) == 0 {
 				return &usageError{errors.New("nothing to change: give --repo, --branch, --schedule, --forge-url with --forge-token-file, or --remove-forge")}
 			}
-			c, err := sf.client(server.ScopeProjectsAdmin)
-			if err != nil {
-				return err
-			}
-			out, err := c.call(cmd.Context(), "PATCH", projectPath(args[0]), body)
+			out, err := sf.call(cmd.Context(), server.ScopeProjectsAdmin, "PATCH", projectPath(args[0]), body)
 			if err != nil {
 				return err
 			}
@@ -353,11 +341,7 @@ func newProjectsDeleteCmd(stdio Stdio) *cobra.Command {
 		Short: "Delete a project with its policies, waivers, findings and scans (refused while a scan of it is queued or running)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := sf.client(server.ScopeProjectsAdmin)
-			if err != nil {
-				return err
-			}
-			if _, err := c.call(cmd.Context(), "DELETE", projectPath(args[0]), nil); err != nil {
+			if _, err := sf.call(cmd.Context(), server.ScopeProjectsAdmin, "DELETE", projectPath(args[0]), nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdio.Out, "deleted project %s\n", args[0])
@@ -382,11 +366,7 @@ func newProjectsRotateCmd(stdio Stdio) *cobra.Command {
 			if grace < 0 || grace > server.MaxSecretGrace || grace%time.Second != 0 {
 				return &usageError{fmt.Errorf("--grace %s: want whole seconds from 0 to %s", grace, server.MaxSecretGrace)}
 			}
-			c, err := sf.client(server.ScopeProjectsAdmin)
-			if err != nil {
-				return err
-			}
-			out, err := c.call(cmd.Context(), "POST", projectPath(args[0])+"/webhook-secret", map[string]any{"grace_seconds": int64(grace / time.Second)})
+			out, err := sf.call(cmd.Context(), server.ScopeProjectsAdmin, "POST", projectPath(args[0])+"/webhook-secret", map[string]any{"grace_seconds": int64(grace / time.Second)})
 			if err != nil {
 				return err
 			}
@@ -444,11 +424,7 @@ func newPolicySetCmd(stdio Stdio) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := sf.client(server.ScopeProjectsAdmin)
-			if err != nil {
-				return err
-			}
-			out, err := c.call(cmd.Context(), "PUT", projectPath(args[0])+"/policy", map[string]any{"policy": string(b)})
+			out, err := sf.call(cmd.Context(), server.ScopeProjectsAdmin, "PUT", projectPath(args[0])+"/policy", map[string]any{"policy": string(b)})
 			if err != nil {
 				return err
 			}
