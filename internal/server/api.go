@@ -135,11 +135,14 @@ func checkProjectFields(repoURL, defaultBranch, schedule string) error {
 		return invalidField("repo_url %q: want an https://, ssh:// or git@host:path URL (http://, git:// or file:// where the server's outbound policy allows them)", repoURL)
 	case strings.HasPrefix(repoURL, "-"):
 		return invalidField("repo_url %q must not start with '-'", repoURL)
-	case validRepo(repoURL) != nil:
-		return invalidField("repo_url: %v", validRepo(repoURL))
+	}
+	if err := validRepo(repoURL); err != nil {
+		return invalidField("repo_url: %v", err)
+	}
+	switch {
 	case defaultBranch == "":
 		return invalidField("default_branch cannot be empty")
-	case strings.HasPrefix(defaultBranch, "-") || strings.ContainsAny(defaultBranch, " \t\n~^:?*[\\") || source.CheckRev(defaultBranch) != nil:
+	case source.CheckRev(defaultBranch) != nil: // a leading '-', spaces, revision syntax
 		return invalidField("default_branch %q is not a branch name", defaultBranch)
 	}
 	if schedule != "" {
