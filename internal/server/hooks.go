@@ -12,18 +12,34 @@ import (
 // hookSecrets gives the push webhook handler the projects' secrets.
 type hookSecrets struct{ s *Server }
 
+// WebhookSecret is the current secret alone (webhook.Secrets).
 func (h hookSecrets) WebhookSecret(ctx context.Context, project string) (string, error) {
+	current, _, err := h.WebhookSecrets(ctx, project)
+	return current, err
+}
+
+// WebhookSecrets gives the push webhook handler the project's secret and,
+// through a rotation's grace period, the one it replaced
+// (webhook.SecretsLookup).
+func (h hookSecrets) WebhookSecrets(ctx context.Context, project string) (current, previous string, err error) {
 	p, err := h.s.db.GetProjectByName(ctx, project)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", fmt.Errorf("%w: %q", webhook.ErrUnknownProject, project)
+		return "", "", fmt.Errorf("%w: %q", webhook.ErrUnknownProject, project)
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	if p.WebhookSecret == "" {
-		return "", nil
+	if p.WebhookSecret != "" {
+		if current, err = h.s.seal.open(p.Name, p.WebhookSecret); err != nil {
+			return "", "", err
+		}
 	}
-	return h.s.seal.open(p.Name, p.WebhookSecret)
+	if p.PreviousWebhookSecret != "" && now().Before(p.PreviousSecretUntil) {
+		if previous, err = h.s.seal.open(p.Name, p.PreviousWebhookSecret); err != nil {
+			return "", "", err
+		}
+	}
+	return current, previous, nil
 }
 
 // hookEnqueuer queues the scans that verified deliveries ask for.

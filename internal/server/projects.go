@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/forge"
-	"github.com/vigil-sec/vigil/ci/webhook"
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/strictjson"
@@ -368,29 +366,4 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 	s.log.InfoContext(ctx, "webhook secret rotated", slog.String("project", p.Name), slog.Time("previous_valid_until", until))
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusOK, out)
-}
-
-// WebhookSecrets gives the push webhook handler the project's secret and,
-// through a rotation's grace period, the one it replaced
-// (webhook.SecretsLookup). It lives here, with the rotation, rather than
-// in hooks.go beside WebhookSecret.
-func (h hookSecrets) WebhookSecrets(ctx context.Context, project string) (current, previous string, err error) {
-	p, err := h.s.db.GetProjectByName(ctx, project)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", "", fmt.Errorf("%w: %q", webhook.ErrUnknownProject, project)
-	}
-	if err != nil {
-		return "", "", err
-	}
-	if p.WebhookSecret != "" {
-		if current, err = h.s.seal.open(p.Name, p.WebhookSecret); err != nil {
-			return "", "", err
-		}
-	}
-	if p.PreviousWebhookSecret != "" && now().Before(p.PreviousSecretUntil) {
-		if previous, err = h.s.seal.open(p.Name, p.PreviousWebhookSecret); err != nil {
-			return "", "", err
-		}
-	}
-	return current, previous, nil
 }
