@@ -47,6 +47,13 @@ type Output struct {
 // bad target): the CLI maps it to exit code 2.
 var ErrUsage = errors.New("usage error")
 
+// UsageMessage is err's text without the "usage error: " that wrapping
+// ErrUsage adds, for an edge that says the kind of error itself (an exit
+// code, an HTTP status).
+func UsageMessage(err error) string {
+	return strings.ReplaceAll(err.Error(), ErrUsage.Error()+": ", "")
+}
+
 // EngineError is an engine failing on a target: the CLI maps it to exit
 // code 3.
 type EngineError struct {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -48,7 +47,7 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	}
 	code := exitCode(err)
 	if code != ExitGateFailed {
-		fmt.Fprintf(stdio.Err, "vigil: %s\n", message(err))
+		fmt.Fprintf(stdio.Err, "vigil: %s\n", scanner.UsageMessage(err)) // the exit code says it was a usage error
 	}
 	return code
 }
@@ -62,12 +61,6 @@ func exitCode(err error) int {
 		return ExitUsage
 	}
 	return ExitScanFailed
-}
-
-// message drops the "usage error: " that wrapping scanner.ErrUsage adds:
-// the exit code already says it.
-func message(err error) string {
-	return strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", "")
 }
 
 // usageError is a flag or argument error found by cobra.

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
+	"github.com/vigil-sec/vigil/scanner"
 )
 
 const (
@@ -104,7 +105,7 @@ func runGateCmd(t *testing.T, args ...string) (int, string, string) {
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		code = exitCode(err)
 		if code != ExitGateFailed {
-			fmt.Fprintf(&errb, "vigil: %s\n", message(err))
+			fmt.Fprintf(&errb, "vigil: %s\n", scanner.UsageMessage(err))
 		}
 	}
 	t.Logf("vigil gate %s → %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out.String(), errb.String())

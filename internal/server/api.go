@@ -411,7 +411,7 @@ func (s *Server) writeEnqueueError(w http.ResponseWriter, r *http.Request, err e
 		s.log.WarnContext(r.Context(), "image resolve failed", slog.Any("error", err))
 		httpx.WriteError(w, http.StatusBadGateway, "IMAGE_UNRESOLVED", "the image reference could not be resolved; check that it names an image in a registry the server may reach, then retry")
 	case errors.Is(err, scanner.ErrUsage):
-		httpx.WriteError(w, http.StatusBadRequest, "BAD_IMAGE", strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+		httpx.WriteError(w, http.StatusBadRequest, "BAD_IMAGE", scanner.UsageMessage(err))
 	default:
 		s.writeStoreError(w, r, err)
 	}
@@ -423,7 +423,7 @@ var errRegistry = errors.New("registry unreachable")
 // remote helper), without saying the usage error's prefix.
 func validRepo(repo string) error {
 	if _, err := source.ParseRemote(repo); err != nil {
-		return errors.New(strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+		return errors.New(scanner.UsageMessage(err))
 	}
 	return nil
 }
@@ -432,10 +432,10 @@ func validRepo(repo string) error {
 // an option or as revision syntax.
 func checkCommitRequest(commit, branch string) error {
 	if err := source.CheckRev(commit); err != nil {
-		return invalidField("commit: %s", strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+		return invalidField("commit: %s", scanner.UsageMessage(err))
 	}
 	if err := source.CheckRev(branch); err != nil {
-		return invalidField("branch: %s", strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+		return invalidField("branch: %s", scanner.UsageMessage(err))
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ func (s *Server) webhookClient(timeout time.Duration) *http.Client {
 func (s *Server) checkRepoURL(repo string) error {
 	r, _, err := (&source.Policy{Protocols: s.git.Protocols}).Check(context.Background(), repo)
 	if err != nil {
-		return invalidField("repo_url: %s", strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", ""))
+		return invalidField("repo_url: %s", scanner.UsageMessage(err))
 	}
 	if r.Host != "" {
 		if err := s.outbound.CheckHost(r.Host); err != nil {

@@ -295,7 +295,7 @@ func failureReason(sc store.Scan, err error) string {
 	var ee *scanner.EngineError
 	switch {
 	case errors.Is(err, scanner.ErrUsage):
-		return strings.ReplaceAll(err.Error(), scanner.ErrUsage.Error()+": ", "")
+		return scanner.UsageMessage(err)
 	case errors.Is(err, store.ErrNotFound):
 		return "the scan's project no longer exists"
 	case errors.As(err, &ee):
