@@ -131,8 +131,8 @@ func (l *RateLimiter) Len() int {
 func (l *RateLimiter) limiter(key string, now time.Time) (*rate.Limiter, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// Forget keys idle past l.idle; the oldest are at the back.
-	for e := l.lru.Back(); e != nil && now.Sub(e.Value.(*bucket).lastSeen) > l.idle; e = l.lru.Back() {
+	// Forget keys idle for l.idle; the oldest are at the back.
+	for e := l.lru.Back(); e != nil && now.Sub(e.Value.(*bucket).lastSeen) >= l.idle; e = l.lru.Back() {
 		l.remove(e)
 	}
 	if e, ok := l.keys[key]; ok {
@@ -142,7 +142,7 @@ func (l *RateLimiter) limiter(key string, now time.Time) (*rate.Limiter, time.Du
 		return b.limiter, 0
 	}
 	if l.lru.Len() >= l.cfg.MaxKeys && l.cfg.RefuseNewWhenFull {
-		oldest := l.lru.Back().Value.(*bucket)
+		oldest := l.lru.Back().Value.(*bucket) // forgotten at lastSeen+idle, after now
 		return nil, oldest.lastSeen.Add(l.idle).Sub(now)
 	}
 	for l.lru.Len() >= l.cfg.MaxKeys {
