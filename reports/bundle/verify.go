@@ -74,11 +74,11 @@ func printable(name string) string {
 // Result is a bundle that verified.
 type Result struct {
 	// KeyID is the ID of the key whose signature was good.
-	KeyID  string
-	Report *attest.AuditReport
+	KeyID  string              `json:"key_id"`
+	Report *attest.AuditReport `json:"report"`
 	// Files are every file of the bundle, attestation.intoto.jsonl
 	// included, sorted by name.
-	Files []Entry
+	Files []Entry `json:"files"`
 }
 
 // Verify verifies the bundle at path: a ZIP file or a directory where one
