@@ -241,6 +241,19 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 }
 
+// TestKeyIDComesFromTheKey: Verify names keys by their thumbprint, not
+// by the ID a caller attached.
+func TestKeyIDComesFromTheKey(t *testing.T) {
+	t.Parallel()
+	s, other := newSigner(t), newSigner(t)
+	env := sign(t, s)
+	mislabelled := attest.PublicKey{ID: other.KeyID(), Key: s.PublicKey().Key}
+	v, err := attest.Verify(context.Background(), env, []attest.PublicKey{mislabelled})
+	if err != nil || v.KeyID != s.KeyID() {
+		t.Errorf("Verify = %+v, %v; want key %s", v, err, s.KeyID())
+	}
+}
+
 // TestKeyIDIsAHint: DSSE does not authenticate the keyid, so a signature
 // without one is tried with every key.
 func TestKeyIDIsAHint(t *testing.T) {

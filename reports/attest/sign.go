@@ -142,7 +142,8 @@ type Verified struct {
 }
 
 // Verify checks the envelope against the keys and returns its statement.
-// A signature is checked with the key its keyid names, or with every key
+// Keys are named by their thumbprint (PublicKey.ID is not trusted). A
+// signature is checked with the key its keyid names, or with every key
 // when it has no keyid (DSSE makes the keyid an unauthenticated hint); one
 // good signature suffices. The payload type must be PayloadType and the
 // payload standard base64 of an in-toto Statement v1 (ErrMalformed
@@ -164,7 +165,11 @@ func Verify(ctx context.Context, env *Envelope, pubs []PublicKey) (*Verified, er
 	verifiers := make([]dsse.Verifier, 0, len(pubs))
 	seen := map[string]bool{}
 	for _, k := range pubs {
-		if !seen[k.ID] { // one verifier per key ID, as dsse counts them
+		k, err := NewPublicKey(k.Key) // the ID from the key, whatever the caller's ID says
+		if err != nil {
+			return nil, err
+		}
+		if !seen[k.ID] { // one verifier per key, as dsse counts them
 			seen[k.ID] = true
 			verifiers = append(verifiers, dsseVerifier{k})
 		}

@@ -144,20 +144,20 @@ func sortedFiles(files []File) ([]File, error) {
 	if len(files)+2 > MaxFiles {
 		return nil, fmt.Errorf("%w: %d files, at most %d", ErrInput, len(files), MaxFiles-2)
 	}
-	seen := map[string]string{}
+	names := []string{ReadmeName, AttestationName}
 	for _, f := range files {
-		switch folded := strings.ToLower(f.Name); {
+		switch {
 		case len(f.Name) > maxNameLen || !fileName.MatchString(f.Name):
 			return nil, fmt.Errorf("%w: file name %q: use letters, digits, '.', '_' and '-' in '/'-separated parts", ErrInput, f.Name)
-		case folded == strings.ToLower(ReadmeName) || folded == AttestationName:
+		case strings.EqualFold(f.Name, ReadmeName) || strings.EqualFold(f.Name, AttestationName):
 			return nil, fmt.Errorf("%w: %s is a name the bundle keeps for itself", ErrInput, f.Name)
-		case seen[folded] != "":
-			return nil, fmt.Errorf("%w: %s and %s name the same file on a case-insensitive file system", ErrInput, seen[folded], f.Name)
 		case f.Size < 0 || f.Content == nil:
 			return nil, fmt.Errorf("%w: %s has no content", ErrInput, f.Name)
-		default:
-			seen[folded] = f.Name
 		}
+		names = append(names, f.Name)
+	}
+	if name, err := clash(names); err != nil {
+		return nil, fmt.Errorf("%w: %s %v", ErrInput, name, err)
 	}
 	out := slices.Clone(files)
 	slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Name, b.Name) })

@@ -208,23 +208,46 @@ func openRegular(root *os.Root, name string) (io.ReadCloser, error) {
 }
 
 // checkNames refuses names that are not clean relative paths, and names
-// that appear twice, exactly or on a case-insensitive file system.
+// that clash when extracted.
 func checkNames(items []item) error {
-	seen := make(map[string]string, len(items))
-	for _, it := range items {
+	names := make([]string, len(items))
+	for i, it := range items {
 		if !validName(it.name) {
 			return fail(it.name, CheckEntry, "not a clean relative path")
 		}
-		folded := strings.ToLower(it.name)
-		if prev, ok := seen[folded]; ok {
-			if prev == it.name {
-				return fail(it.name, CheckEntry, "appears twice")
-			}
-			return fail(it.name, CheckEntry, "differs from %s only in case", printable(prev))
-		}
-		seen[folded] = it.name
+		names[i] = it.name
+	}
+	if name, err := clash(names); err != nil {
+		return &Error{File: name, Check: CheckEntry, Err: err}
 	}
 	return nil
+}
+
+// clash finds a name that appears twice, exactly or on a case-insensitive
+// file system, or that is both a file and a folder ("a" and "a/b").
+func clash(names []string) (string, error) {
+	seen := make(map[string]string, len(names))
+	for _, name := range names {
+		folded := strings.ToLower(name)
+		if prev, ok := seen[folded]; ok {
+			if prev == name {
+				return name, errors.New("appears twice")
+			}
+			return name, fmt.Errorf("differs from %s only in case", printable(prev))
+		}
+		seen[folded] = name
+	}
+	for _, name := range names {
+		for i := range len(name) {
+			if name[i] != '/' {
+				continue
+			}
+			if file, ok := seen[strings.ToLower(name[:i])]; ok {
+				return name, fmt.Errorf("is in a folder named like the file %s", printable(file))
+			}
+		}
+	}
+	return "", nil
 }
 
 // validName: a relative slash-separated path without ".", ".." or empty

@@ -223,6 +223,7 @@ func TestZipAttacks(t *testing.T) {
 			return true
 		}, file("sast.sarif", sarif)), "sast.sarif", bundle.CheckEntry},
 		{"case duplicate", rezip(t, good, nil, file("SAST.sarif", sarif)), "SAST.sarif", bundle.CheckEntry},
+		{"file and folder", rezip(t, good, nil, file("sast.sarif/x", sarif)), "sast.sarif/x", bundle.CheckEntry},
 		{"directory entry", rezip(t, good, nil, dirEntry), "docs/", bundle.CheckEntry},
 		{"symlink entry", rezip(t, good, nil, symlink), "link", bundle.CheckEntry},
 		{"huge declared size", hugeEntry(t, good, "summary.html"), "summary.html", bundle.CheckSize},
