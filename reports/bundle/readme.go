@@ -102,7 +102,8 @@ vendor publishes. It prints "verified" and exits 0, or exits 1.
 
 cosign prints "Verified OK" for every file. --insecure-ignore-tlog: the
 signature is not in a public transparency log; the key you trust is what
-vouches for it. cosign checks one file at a time, so it does not notice a
+vouches for it. cosign warns that it skips the log and, offline, that it
+could not fetch Sigstore's trusted root: both are expected with a key. cosign checks one file at a time, so it does not notice a
 file added to the folder: compare the folder with the list of files above.
 
 3. With OpenSSL only

@@ -127,8 +127,9 @@ func TestOpenSSLFollowsREADME(t *testing.T) {
 }
 
 // TestCosignFollowsREADME runs README.txt's cosign commands as written
-// when a cosign v2 binary is on PATH (it is not built here: see
-// DEVELOPMENT.md).
+// when a cosign v2 binary is on PATH: every file verifies, a changed file
+// does not, nothing does under another key. CI does not build cosign (see
+// DEVELOPMENT.md: it takes over 20 minutes cold).
 func TestCosignFollowsREADME(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("cosign"); err != nil {
@@ -160,5 +161,25 @@ func TestCosignFollowsREADME(t *testing.T) {
 	}
 	if n := strings.Count(out, "Verified OK"); n != 5 || !strings.Contains(out, "NOT VERIFIED: summary.html") {
 		t.Errorf("cosign after summary.html changed: %d verified:\n%s", n, out)
+	}
+
+	// Another key verifies nothing.
+	other, _, err := attest.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPEM, err := attest.MarshalPEM(other.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(folder, "..", "report-key.pem"), otherPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, folder, script, env...)
+	if err != nil {
+		t.Fatalf("the README's cosign commands failed: %v\n%s", err, out)
+	}
+	if n := strings.Count(out, "Verified OK"); n != 0 || strings.Count(out, "NOT VERIFIED") != 6 {
+		t.Errorf("cosign with another key: %d verified:\n%s", n, out)
 	}
 }
