@@ -192,8 +192,8 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	n := store.NewProject{
-		Project: store.Project{
+	n := ci.NewProject{
+		Project: ci.Project{
 			ID:            id.String(),
 			Name:          req.Name,
 			RepoURL:       req.RepoURL,
@@ -223,12 +223,12 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, out)
 }
 
-func apiProject(p store.Project, policyVersion int) Project {
+func apiProject(p ci.Project, policyVersion int) Project {
 	return Project{ID: p.ID, Name: p.Name, RepoURL: p.RepoURL, DefaultBranch: p.DefaultBranch,
 		Schedule: p.Schedule, PolicyVersion: policyVersion, CreatedAt: p.CreatedAt}
 }
 
-func apiProjectSummary(p store.ProjectSummary) Project {
+func apiProjectSummary(p ci.ProjectSummary) Project {
 	out := apiProject(p.Project, p.PolicyVersion)
 	if p.ForgeURL != "" {
 		out.Forge = &ProjectForge{URL: p.ForgeURL}
@@ -267,7 +267,7 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
 }
 
 // project finds a project by name, or by ID.
-func (s *Server) project(ctx context.Context, ref string) (store.Project, error) {
+func (s *Server) project(ctx context.Context, ref string) (ci.Project, error) {
 	p, err := s.db.GetProjectByName(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
 		if p2, err2 := s.db.GetProject(ctx, ref); err2 == nil {
@@ -311,13 +311,13 @@ type SBOMSummary struct {
 
 // apiScan is a scan as the API shows it; projectName is the name of its
 // project ("" for an image scan).
-func apiScan(sc store.Scan, projectName string) Scan {
+func apiScan(sc ci.Scan, projectName string) Scan {
 	out := Scan{
 		ID: sc.ID, Kind: string(sc.Kind), Commit: sc.CommitSHA, Image: sc.ImageRef, ImageDigest: sc.ImageDigest,
 		Status: string(sc.Status), Error: sc.Error, Attempts: sc.Attempts, CreatedAt: sc.CreatedAt,
 		Engines: sc.EngineVersions, Project: projectName,
 	}
-	if sc.Kind == store.KindCommit {
+	if sc.Kind == ci.KindCommit {
 		out.Branch = sc.Branch
 	}
 	out.Trigger = "event"
@@ -370,7 +370,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	var (
-		sc      store.Scan
+		sc      ci.Scan
 		created bool
 		err     error
 	)
@@ -441,49 +441,49 @@ func checkCommitRequest(commit, branch string) error {
 }
 
 // enqueueCommit records the scan of a project's commit and queues its job.
-func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit string) (store.Scan, bool, error) {
+func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit string) (ci.Scan, bool, error) {
 	p, err := s.project(ctx, projectRef)
 	if err != nil {
-		return store.Scan{}, false, err
+		return ci.Scan{}, false, err
 	}
-	return s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
+	return s.enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 }
 
 // enqueueImageRef resolves a registry reference to its digest (manifests
 // only, no layers) and records the scan of that digest.
-func (s *Server) enqueueImageRef(ctx context.Context, ref string) (store.Scan, bool, error) {
+func (s *Server) enqueueImageRef(ctx context.Context, ref string) (ci.Scan, bool, error) {
 	ref = strings.TrimSpace(ref)
 	if strings.HasPrefix(ref, image.OCIPrefix) || strings.HasPrefix(ref, image.ArchivePrefix) {
-		return store.Scan{}, false, invalidField("image %q: the server scans registry images only", ref)
+		return ci.Scan{}, false, invalidField("image %q: the server scans registry images only", ref)
 	}
 	norm, err := normalizeRef(ref)
 	if err != nil {
-		return store.Scan{}, false, invalidField("image %q: %v", ref, err)
+		return ci.Scan{}, false, invalidField("image %q: %v", ref, err)
 	}
 	if err := s.checkRegistry(norm); err != nil {
-		return store.Scan{}, false, err
+		return ci.Scan{}, false, err
 	}
 	t, err := image.Resolve(ctx, norm, s.imageOptions(norm))
 	if err != nil {
 		// Whatever the registry answered, or the network said, the
 		// caller learns only that it failed: the detail (not found,
 		// refused, a timeout, the policy) would make this a port scanner.
-		return store.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
+		return ci.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
 	}
-	return s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: t.Digest, ImageRef: norm})
+	return s.enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: t.Digest, ImageRef: norm})
 }
 
 // enqueue records the scan and, while it is queued, makes sure it has a
 // job (inserting is idempotent per scan). A commit's branch is not the
 // caller's to say: the worker records it (recordBranch).
-func (s *Server) enqueue(ctx context.Context, n store.NewScan) (store.Scan, bool, error) {
+func (s *Server) enqueue(ctx context.Context, n ci.NewScan) (ci.Scan, bool, error) {
 	sc, created, err := s.db.EnqueueScan(ctx, n)
 	if err != nil {
-		return store.Scan{}, false, err
+		return ci.Scan{}, false, err
 	}
-	if sc.Status == store.Queued {
+	if sc.Status == ci.ScanQueued {
 		if _, err := s.queue.InsertScan(ctx, sc.ID); err != nil {
-			return store.Scan{}, false, err
+			return ci.Scan{}, false, err
 		}
 	}
 	return sc, created, nil
@@ -517,7 +517,7 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 		projectName = p.Name
 	}
 	out := apiScan(sc, projectName)
-	if sc.Status == store.Succeeded {
+	if sc.Status == ci.ScanSucceeded {
 		a, err := s.loadArtifacts(ctx, sc)
 		if err != nil {
 			s.writeStoreError(w, r, err)
@@ -582,7 +582,7 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	if sc.Status != store.Succeeded {
+	if sc.Status != ci.ScanSucceeded {
 		httpx.WriteError(w, http.StatusConflict, "NOT_FINISHED", fmt.Sprintf("scan %s is %s; reports exist once it has succeeded", sc.ID, sc.Status))
 		return
 	}
@@ -617,13 +617,13 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	f := store.ScanFilter{Cursor: q.Get("cursor"), Status: store.Status(q.Get("status"))}
+	f := ci.ScanFilter{Cursor: q.Get("cursor"), Status: ci.ScanStatus(q.Get("status"))}
 	var ok bool
-	if f.Limit, ok = limitParam(w, r, store.MaxScanLimit); !ok {
+	if f.Limit, ok = limitParam(w, r, ci.MaxScanLimit); !ok {
 		return
 	}
 	switch f.Status {
-	case "", store.Queued, store.Running, store.Succeeded, store.Failed:
+	case "", ci.ScanQueued, ci.ScanRunning, ci.ScanSucceeded, ci.ScanFailed:
 	default:
 		httpx.WriteErr(w, invalidField("status %q: want queued, running, succeeded or failed", f.Status))
 		return

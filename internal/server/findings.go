@@ -48,16 +48,16 @@ func (s *Server) registerFindings(mux *http.ServeMux) {
 // scan's result, before the scan is marked succeeded: its gate summary
 // and, for a first commit scan of a project, its findings. Both writes
 // are idempotent, so a retried scan records again safely.
-func (s *Server) recordResult(ctx context.Context, sc store.Scan, rescanOf string, res *scanner.Result, repo *repoPolicy) error {
+func (s *Server) recordResult(ctx context.Context, sc ci.Scan, rescanOf string, res *scanner.Result, repo *repoPolicy) error {
 	if _, err := s.storeGateSummary(ctx, sc.ID, res, repo); err != nil {
 		return fmt.Errorf("record gate summary: %w", err)
 	}
-	if rescanOf != "" || sc.Kind != store.KindCommit || sc.ProjectID == "" {
+	if rescanOf != "" || sc.Kind != ci.KindCommit || sc.ProjectID == "" {
 		return nil
 	}
-	found := make([]store.ObservedFinding, 0, len(res.Findings))
+	found := make([]ci.ObservedFinding, 0, len(res.Findings))
 	for _, f := range res.Findings {
-		found = append(found, store.ObservedFinding{
+		found = append(found, ci.ObservedFinding{
 			Fingerprint: f.Fingerprint, RuleID: f.RuleID, Severity: f.Severity.String(), Confidence: f.Confidence.String(),
 			File: f.File, Line: f.Line, Message: f.Message, Suppressed: f.SuppressedInSource(),
 		})
@@ -99,7 +99,7 @@ type Sighting struct {
 	At     time.Time `json:"at"`
 }
 
-func apiSighting(s store.Sighting) Sighting {
+func apiSighting(s ci.Sighting) Sighting {
 	return Sighting{Scan: s.ScanID, Commit: s.Commit, At: s.At}
 }
 
@@ -111,13 +111,13 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, invalidField("project is required: the name or ID of a project"))
 		return
 	}
-	limit, ok := limitParam(w, r, store.MaxFindingLimit)
+	limit, ok := limitParam(w, r, ci.MaxFindingLimit)
 	if !ok {
 		return
 	}
-	limit = cmp.Or(limit, store.DefaultFindingLimit)
+	limit = cmp.Or(limit, ci.DefaultFindingLimit)
 	state := q.Get("state")
-	f := store.FindingFilter{Limit: limit, Cursor: q.Get("cursor")}
+	f := ci.FindingFilter{Limit: limit, Cursor: q.Get("cursor")}
 	switch state {
 	case "":
 	case FindingFixed:
@@ -178,7 +178,7 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"findings": out, "next_cursor": next})
 }
 
-func apiFinding(f store.TrackedFinding, project, state string) Finding {
+func apiFinding(f ci.TrackedFinding, project, state string) Finding {
 	out := Finding{
 		ID: f.ID, Project: project, Fingerprint: f.Fingerprint, RuleID: f.RuleID, Severity: f.Severity,
 		Confidence: f.Confidence, File: f.File, Line: f.Line, Message: f.Message, State: state,
@@ -193,7 +193,7 @@ func apiFinding(f store.TrackedFinding, project, state string) Finding {
 
 // activeWaivers are the waivers of the project's latest policy and of the
 // API, as the gate applies them.
-func (s *Server) activeWaivers(ctx context.Context, p store.Project) ([]ci.Waiver, error) {
+func (s *Server) activeWaivers(ctx context.Context, p ci.Project) ([]ci.Waiver, error) {
 	var out []ci.Waiver
 	stored, err := s.db.GetPolicy(ctx, p.ID, 0)
 	switch {
@@ -218,7 +218,7 @@ func (s *Server) activeWaivers(ctx context.Context, p store.Project) ([]ci.Waive
 
 // waivedFindings reports which findings a #nosec comment or an active
 // waiver covers, as ci.Evaluate decides it.
-func waivedFindings(fs []store.TrackedFinding, waivers []ci.Waiver) []bool {
+func waivedFindings(fs []ci.TrackedFinding, waivers []ci.Waiver) []bool {
 	res := &scanner.Result{Findings: make([]scanner.Finding, len(fs))}
 	for i, f := range fs {
 		res.Findings[i] = scanner.Finding{RuleID: f.RuleID, File: f.File, Line: f.Line, Fingerprint: f.Fingerprint}
@@ -265,7 +265,7 @@ type Waiver struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-func apiWaiver(w store.Waiver, project string, at time.Time) Waiver {
+func apiWaiver(w ci.ProjectWaiver, project string, at time.Time) Waiver {
 	cw := ciWaiver(w)
 	return Waiver{
 		ID: w.ID, Project: project, Rule: w.Rule, Path: w.Path, Fingerprint: w.Fingerprint, Owner: w.Owner,
@@ -365,7 +365,7 @@ func (s *Server) createWaiver(w http.ResponseWriter, r *http.Request) {
 	if c, ok := oauth.ClaimsFromContext(ctx); ok {
 		by = c.ClientID
 	}
-	sw, err := s.db.CreateWaiver(ctx, store.Waiver{
+	sw, err := s.db.CreateWaiver(ctx, ci.ProjectWaiver{
 		ProjectID: p.ID, Rule: req.Rule, Path: req.Path, Fingerprint: req.Fingerprint,
 		Owner: req.Owner, Reason: req.Reason, Expires: exp, CreatedBy: by,
 	})

@@ -94,8 +94,8 @@ func forgeTokenAAD(projectID string) string { return "forge-token:" + projectID 
 // after the event (jobs.StatusStarted or jobs.StatusFinished), when the
 // scan is a first scan of a commit of a project with a forge. Failing to
 // queue it is logged: the scan goes on.
-func (s *Server) queueCommitStatus(ctx context.Context, log *slog.Logger, sc store.Scan, event string) {
-	if sc.Kind != store.KindCommit || sc.ProjectID == "" {
+func (s *Server) queueCommitStatus(ctx context.Context, log *slog.Logger, sc ci.Scan, event string) {
+	if sc.Kind != ci.KindCommit || sc.ProjectID == "" {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -127,7 +127,7 @@ func (s *Server) PostCommitStatus(ctx context.Context, scanID string) error {
 	if err != nil {
 		return err
 	}
-	if sc.Kind != store.KindCommit || sc.ProjectID == "" {
+	if sc.Kind != ci.KindCommit || sc.ProjectID == "" {
 		return nil
 	}
 	if sc.RescanOf != "" {
@@ -188,17 +188,17 @@ func (s *Server) PostCommitStatus(ctx context.Context, scanID string) error {
 }
 
 // commitStatus is the status that shows the scan's state on its commit.
-func (s *Server) commitStatus(ctx context.Context, sc store.Scan) (forge.Status, error) {
+func (s *Server) commitStatus(ctx context.Context, sc ci.Scan) (forge.Status, error) {
 	st := forge.Status{Context: forge.DefaultContext}
 	if s.cfg.PublicURL != "" {
 		st.TargetURL = strings.TrimRight(s.cfg.PublicURL, "/") + "/api/v1/scans/" + sc.ID
 	}
 	switch sc.Status {
-	case store.Queued:
+	case ci.ScanQueued:
 		st.State, st.Description = forge.StatePending, "Vigil: scan queued"
-	case store.Running:
+	case ci.ScanRunning:
 		st.State, st.Description = forge.StatePending, "Vigil: scanning"
-	case store.Failed:
+	case ci.ScanFailed:
 		st.State, st.Description = forge.StateError, "Vigil could not scan this commit: "+sc.Error
 	default:
 		d, err := s.decide(ctx, sc)

@@ -67,7 +67,7 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	var (
-		g   store.ScanGate
+		g   ci.ScanGate
 		err error
 	)
 	switch project, commit, img := q.Get("project"), q.Get("commit"), q.Get("image"); {
@@ -84,12 +84,12 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, store.ErrNotFound) {
 			break
 		}
-		var p store.Project
+		var p ci.Project
 		if p, err = s.project(ctx, project); err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		var sc store.Scan
+		var sc ci.Scan
 		sc, err = s.db.FindCommitScan(ctx, p.ID, commit)
 		if errors.Is(err, store.ErrNotFound) {
 			// Nothing to judge yet. Reading never starts work (gate:read
@@ -165,7 +165,7 @@ func (s *Server) scanURL(scanID string) string {
 // the digest has not been scanned, or the tag could not be resolved
 // (fail closed). It reads the store and the registry only: it never
 // queues a scan.
-func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate, *ci.Decision, error) {
+func (s *Server) findImageGate(ctx context.Context, img string) (ci.ScanGate, *ci.Decision, error) {
 	img = strings.TrimSpace(img)
 	if strings.HasPrefix(img, "sha256:") || strings.HasPrefix(img, "sha512:") {
 		g, err := s.db.ImageScanGate(ctx, img)
@@ -176,7 +176,7 @@ func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate,
 	}
 	ref, err := name.ParseReference(img)
 	if err != nil {
-		return store.ScanGate{}, nil, fmt.Errorf("%w: image %q: %v", store.ErrInvalid, img, err)
+		return ci.ScanGate{}, nil, fmt.Errorf("%w: image %q: %v", store.ErrInvalid, img, err)
 	}
 	if d, ok := ref.(name.Digest); ok {
 		g, err := s.db.ImageScanGate(ctx, d.DigestStr())
@@ -188,7 +188,7 @@ func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate,
 	digests, err := s.resolveTag(ctx, ref)
 	if err != nil {
 		s.log.WarnContext(ctx, "gate: tag not resolved", slog.String("image", ref.Name()), slog.Any("error", err))
-		return store.ScanGate{}, &ci.Decision{Decision: ci.Unknown, Reasons: []ci.Reason{{
+		return ci.ScanGate{}, &ci.Decision{Decision: ci.Unknown, Reasons: []ci.Reason{{
 			Code: CodeTagUnresolved,
 			Message: fmt.Sprintf("image %s: the tag could not be resolved to its current digest at its registry; "+
 				"an image is judged by digest: retry, or give a digest reference", ref.Name()),
@@ -200,7 +200,7 @@ func (s *Server) findImageGate(ctx context.Context, img string) (store.ScanGate,
 			return g, nil, err
 		}
 	}
-	return store.ScanGate{}, notScanned(fmt.Sprintf("image %s now names %s, which has not been scanned; POST it to /api/v1/scans",
+	return ci.ScanGate{}, notScanned(fmt.Sprintf("image %s now names %s, which has not been scanned; POST it to /api/v1/scans",
 		ref.Name(), digests[len(digests)-1])), nil
 }
 
@@ -253,11 +253,11 @@ func (s *Server) resolveTag(ctx context.Context, ref name.Reference) ([]string, 
 // reads that state first, with the scan (store.CommitScanGate and
 // ImageScanGate; GateState here). A cached decision also lapses when the
 // first of the waivers it used expires.
-func (s *Server) decide(ctx context.Context, sc store.Scan) (*ci.Decision, error) {
-	if sc.Status != store.Succeeded {
-		return s.decideGate(ctx, store.ScanGate{Scan: sc})
+func (s *Server) decide(ctx context.Context, sc ci.Scan) (*ci.Decision, error) {
+	if sc.Status != ci.ScanSucceeded {
+		return s.decideGate(ctx, ci.ScanGate{Scan: sc})
 	}
-	g := store.ScanGate{Scan: sc}
+	g := ci.ScanGate{Scan: sc}
 	if sc.ProjectID != "" {
 		var err error
 		if g.Project, err = s.db.GetProject(ctx, sc.ProjectID); err != nil {
@@ -272,27 +272,27 @@ func (s *Server) decide(ctx context.Context, sc store.Scan) (*ci.Decision, error
 }
 
 // decideGate is decide for a scan read with its gate state.
-func (s *Server) decideGate(ctx context.Context, g store.ScanGate) (*ci.Decision, error) {
+func (s *Server) decideGate(ctx context.Context, g ci.ScanGate) (*ci.Decision, error) {
 	v, err := s.judge(ctx, g)
 	return v.d, err
 }
 
 // judge is decideGate with the policy that decided.
-func (s *Server) judge(ctx context.Context, g store.ScanGate) (verdict, error) {
+func (s *Server) judge(ctx context.Context, g ci.ScanGate) (verdict, error) {
 	sc, p, st := g.Scan, g.Project, g.State
 	switch sc.Status {
-	case store.Queued, store.Running:
+	case ci.ScanQueued, ci.ScanRunning:
 		return verdict{d: &ci.Decision{Decision: ci.Pending, Reasons: []ci.Reason{{
 			Code: CodeScanPending, Message: fmt.Sprintf("the scan is %s; ask again when it has finished", sc.Status),
 		}}}}, nil
-	case store.Failed:
+	case ci.ScanFailed:
 		return verdict{d: &ci.Decision{Decision: ci.Fail, Reasons: []ci.Reason{{
 			Code: CodeScanFailed, Message: "the scan failed: " + sc.Error,
 		}}}}, nil
 	}
 	// The baseline applies to commit scans off the default branch only
 	// (image scans are read without their project: none).
-	if sc.Kind != store.KindCommit || p.DefaultBranch == "" || st.Branch == p.DefaultBranch {
+	if sc.Kind != ci.KindCommit || p.DefaultBranch == "" || st.Branch == p.DefaultBranch {
 		st.BaselineScanID = ""
 	}
 	at := now()
@@ -319,7 +319,7 @@ func (s *Server) judge(ctx context.Context, g store.ScanGate) (verdict, error) {
 // cannot be used fails the gate naming it, as a bad project policy does.
 // The file is the scan's, so the cache key (the scan and the project's
 // policy version) covers it.
-func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, st store.GateState, at time.Time) (verdict, time.Time, error) {
+func (s *Server) evaluate(ctx context.Context, sc ci.Scan, p ci.Project, st ci.GateState, at time.Time) (verdict, time.Time, error) {
 	sum, err := s.gateSummary(ctx, sc)
 	if err != nil {
 		return verdict{}, time.Time{}, err
@@ -334,7 +334,7 @@ func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, s
 	}
 	var (
 		serverPol  *ci.Policy
-		apiWaivers []store.Waiver
+		apiWaivers []ci.ProjectWaiver
 	)
 	if p.ID != "" {
 		if st.PolicyVersion > 0 {
@@ -354,7 +354,7 @@ func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, s
 	}
 	info := &GatePolicy{Version: st.PolicyVersion}
 	var repoPol *ci.Policy
-	if sc.Kind == store.KindCommit && (serverPol == nil || !serverPol.Repository.Ignore) {
+	if sc.Kind == ci.KindCommit && (serverPol == nil || !serverPol.Repository.Ignore) {
 		if repoPol, err = sum.Repo.parse(sc.CommitSHA); err != nil {
 			return badPolicy(err)
 		}
@@ -401,14 +401,14 @@ func (s *Server) evaluate(ctx context.Context, sc store.Scan, p store.Project, s
 }
 
 // ciWaiver is a waiver of the API as the gate applies it.
-func ciWaiver(w store.Waiver) ci.Waiver {
+func ciWaiver(w ci.ProjectWaiver) ci.Waiver {
 	return ci.Waiver{Rule: w.Rule, Path: w.Path, Fingerprint: w.Fingerprint, Reason: w.Reason, Owner: w.Owner, Expires: w.Expires}
 }
 
 // nameAPIWaivers makes the reasons name a waiver of the API by its ID
 // ("waiver 0192…") where ci.Evaluate, which knows only the policy's list,
 // calls it by its index after the policy's own ("waivers[3]").
-func nameAPIWaivers(d *ci.Decision, nPolicy int, ws []store.Waiver) {
+func nameAPIWaivers(d *ci.Decision, nPolicy int, ws []ci.ProjectWaiver) {
 	if len(ws) == 0 {
 		return
 	}
@@ -496,7 +496,7 @@ func (s *Server) storeGateSummary(ctx context.Context, scanID string, res *scann
 
 // gateSummary reads the gate summary of a succeeded scan. A scan that
 // succeeded before summaries were stored gets one from its result blob.
-func (s *Server) gateSummary(ctx context.Context, sc store.Scan) (*gateSummary, error) {
+func (s *Server) gateSummary(ctx context.Context, sc ci.Scan) (*gateSummary, error) {
 	b, err := s.db.GetGateSummary(ctx, sc.ID)
 	if err == nil {
 		var sum gateSummary
@@ -529,7 +529,7 @@ const (
 
 type gateKey struct {
 	scan  string
-	state store.GateState
+	state ci.GateState
 }
 
 type gateEntry struct {

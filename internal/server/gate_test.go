@@ -8,7 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-sec/vigil/ci"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
 )
 
@@ -85,7 +84,7 @@ func TestGateCacheDeadline(t *testing.T) {
 	t.Parallel()
 	c := newGateCache()
 	at := time.Date(2026, 6, 15, 23, 0, 0, 0, time.UTC)
-	k := gateKey{scan: "s1", state: store.GateState{PolicyVersion: 1}}
+	k := gateKey{scan: "s1", state: ci.GateState{PolicyVersion: 1}}
 	d := verdict{d: &ci.Decision{Decision: ci.Pass}}
 	c.put(k, d, at.Add(time.Hour))
 	if got, ok := c.get(k, at); !ok || got.d != d.d {
@@ -110,7 +109,7 @@ func TestGateCacheDeadline(t *testing.T) {
 func TestNameAPIWaivers(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
-	ws := []store.Waiver{{ID: "w-api", Rule: "G404", Owner: "o", Reason: "r", Expires: at.AddDate(0, 0, -2)}}
+	ws := []ci.ProjectWaiver{{ID: "w-api", Rule: "G404", Owner: "o", Reason: "r", Expires: at.AddDate(0, 0, -2)}}
 	pol := &ci.Policy{FailOn: ci.Thresholds{Severity: scanner.LevelLow}, Waivers: []ci.Waiver{
 		{Rule: "G101", Owner: "o", Reason: "r", Expires: at.AddDate(0, 0, -1), Line: 7},
 		ciWaiver(ws[0]),

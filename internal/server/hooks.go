@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/webhook"
 	"github.com/vigil-sec/vigil/internal/store"
 )
@@ -55,7 +56,7 @@ func (h hookEnqueuer) EnqueueCommits(ctx context.Context, project string, p webh
 	}
 	n := 0
 	for _, c := range p.Commits {
-		_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: proj.ID, CommitSHA: c})
+		_, created, err := h.s.enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: proj.ID, CommitSHA: c})
 		if err != nil {
 			return n, err
 		}
@@ -71,6 +72,6 @@ func (h hookEnqueuer) EnqueueImage(ctx context.Context, ref, digest string) (boo
 	if norm, err := normalizeRef(ref); err == nil {
 		ref = norm
 	}
-	_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest, ImageRef: ref})
+	_, created, err := h.s.enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: digest, ImageRef: ref})
 	return created, err
 }

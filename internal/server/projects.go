@@ -105,7 +105,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 	}
 	// The fields are checked together as they will be, in the update's
 	// transaction: a repo_url given alone must still suit the forge.
-	u.Check = func(after store.ProjectSummary) error {
+	u.Check = func(after ci.ProjectSummary) error {
 		if err := checkProjectFields(after.RepoURL, after.DefaultBranch, after.Schedule); err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 // returned apart, to be validated with the project's repo_url and
 // sealed to its ID. The rest is checked as createProjectRequest.validate
 // checks a new project, in the update's transaction.
-func (req *updateProjectRequest) update() (u store.ProjectUpdate, f *forgeRequest, err error) {
+func (req *updateProjectRequest) update() (u ci.ProjectUpdate, f *forgeRequest, err error) {
 	for _, f := range []struct {
 		name string
 		v    **string
@@ -238,7 +238,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, apiPolicy(p.Name, pol))
 }
 
-func apiPolicy(project string, p store.Policy) PolicyVersion {
+func apiPolicy(project string, p ci.PolicyVersion) PolicyVersion {
 	return PolicyVersion{Project: project, Version: p.Version, Policy: p.Body, CreatedAt: p.CreatedAt}
 }
 

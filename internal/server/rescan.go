@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
@@ -46,7 +47,7 @@ func (s *Server) scheduleRescans(ctx context.Context) error {
 
 // scheduleRescan adds (or replaces) the project's periodic rescan; a
 // project without a schedule has none.
-func (s *Server) scheduleRescan(p store.Project) error {
+func (s *Server) scheduleRescan(p ci.Project) error {
 	name := rescanPrefix + p.ID
 	if p.Schedule == "" {
 		s.queue.RemovePeriodic(name)
@@ -83,7 +84,7 @@ func (s *Server) RunPeriodic(ctx context.Context, name string) error {
 
 // rescanProject queues the rescans of a project: its default branch head
 // (a first scan if that commit was never scanned) and its recent images.
-func (s *Server) rescanProject(ctx context.Context, p store.Project) error {
+func (s *Server) rescanProject(ctx context.Context, p ci.Project) error {
 	log := s.log.With(slog.String("project", p.Name))
 	var errs []error
 	commit, err := headCommit(ctx, s.gitPolicy(), p.RepoURL, p.DefaultBranch)
@@ -94,7 +95,7 @@ func (s *Server) rescanProject(ctx context.Context, p store.Project) error {
 		first, err := s.db.FindCommitScan(ctx, p.ID, commit)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			_, _, err = s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
+			_, _, err = s.enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 			errs = append(errs, err)
 		case err != nil:
 			errs = append(errs, err)
@@ -114,15 +115,15 @@ func (s *Server) rescanProject(ctx context.Context, p store.Project) error {
 
 // rescan queues a rescan of a finished first scan; an unfinished one is
 // left alone (it will scan with today's rules anyway).
-func (s *Server) rescan(ctx context.Context, log *slog.Logger, first store.Scan) error {
-	if first.Status == store.Queued || first.Status == store.Running {
+func (s *Server) rescan(ctx context.Context, log *slog.Logger, first ci.Scan) error {
+	if first.Status == ci.ScanQueued || first.Status == ci.ScanRunning {
 		return nil
 	}
 	sc, created, err := s.db.EnqueueRescan(ctx, first)
 	if err != nil {
 		return err
 	}
-	if sc.Status == store.Queued {
+	if sc.Status == ci.ScanQueued {
 		if _, err := s.queue.InsertScan(ctx, sc.ID); err != nil {
 			return err
 		}
@@ -135,10 +136,10 @@ func (s *Server) rescan(ctx context.Context, log *slog.Logger, first store.Scan)
 
 // rescanFinished says, in the log and the metrics, whether a succeeded
 // rescan found what its first scan had not.
-func (s *Server) rescanFinished(ctx context.Context, log *slog.Logger, kind store.ScanKind, firstID string, res *scanner.Result) {
+func (s *Server) rescanFinished(ctx context.Context, log *slog.Logger, kind ci.ScanKind, firstID string, res *scanner.Result) {
 	first, err := s.db.GetScan(ctx, firstID)
 	var old *scanner.Result
-	if err == nil && first.Status == store.Succeeded {
+	if err == nil && first.Status == ci.ScanSucceeded {
 		old, err = s.loadResult(ctx, first)
 	}
 	if err != nil || old == nil {

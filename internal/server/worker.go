@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
@@ -45,7 +46,7 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 	if err != nil {
 		return err
 	}
-	if sc.Status == store.Succeeded {
+	if sc.Status == ci.ScanSucceeded {
 		return nil
 	}
 	sc, err = s.db.MarkRunning(ctx, scanID)
@@ -88,7 +89,7 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 	if err := s.recordResult(ctx, sc, rescanOf, res, repo); err != nil { // gate summary, tracked findings
 		return s.scanFailed(ctx, log, sc, err)
 	}
-	if _, err := s.db.MarkSucceeded(ctx, scanID, store.ScanResult{ResultKey: arts, EngineVersions: versions, Timings: timings}); err != nil {
+	if _, err := s.db.MarkSucceeded(ctx, scanID, ci.ScanResult{ResultKey: arts, EngineVersions: versions, Timings: timings}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil
 		}
@@ -110,7 +111,7 @@ const TestScanDelayEnv = "VIGIL_TEST_SCAN_DELAY"
 
 // scan checks out or resolves the target and runs the engines. For a
 // commit it also returns the policy file the commit carries.
-func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[string]time.Duration, *repoPolicy, error) {
+func (s *Server) scan(ctx context.Context, sc ci.Scan) (*scanner.Result, map[string]time.Duration, *repoPolicy, error) {
 	timings := map[string]time.Duration{}
 	cache := s.scanCache(s.log.With(slog.String("scan", sc.ID)))
 	var (
@@ -118,7 +119,7 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 		repo *repoPolicy
 	)
 	switch sc.Kind {
-	case store.KindCommit:
+	case ci.KindCommit:
 		p, err := s.db.GetProject(ctx, sc.ProjectID)
 		if err != nil {
 			return nil, nil, nil, err
@@ -150,7 +151,7 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 				return nil, nil, nil, err
 			}
 		}
-	case store.KindImage:
+	case ci.KindImage:
 		ref, err := digestRef(sc.ImageRef, sc.ImageDigest)
 		if err != nil {
 			return nil, nil, nil, err
@@ -179,7 +180,7 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 // commitBranch): the default branch only when its head reaches the
 // commit. A repository that cannot say records no branch, which is never
 // the default one.
-func (s *Server) recordBranch(ctx context.Context, sc store.Scan, p store.Project, dir string) error {
+func (s *Server) recordBranch(ctx context.Context, sc ci.Scan, p ci.Project, dir string) error {
 	branch, err := commitBranch(ctx, dir, sc.CommitSHA, p.DefaultBranch)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -195,7 +196,7 @@ func (s *Server) recordBranch(ctx context.Context, sc store.Scan, p store.Projec
 // it kept none (or cannot be read).
 func (s *Server) firstRepoPolicy(ctx context.Context, firstID string) *repoPolicy {
 	first, err := s.db.GetScan(ctx, firstID)
-	if err != nil || first.Status != store.Succeeded {
+	if err != nil || first.Status != ci.ScanSucceeded {
 		return nil
 	}
 	sum, err := s.gateSummary(ctx, first)
@@ -268,7 +269,7 @@ func (s *Server) writeArtifacts(ctx context.Context, res *scanner.Result, repo *
 
 // scanFailed records a failure when it is final (bad input, or the last
 // attempt) and tells the queue whether to retry.
-func (s *Server) scanFailed(ctx context.Context, log *slog.Logger, sc store.Scan, err error) error {
+func (s *Server) scanFailed(ctx context.Context, log *slog.Logger, sc ci.Scan, err error) error {
 	if ctx.Err() != nil {
 		// Shutting down or timed out: the queue runs the job again.
 		log.WarnContext(ctx, "scan interrupted", slog.Any("error", err))
@@ -291,7 +292,7 @@ func (s *Server) scanFailed(ctx context.Context, log *slog.Logger, sc store.Scan
 // failureReason says why a scan failed in words safe for API users: the
 // messages of usage errors were written for them; others may hold paths
 // and internals, which stay in the server log.
-func failureReason(sc store.Scan, err error) string {
+func failureReason(sc ci.Scan, err error) string {
 	var ee *scanner.EngineError
 	switch {
 	case errors.Is(err, scanner.ErrUsage):
@@ -300,16 +301,16 @@ func failureReason(sc store.Scan, err error) string {
 		return "the scan's project no longer exists"
 	case errors.As(err, &ee):
 		return fmt.Sprintf("the %s engine failed on this target; the server log has the details", ee.Engine)
-	case sc.Kind == store.KindImage:
+	case sc.Kind == ci.KindImage:
 		return "the image could not be read from its registry; the server log has the details"
-	case sc.Kind == store.KindCommit:
+	case sc.Kind == ci.KindCommit:
 		return "the commit could not be checked out or scanned; the server log has the details"
 	}
 	return "the scan failed; the server log has the details"
 }
 
 // loadArtifacts reads a succeeded scan's manifest.
-func (s *Server) loadArtifacts(ctx context.Context, sc store.Scan) (artifacts, error) {
+func (s *Server) loadArtifacts(ctx context.Context, sc ci.Scan) (artifacts, error) {
 	var a artifacts
 	if sc.ResultKey == "" {
 		return a, fmt.Errorf("scan %s has no result", sc.ID)
@@ -326,7 +327,7 @@ func (s *Server) loadArtifacts(ctx context.Context, sc store.Scan) (artifacts, e
 }
 
 // loadResult reads a succeeded scan's result.
-func (s *Server) loadResult(ctx context.Context, sc store.Scan) (*scanner.Result, error) {
+func (s *Server) loadResult(ctx context.Context, sc ci.Scan) (*scanner.Result, error) {
 	a, err := s.loadArtifacts(ctx, sc)
 	if err != nil {
 		return nil, err
@@ -335,7 +336,7 @@ func (s *Server) loadResult(ctx context.Context, sc store.Scan) (*scanner.Result
 }
 
 // resultOf reads the result that a scan's artifacts manifest names.
-func (s *Server) resultOf(ctx context.Context, sc store.Scan, a artifacts) (*scanner.Result, error) {
+func (s *Server) resultOf(ctx context.Context, sc ci.Scan, a artifacts) (*scanner.Result, error) {
 	rc, err := s.blobs.Open(ctx, a.Result)
 	if err != nil {
 		return nil, err
