@@ -198,13 +198,13 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 			Name:          req.Name,
 			RepoURL:       req.RepoURL,
 			DefaultBranch: req.DefaultBranch,
-			WebhookSecret: s.seal.seal(req.Name, req.WebhookSecret),
+			WebhookSecret: s.seal.Seal(req.Name, req.WebhookSecret),
 			Schedule:      req.Schedule,
 		},
 		Policy: req.Policy,
 	}
 	if req.Forge != nil {
-		n.ForgeURL, n.ForgeToken = req.Forge.URL, s.seal.seal(forgeTokenAAD(n.Project.ID), req.Forge.Token)
+		n.ForgeURL, n.ForgeToken = req.Forge.URL, s.seal.Seal(ci.ForgeTokenAAD(n.Project.ID), req.Forge.Token)
 	}
 	c, err := s.db.CreateProjectWith(ctx, n)
 	if err != nil {
@@ -216,7 +216,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 	if req.Forge != nil {
 		out.Forge = &ProjectForge{URL: req.Forge.URL}
 	}
-	if err := s.scheduleRescan(p); err != nil {
+	if err := s.ci.ScheduleRescan(p); err != nil {
 		s.log.ErrorContext(ctx, "project created, but its rescans were not scheduled; they will be at the next start", slog.String("project", p.Name), slog.Any("error", err))
 	}
 	w.Header().Set("Location", "/api/v1/projects/"+url.PathEscape(p.Name))
@@ -442,11 +442,11 @@ func checkCommitRequest(commit, branch string) error {
 
 // enqueueCommit records the scan of a project's commit and queues its job.
 func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit string) (ci.Scan, bool, error) {
-	p, err := s.project(ctx, projectRef)
+	p, err := s.ci.Project(ctx, projectRef)
 	if err != nil {
 		return ci.Scan{}, false, err
 	}
-	return s.enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: commit})
+	return s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 }
 
 // enqueueImageRef resolves a registry reference to its digest (manifests
@@ -463,14 +463,14 @@ func (s *Server) enqueueImageRef(ctx context.Context, ref string) (ci.Scan, bool
 	if err := s.checkRegistry(norm); err != nil {
 		return ci.Scan{}, false, err
 	}
-	t, err := image.Resolve(ctx, norm, s.imageOptions(norm))
+	t, err := image.Resolve(ctx, norm, s.ci.ImageOptions(norm))
 	if err != nil {
 		// Whatever the registry answered, or the network said, the
 		// caller learns only that it failed: the detail (not found,
 		// refused, a timeout, the policy) would make this a port scanner.
 		return ci.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
 	}
-	return s.enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: t.Digest, ImageRef: norm})
+	return s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: t.Digest, ImageRef: norm})
 }
 
 // enqueue records the scan and, while it is queued, makes sure it has a
@@ -518,12 +518,12 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 	}
 	out := apiScan(sc, projectName)
 	if sc.Status == ci.ScanSucceeded {
-		a, err := s.loadArtifacts(ctx, sc)
+		a, err := s.ci.Artifacts(ctx, sc)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		res, err := s.resultOf(ctx, sc, a)
+		res, err := s.ci.ResultOf(ctx, sc, a)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
@@ -546,7 +546,7 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	d, err := s.decide(ctx, sc)
+	d, err := s.ci.Decide(ctx, sc)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -558,11 +558,11 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 // reportFormats are the downloads of a succeeded scan.
 var reportFormats = []struct {
 	name, contentType string
-	key               func(artifacts) string
+	key               func(ci.ScanArtifacts) string
 }{
-	{"sarif", "application/sarif+json", func(a artifacts) string { return a.SARIF }},
-	{"cyclonedx", "application/vnd.cyclonedx+json; version=1.6", func(a artifacts) string { return a.CycloneDX }},
-	{"spdx", "application/spdx+json", func(a artifacts) string { return a.SPDX }},
+	{"sarif", "application/sarif+json", func(a ci.ScanArtifacts) string { return a.SARIF }},
+	{"cyclonedx", "application/vnd.cyclonedx+json; version=1.6", func(a ci.ScanArtifacts) string { return a.CycloneDX }},
+	{"spdx", "application/spdx+json", func(a ci.ScanArtifacts) string { return a.SPDX }},
 }
 
 func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
@@ -586,7 +586,7 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusConflict, "NOT_FINISHED", fmt.Sprintf("scan %s is %s; reports exist once it has succeeded", sc.ID, sc.Status))
 		return
 	}
-	a, err := s.loadArtifacts(ctx, sc)
+	a, err := s.ci.Artifacts(ctx, sc)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -629,7 +629,7 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p := q.Get("project"); p != "" {
-		proj, err := s.project(ctx, p)
+		proj, err := s.ci.Project(ctx, p)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return

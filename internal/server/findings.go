@@ -2,9 +2,6 @@ package server
 
 import (
 	"cmp"
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -17,7 +14,6 @@ import (
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing/oauth"
-	"github.com/vigil-sec/vigil/scanner"
 )
 
 // Findings tracked across commits and waivers made through the API.
@@ -43,37 +39,6 @@ func (s *Server) registerFindings(mux *http.ServeMux) {
 	api("GET /api/v1/waivers/{id}", ScopeScansRead, s.getWaiver)
 	api("DELETE /api/v1/waivers/{id}", ScopeProjectsAdmin, s.deleteWaiver)
 }
-
-// recordResult stores what the gate and the findings list need of a
-// scan's result, before the scan is marked succeeded: its gate summary
-// and, for a first commit scan of a project, its findings. Both writes
-// are idempotent, so a retried scan records again safely.
-func (s *Server) recordResult(ctx context.Context, sc ci.Scan, rescanOf string, res *scanner.Result, repo *repoPolicy) error {
-	if _, err := s.storeGateSummary(ctx, sc.ID, res, repo); err != nil {
-		return fmt.Errorf("record gate summary: %w", err)
-	}
-	if rescanOf != "" || sc.Kind != ci.KindCommit || sc.ProjectID == "" {
-		return nil
-	}
-	found := make([]ci.ObservedFinding, 0, len(res.Findings))
-	for _, f := range res.Findings {
-		found = append(found, ci.ObservedFinding{
-			Fingerprint: f.Fingerprint, RuleID: f.RuleID, Severity: f.Severity.String(), Confidence: f.Confidence.String(),
-			File: f.File, Line: f.Line, Message: f.Message, Suppressed: f.SuppressedInSource(),
-		})
-	}
-	if err := s.db.RecordFindings(ctx, sc.ID, found); err != nil {
-		return fmt.Errorf("record findings: %w", err)
-	}
-	return nil
-}
-
-// The states of a tracked finding.
-const (
-	FindingOpen   = "open"   // seen in the latest scans, not suppressed
-	FindingFixed  = "fixed"  // a later default-branch scan no longer has it
-	FindingWaived = "waived" // open, but an active waiver or a #nosec comment covers it
-)
 
 // Finding is a tracked finding as the API shows it.
 type Finding struct {
@@ -120,21 +85,21 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 	f := ci.FindingFilter{Limit: limit, Cursor: q.Get("cursor")}
 	switch state {
 	case "":
-	case FindingFixed:
+	case ci.FindingFixed:
 		f.Fixed = new(true)
-	case FindingOpen, FindingWaived:
+	case ci.FindingOpen, ci.FindingWaived:
 		f.Fixed = new(false)
 	default:
 		httpx.WriteErr(w, invalidField("state %q: want open, fixed or waived", state))
 		return
 	}
-	p, err := s.project(ctx, ref)
+	p, err := s.ci.Project(ctx, ref)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
 	f.ProjectID = p.ID
-	waivers, err := s.activeWaivers(ctx, p)
+	waivers, err := s.ci.ActiveWaivers(ctx, p)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -150,14 +115,14 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		waived := waivedFindings(page, waivers)
+		waived := ci.WaivedFindings(page, waivers)
 		for i, tf := range page {
-			st := FindingOpen
+			st := ci.FindingOpen
 			switch {
 			case tf.Fixed != nil:
-				st = FindingFixed
+				st = ci.FindingFixed
 			case waived[i]:
-				st = FindingWaived
+				st = ci.FindingWaived
 			}
 			if state != "" && st != state {
 				continue
@@ -191,52 +156,6 @@ func apiFinding(f ci.TrackedFinding, project, state string) Finding {
 	return out
 }
 
-// activeWaivers are the waivers of the project's latest policy and of the
-// API, as the gate applies them.
-func (s *Server) activeWaivers(ctx context.Context, p ci.Project) ([]ci.Waiver, error) {
-	var out []ci.Waiver
-	stored, err := s.db.GetPolicy(ctx, p.ID, 0)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, err
-	default:
-		// A policy that does not parse waives nothing (the gate fails).
-		if pol, err := ci.ParsePolicy("policy", []byte(stored.Body)); err == nil {
-			out = append(out, pol.Waivers...)
-		}
-	}
-	ws, err := s.db.ListWaivers(ctx, p.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range ws {
-		out = append(out, ciWaiver(w))
-	}
-	return out, nil
-}
-
-// waivedFindings reports which findings a #nosec comment or an active
-// waiver covers, as ci.Evaluate decides it.
-func waivedFindings(fs []ci.TrackedFinding, waivers []ci.Waiver) []bool {
-	res := &scanner.Result{Findings: make([]scanner.Finding, len(fs))}
-	for i, f := range fs {
-		res.Findings[i] = scanner.Finding{RuleID: f.RuleID, File: f.File, Line: f.Line, Fingerprint: f.Fingerprint}
-	}
-	// Only waivers: no thresholds or exclusions, and every finding is
-	// fingerprinted, so Evaluate keeps them all (it sorts them).
-	ci.Evaluate(res, &ci.Policy{Waivers: waivers}, nil, now())
-	byFP := make(map[string]bool, len(res.Findings))
-	for _, f := range res.Findings {
-		byFP[f.Fingerprint] = f.Suppressed
-	}
-	out := make([]bool, len(fs))
-	for i, f := range fs {
-		out[i] = f.Suppressed || byFP[f.Fingerprint]
-	}
-	return out
-}
-
 // Limits on waiver fields.
 const (
 	maxWaiverOwner  = 200
@@ -266,7 +185,7 @@ type Waiver struct {
 }
 
 func apiWaiver(w ci.ProjectWaiver, project string, at time.Time) Waiver {
-	cw := ciWaiver(w)
+	cw := w.Waiver()
 	return Waiver{
 		ID: w.ID, Project: project, Rule: w.Rule, Path: w.Path, Fingerprint: w.Fingerprint, Owner: w.Owner,
 		Reason: w.Reason, Expires: w.Expires.Format(time.DateOnly), Active: cw.Active(at), CreatedBy: w.CreatedBy,
@@ -356,7 +275,7 @@ func (s *Server) createWaiver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	p, err := s.project(ctx, req.Project)
+	p, err := s.ci.Project(ctx, req.Project)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -389,7 +308,7 @@ func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
 	if pg.Limit, ok = limitParam(w, r, store.MaxPageLimit); !ok {
 		return
 	}
-	p, err := s.project(ctx, ref)
+	p, err := s.ci.Project(ctx, ref)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return

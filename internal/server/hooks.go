@@ -31,12 +31,12 @@ func (h hookSecrets) WebhookSecrets(ctx context.Context, project string) (curren
 		return "", "", err
 	}
 	if p.WebhookSecret != "" {
-		if current, err = h.s.seal.open(p.Name, p.WebhookSecret); err != nil {
+		if current, err = h.s.seal.Open(p.Name, p.WebhookSecret); err != nil {
 			return "", "", err
 		}
 	}
 	if p.PreviousWebhookSecret != "" && now().Before(p.PreviousSecretUntil) {
-		if previous, err = h.s.seal.open(p.Name, p.PreviousWebhookSecret); err != nil {
+		if previous, err = h.s.seal.Open(p.Name, p.PreviousWebhookSecret); err != nil {
 			return "", "", err
 		}
 	}
@@ -56,7 +56,7 @@ func (h hookEnqueuer) EnqueueCommits(ctx context.Context, project string, p webh
 	}
 	n := 0
 	for _, c := range p.Commits {
-		_, created, err := h.s.enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: proj.ID, CommitSHA: c})
+		_, created, err := h.s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: proj.ID, CommitSHA: c})
 		if err != nil {
 			return n, err
 		}
@@ -72,6 +72,6 @@ func (h hookEnqueuer) EnqueueImage(ctx context.Context, ref, digest string) (boo
 	if norm, err := normalizeRef(ref); err == nil {
 		ref = norm
 	}
-	_, created, err := h.s.enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: digest, ImageRef: ref})
+	_, created, err := h.s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: digest, ImageRef: ref})
 	return created, err
 }

@@ -100,7 +100,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteErr(w, err)
 			return
 		}
-		sealed := s.seal.seal(forgeTokenAAD(p.ID), f.Token)
+		sealed := s.seal.Seal(ci.ForgeTokenAAD(p.ID), f.Token)
 		u.ForgeURL, u.ForgeToken = &f.URL, &sealed
 	}
 	// The fields are checked together as they will be, in the update's
@@ -127,7 +127,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Schedule != nil {
-		if err := s.scheduleRescan(after.Project); err != nil {
+		if err := s.ci.ScheduleRescan(after.Project); err != nil {
 			s.log.ErrorContext(ctx, "project updated, but its rescans were not rescheduled; they will be at the next start", slog.String("project", p.Name), slog.Any("error", err))
 		}
 	}
@@ -188,7 +188,7 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
 	// A project without a schedule has no periodic rescan. Other
 	// processes drop theirs when it next fires (RunPeriodic).
 	p.Schedule = ""
-	if err := s.scheduleRescan(p); err != nil {
+	if err := s.ci.ScheduleRescan(p); err != nil {
 		s.log.ErrorContext(ctx, "project deleted, but its rescans were not unscheduled", slog.String("project", p.Name), slog.Any("error", err))
 	}
 	s.log.InfoContext(ctx, "project deleted", slog.String("project", p.Name), slog.String("id", p.ID))
@@ -355,7 +355,7 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 	if grace > 0 && p.WebhookSecret != "" {
 		until = now().Add(grace).UTC().Truncate(time.Second)
 	}
-	if _, err := s.db.RotateWebhookSecret(ctx, p.ID, s.seal.seal(p.Name, secret), until); err != nil {
+	if _, err := s.db.RotateWebhookSecret(ctx, p.ID, s.seal.Seal(p.Name, secret), until); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
