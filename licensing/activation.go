@@ -14,7 +14,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing/webhooks"
 )
 
@@ -67,7 +66,7 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 	norm, ok := NormalizeCode(req.ActivationCode)
 	hash := keyedHash(s.kr.code, norm) // computed for bad codes too: the same work
 	se, err := s.db.EntitlementByCodeHash(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (!ok || se.TenantID != req.TenantID || se.ProductID != req.ProductID)) {
+	if errors.Is(err, ErrNotFound) || (err == nil && (!ok || se.TenantID != req.TenantID || se.ProductID != req.ProductID)) {
 		return Grant{}, "", errInvalidCredentials
 	}
 	if err != nil {
@@ -77,10 +76,10 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 	nonce := newNonce()
 	var (
 		grant Grant
-		act   store.Activation
+		act   StoredActivation
 	)
 	ev := s.events()
-	err = s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+	err = s.db.InLicensingTx(ctx, func(tx Tx) error {
 		e, err := tx.LockEntitlement(ctx, se.ID)
 		if err != nil {
 			return err
@@ -137,7 +136,7 @@ func (s *Service) Activate(ctx context.Context, req ActivateRequest) (Grant, str
 }
 
 // usable refuses a suspended or expired entitlement or tenant.
-func (s *Service) usable(ctx context.Context, tx *store.LicensingTx, e store.Entitlement, now time.Time) error {
+func (s *Service) usable(ctx context.Context, tx Tx, e StoredEntitlement, now time.Time) error {
 	t, err := tx.Tenant(ctx, e.TenantID)
 	if err != nil {
 		return err
@@ -147,8 +146,8 @@ func (s *Service) usable(ctx context.Context, tx *store.LicensingTx, e store.Ent
 
 // usableStatus refuses a suspended or expired entitlement, or one whose
 // tenant has the status tenantStatus other than active.
-func usableStatus(tenantStatus string, e store.Entitlement, now time.Time) error {
-	if tenantStatus != store.StatusActive || e.Status != store.StatusActive {
+func usableStatus(tenantStatus string, e StoredEntitlement, now time.Time) error {
+	if tenantStatus != StatusActive || e.Status != StatusActive {
 		return refuse(CodeSuspended, "the entitlement is suspended; contact the vendor")
 	}
 	if !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt) {
@@ -167,7 +166,7 @@ type tokenClaims struct {
 
 // issue signs a token for the activation, whose lease it returns: the
 // entitlement's lease period, not past its expiry.
-func (s *Service) issue(e store.Entitlement, activationID string, now time.Time) (token, jti string, lease time.Time, err error) {
+func (s *Service) issue(e StoredEntitlement, activationID string, now time.Time) (token, jti string, lease time.Time, err error) {
 	lease = now.Add(e.Lease).Truncate(time.Second)
 	if !e.ExpiresAt.IsZero() && lease.After(e.ExpiresAt) {
 		lease = e.ExpiresAt
@@ -256,9 +255,9 @@ type Answer struct {
 
 // call is the state an operation of the chain runs with.
 type call struct {
-	tx  *store.LicensingTx // nil for the pure calls of chain's fast path
-	act store.Activation
-	ent store.Entitlement
+	tx  Tx // nil for the pure calls of chain's fast path
+	act StoredActivation
+	ent StoredEntitlement
 	now time.Time
 }
 
@@ -294,7 +293,7 @@ func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement, p
 		}
 	}
 	var ans Answer
-	err = s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+	err = s.db.InLicensingTx(ctx, func(tx Tx) error {
 		if lockEntitlement { // entitlement before activation, as Activate does
 			if _, err := tx.LockEntitlement(ctx, claims.EntitlementID); err != nil {
 				return notFoundAs(err, errInvalidToken)
@@ -307,7 +306,7 @@ func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement, p
 			return notFoundAs(err, errInvalidToken)
 		}
 		c := &call{tx: tx, now: now}
-		var stored *store.IdempotentAnswer
+		var stored *IdempotentAnswer
 		if ans, stored, err = st.decide(ctx, c, cs); err != nil || ans.Replayed {
 			return err
 		}
@@ -322,7 +321,7 @@ func (s *Service) chain(ctx context.Context, req CallRequest, lockEntitlement, p
 		}
 		if stored != nil {
 			err := tx.PutIdempotentAnswer(ctx, *stored)
-			if errors.Is(err, store.ErrConflict) { // an expired answer under the same key
+			if errors.Is(err, ErrConflict) { // an expired answer under the same key
 				return refuse(CodeIdempotencyKeyReused, "the Idempotency-Key was used before; use a new one")
 			}
 			if err != nil {
@@ -368,7 +367,7 @@ func (st *chainStep) fast(ctx context.Context) (Answer, bool) {
 // effect) and the answer to store under the idempotency key; or a replay
 // of the stored answer (ans.Replayed), which writes nothing; or a
 // refusal that consumes no nonce.
-func (st *chainStep) decide(ctx context.Context, c *call, cs store.ChainState) (Answer, *store.IdempotentAnswer, error) {
+func (st *chainStep) decide(ctx context.Context, c *call, cs ChainState) (Answer, *IdempotentAnswer, error) {
 	s, req, now := st.s, st.req, st.now
 	c.act, c.ent = cs.Activation, cs.Entitlement
 	if c.act.EntitlementID != st.claims.EntitlementID {
@@ -383,9 +382,9 @@ func (st *chainStep) decide(ctx context.Context, c *call, cs store.ChainState) (
 		return Answer{}, nil, refuse(CodeInvalidToken, "the access token was replaced by a newer one")
 	}
 	switch {
-	case c.act.Status == store.StatusDeactivated:
+	case c.act.Status == StatusDeactivated:
 		return Answer{}, nil, refuse(CodeInvalidToken, "the activation was deactivated; activate again")
-	case c.act.Status != store.StatusActive || !now.Before(c.act.LeaseExpiresAt):
+	case c.act.Status != StatusActive || !now.Before(c.act.LeaseExpiresAt):
 		return Answer{}, nil, refuse(CodeLeaseExpired, "the lease ran out; activate again")
 	}
 	oldHash := s.nonceHash(req.Nonce)
@@ -420,7 +419,7 @@ func (st *chainStep) decide(ctx context.Context, c *call, cs store.ChainState) (
 		return ans, nil, nil
 	}
 	plain, _ := json.Marshal(storedAnswer{Body: body, Nonce: nonce})
-	return ans, &store.IdempotentAnswer{
+	return ans, &IdempotentAnswer{
 		ActivationID: c.act.ID, KeyHash: st.keyHash, RequestHash: st.reqHash, PrevNonceHash: oldHash,
 		Status: status, Sealed: s.sealAnswer(plain, c.act.ID, st.keyHash), CreatedAt: now,
 	}, nil
@@ -428,7 +427,7 @@ func (st *chainStep) decide(ctx context.Context, c *call, cs store.ChainState) (
 
 // replay answers a retry with the stored answer, if it is the same request
 // with the same nonce.
-func (s *Service) replay(prev store.IdempotentAnswer, reqHash, nonce string, ans *Answer) error {
+func (s *Service) replay(prev IdempotentAnswer, reqHash, nonce string, ans *Answer) error {
 	if !equalHash(prev.RequestHash, reqHash) {
 		return refuse(CodeIdempotencyKeyReused, "the Idempotency-Key was used for a different request; use a new key for a new request")
 	}
@@ -448,7 +447,7 @@ func (s *Service) replay(prev store.IdempotentAnswer, reqHash, nonce string, ans
 }
 
 func notFoundAs(err error, as *Error) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return as
 	}
 	return err
@@ -460,7 +459,7 @@ type State struct {
 	Entitlement Entitlement `json:"entitlement"`
 }
 
-func activationFrom(a store.Activation) Activation {
+func activationFrom(a StoredActivation) Activation {
 	return Activation{ID: a.ID, SeatID: a.SeatID, SeatName: a.SeatName, Status: a.Status,
 		LeaseExpiresAt: a.LeaseExpiresAt, CreatedAt: a.CreatedAt, RefreshedAt: a.RefreshedAt}
 }
@@ -586,7 +585,7 @@ func (s *Service) Deactivate(ctx context.Context, tenantID, token string) error 
 	}
 	now := s.now().UTC()
 	ev := s.events()
-	err = s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+	err = s.db.InLicensingTx(ctx, func(tx Tx) error {
 		act, err := tx.ActivationForUpdate(ctx, claims.Subject)
 		if err != nil {
 			return notFoundAs(err, errInvalidToken)
@@ -594,11 +593,11 @@ func (s *Service) Deactivate(ctx context.Context, tenantID, token string) error 
 		if !equalHash(act.TokenJTI, claims.ID) {
 			return refuse(CodeInvalidToken, "the access token was replaced by a newer one")
 		}
-		if act.Status == store.StatusDeactivated {
+		if act.Status == StatusDeactivated {
 			return nil
 		}
-		wasActive := act.Status == store.StatusActive // not yet announced as expired
-		act.Status, act.DeactivatedAt = store.StatusDeactivated, now
+		wasActive := act.Status == StatusActive // not yet announced as expired
+		act.Status, act.DeactivatedAt = StatusDeactivated, now
 		if err := tx.UpdateActivation(ctx, act); err != nil || !wasActive {
 			return err
 		}

@@ -25,5 +25,10 @@
 // an entitlement never has more live seats than it allows. A seat whose
 // lease ran out is free.
 //
+// The service keeps its state in a Store (store.go): the database methods
+// it calls, with the types of the rows, which internal/store implements;
+// the steps that must happen together run in one Tx. The Store's errors
+// and the service's own match ErrNotFound, ErrConflict and ErrInvalid.
+//
 // Package licensing/api serves these operations over HTTP.
 package licensing

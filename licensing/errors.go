@@ -5,6 +5,18 @@ import (
 	"net/http"
 )
 
+// Sentinel errors of the model. The Service's errors wrap them for an
+// unknown object (ErrNotFound), a write that contradicts what is stored
+// (ErrConflict, a duplicate) and bad input (ErrInvalid); the errors of its
+// Store satisfy errors.Is with them too. Their own messages are safe to
+// show to users; the full text of an error that wraps one is for logs
+// only, as it may hold SQL.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	ErrInvalid  = errors.New("invalid input")
+)
+
 // Machine-readable codes of the Licensing API's errors.
 const (
 	CodeInvalidCredentials   = "INVALID_CREDENTIALS" // #nosec G101 -- an error code, not a credential

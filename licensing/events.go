@@ -23,7 +23,7 @@ package licensing
 // other operations, offline activation included, do the same):
 //
 //	ev := s.events()
-//	err := s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+//	err := s.db.InLicensingTx(ctx, func(tx Tx) error {
 //		… the effect …
 //		return ev.activated(ctx, tx, ent, act, now) // or ev.deactivated(…)
 //	})
@@ -51,7 +51,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing/webhooks"
 )
 
@@ -150,9 +149,9 @@ func secretAAD(webhookID string) string   { return "webhook-secret\x00" + webhoo
 // tenantKey returns the tenant's key pair, making it on first use.
 func (s *Service) tenantKey(ctx context.Context, tenantID string) (ed25519.PrivateKey, string, error) {
 	k, err := s.db.GetWebhookKey(ctx, tenantID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		pub, priv := webhooks.NewKey()
-		k, err = s.db.EnsureWebhookKey(ctx, store.WebhookKey{
+		k, err = s.db.EnsureWebhookKey(ctx, WebhookKey{
 			TenantID: tenantID, PublicKey: webhooks.FormatPublicKey(pub),
 			PrivateKey: s.hooks.sealHook(priv.Seed(), tenantKeyAAD(tenantID)),
 		})
@@ -172,7 +171,7 @@ func (s *Service) tenantKey(ctx context.Context, tenantID string) (ed25519.Priva
 
 // WebhookKey returns the tenant's public key for v1a signatures
 // ("whpk_…"), making the key pair on first use. Errors wrap
-// store.ErrNotFound for an unknown tenant.
+// ErrNotFound for an unknown tenant.
 func (s *Service) WebhookKey(ctx context.Context, tenantID string) (string, error) {
 	if _, err := s.db.GetTenant(ctx, tenantID); err != nil {
 		return "", err
@@ -213,7 +212,7 @@ type CreatedWebhook struct {
 	Secret string `json:"secret,omitempty"`
 }
 
-func webhookFrom(w store.LicenseWebhook) Webhook {
+func webhookFrom(w StoredWebhook) Webhook {
 	ev := w.Events
 	if ev == nil {
 		ev = []string{}
@@ -265,15 +264,15 @@ func CheckWebhookEvents(events []string) ([]string, error) {
 }
 
 // CreateWebhook adds an endpoint to the tenant. Errors wrap
-// store.ErrInvalid for a bad URL or filter, store.ErrNotFound for an
-// unknown tenant and store.ErrConflict when it has MaxEndpoints already.
+// ErrInvalid for a bad URL or filter, ErrNotFound for an
+// unknown tenant and ErrConflict when it has MaxEndpoints already.
 func (s *Service) CreateWebhook(ctx context.Context, nw NewWebhook) (CreatedWebhook, error) {
 	if err := CheckWebhookURL(nw.URL); err != nil {
-		return CreatedWebhook{}, fmt.Errorf("%w: %v", store.ErrInvalid, err)
+		return CreatedWebhook{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	events, err := CheckWebhookEvents(nw.Events)
 	if err != nil {
-		return CreatedWebhook{}, fmt.Errorf("%w: %v", store.ErrInvalid, err)
+		return CreatedWebhook{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if _, err := s.db.GetTenant(ctx, nw.TenantID); err != nil {
 		return CreatedWebhook{}, err
@@ -281,7 +280,7 @@ func (s *Service) CreateWebhook(ctx context.Context, nw NewWebhook) (CreatedWebh
 	if _, _, err := s.tenantKey(ctx, nw.TenantID); err != nil { // deliveries need it
 		return CreatedWebhook{}, fmt.Errorf("licensing: webhook key: %w", err)
 	}
-	w := store.LicenseWebhook{ID: uuid.Must(uuid.NewV7()).String(), TenantID: nw.TenantID, URL: nw.URL, Events: events}
+	w := StoredWebhook{ID: uuid.Must(uuid.NewV7()).String(), TenantID: nw.TenantID, URL: nw.URL, Events: events}
 	var secret webhooks.Secret
 	if nw.HMAC {
 		secret = webhooks.NewSecret()
@@ -299,7 +298,7 @@ func (s *Service) CreateWebhook(ctx context.Context, nw NewWebhook) (CreatedWebh
 }
 
 // ListWebhooks returns the tenant's endpoints, oldest first. Errors wrap
-// store.ErrNotFound for an unknown tenant.
+// ErrNotFound for an unknown tenant.
 func (s *Service) ListWebhooks(ctx context.Context, tenantID string) ([]Webhook, error) {
 	if _, err := s.db.GetTenant(ctx, tenantID); err != nil {
 		return nil, err
@@ -315,7 +314,7 @@ func (s *Service) ListWebhooks(ctx context.Context, tenantID string) ([]Webhook,
 	return out, nil
 }
 
-// GetWebhook returns the tenant's endpoint; errors wrap store.ErrNotFound.
+// GetWebhook returns the tenant's endpoint; errors wrap ErrNotFound.
 func (s *Service) GetWebhook(ctx context.Context, tenantID, id string) (Webhook, error) {
 	w, err := s.db.GetLicenseWebhook(ctx, tenantID, id)
 	if err != nil {
@@ -354,24 +353,24 @@ type DeliveryAttempt struct {
 
 // WebhookDeliveries returns a page of the endpoint's deliveries, newest
 // first, and the cursor of the next page ("" at the end). Errors wrap
-// store.ErrNotFound for an unknown endpoint and store.ErrInvalid for a bad
+// ErrNotFound for an unknown endpoint and ErrInvalid for a bad
 // cursor or limit.
 func (s *Service) WebhookDeliveries(ctx context.Context, tenantID, webhookID, cursor string, limit int) ([]Delivery, string, error) {
 	if limit < 1 || limit > MaxDeliveriesPage {
-		return nil, "", fmt.Errorf("%w: limit %d: want 1 to %d", store.ErrInvalid, limit, MaxDeliveriesPage)
+		return nil, "", fmt.Errorf("%w: limit %d: want 1 to %d", ErrInvalid, limit, MaxDeliveriesPage)
 	}
 	if _, err := s.db.GetLicenseWebhook(ctx, tenantID, webhookID); err != nil {
 		return nil, "", err
 	}
-	var after store.DeliveryCursor
+	var after DeliveryCursor
 	if cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cursor)
 		at, id, ok := strings.Cut(string(b), "|")
 		t, terr := time.Parse(time.RFC3339Nano, at)
 		if err != nil || !ok || terr != nil || id == "" {
-			return nil, "", fmt.Errorf("%w: cursor %q: not a cursor of this list; start again without one", store.ErrInvalid, cursor)
+			return nil, "", fmt.Errorf("%w: cursor %q: not a cursor of this list; start again without one", ErrInvalid, cursor)
 		}
-		after = store.DeliveryCursor{CreatedAt: t, ID: id}
+		after = DeliveryCursor{CreatedAt: t, ID: id}
 	}
 	ds, err := s.db.ListLicenseDeliveries(ctx, webhookID, after, limit+1)
 	if err != nil {
@@ -401,14 +400,14 @@ type events struct {
 	s   *Service
 	ids []string
 	// endpoints caches the tenants' active endpoints for the transaction.
-	endpoints map[string][]store.LicenseWebhook
+	endpoints map[string][]StoredWebhook
 }
 
 func (s *Service) events() *events {
-	return &events{s: s, endpoints: map[string][]store.LicenseWebhook{}}
+	return &events{s: s, endpoints: map[string][]StoredWebhook{}}
 }
 
-func (ev *events) subscribers(ctx context.Context, tx *store.LicensingTx, tenantID, typ string) ([]string, error) {
+func (ev *events) subscribers(ctx context.Context, tx Tx, tenantID, typ string) ([]string, error) {
 	ws, ok := ev.endpoints[tenantID]
 	if !ok {
 		var err error
@@ -428,7 +427,7 @@ func (ev *events) subscribers(ctx context.Context, tx *store.LicensingTx, tenant
 
 // emit writes an event of the type for the tenant's subscribed endpoints
 // in tx; with no subscriber it writes nothing.
-func (ev *events) emit(ctx context.Context, tx *store.LicensingTx, typ string, data webhooks.Data, at time.Time) error {
+func (ev *events) emit(ctx context.Context, tx Tx, typ string, data webhooks.Data, at time.Time) error {
 	subs, err := ev.subscribers(ctx, tx, data.TenantID, typ)
 	if err != nil || len(subs) == 0 {
 		return err
@@ -438,7 +437,7 @@ func (ev *events) emit(ctx context.Context, tx *store.LicensingTx, typ string, d
 		return fmt.Errorf("licensing: encode event: %w", err)
 	}
 	id := "msg_" + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
-	ids, err := tx.InsertLicenseEvent(ctx, store.LicenseEvent{ID: id, TenantID: data.TenantID, Type: typ, Payload: string(payload), CreatedAt: at}, subs)
+	ids, err := tx.InsertLicenseEvent(ctx, StoredEvent{ID: id, TenantID: data.TenantID, Type: typ, Payload: string(payload), CreatedAt: at}, subs)
 	if err != nil {
 		return err
 	}
@@ -447,7 +446,7 @@ func (ev *events) emit(ctx context.Context, tx *store.LicensingTx, typ string, d
 }
 
 // wanted reports whether the tenant has an active endpoint at all.
-func (ev *events) wanted(ctx context.Context, tx *store.LicensingTx, tenantID string) (bool, error) {
+func (ev *events) wanted(ctx context.Context, tx Tx, tenantID string) (bool, error) {
 	if _, err := ev.subscribers(ctx, tx, tenantID, ""); err != nil {
 		return false, err
 	}
@@ -456,7 +455,7 @@ func (ev *events) wanted(ctx context.Context, tx *store.LicensingTx, tenantID st
 
 // activated announces a new seat taken on e, and license.seats_exhausted
 // when it was the last free one.
-func (ev *events) activated(ctx context.Context, tx *store.LicensingTx, e store.Entitlement, act store.Activation, now time.Time) error {
+func (ev *events) activated(ctx context.Context, tx Tx, e StoredEntitlement, act StoredActivation, now time.Time) error {
 	if ok, err := ev.wanted(ctx, tx, e.TenantID); err != nil || !ok {
 		return err
 	}
@@ -474,7 +473,7 @@ func (ev *events) activated(ctx context.Context, tx *store.LicensingTx, e store.
 
 // deactivated announces a seat freed, by the client (reason
 // webhooks.ReasonDeactivated) or by a lapsed lease.
-func (ev *events) deactivated(ctx context.Context, tx *store.LicensingTx, act store.Activation, reason string, now time.Time) error {
+func (ev *events) deactivated(ctx context.Context, tx Tx, act StoredActivation, reason string, now time.Time) error {
 	e, err := tx.Entitlement(ctx, act.EntitlementID)
 	if err != nil {
 		return err
@@ -484,7 +483,7 @@ func (ev *events) deactivated(ctx context.Context, tx *store.LicensingTx, act st
 }
 
 // expireLeases is tx.ExpireLeases that announces each seat it frees.
-func (ev *events) expireLeases(ctx context.Context, tx *store.LicensingTx, e store.Entitlement, now time.Time) error {
+func (ev *events) expireLeases(ctx context.Context, tx Tx, e StoredEntitlement, now time.Time) error {
 	if ok, err := ev.wanted(ctx, tx, e.TenantID); err != nil || !ok {
 		if err != nil {
 			return err
@@ -545,7 +544,7 @@ func (s *Service) SweepWebhooks(ctx context.Context) error {
 	errs = append(errs, err)
 	for _, id := range lapsed {
 		ev := s.events()
-		err := s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+		err := s.db.InLicensingTx(ctx, func(tx Tx) error {
 			e, err := tx.LockEntitlement(ctx, id)
 			if err != nil {
 				return err
@@ -561,7 +560,7 @@ func (s *Service) SweepWebhooks(ctx context.Context) error {
 	errs = append(errs, err)
 	for _, e := range expiring {
 		ev := s.events()
-		err := s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+		err := s.db.InLicensingTx(ctx, func(tx Tx) error {
 			added, err := tx.AddExpiryNotice(ctx, e.ID, e.ExpiresAt, now)
 			if err != nil || !added {
 				return err
@@ -600,18 +599,18 @@ func (s *Service) SweepWebhooks(ctx context.Context) error {
 // or no longer pending needs nothing.
 func (s *Service) DeliverWebhook(ctx context.Context, deliveryID string, lastAttempt bool) error {
 	w, err := s.db.LicenseDeliveryWork(ctx, deliveryID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if w.Delivery.Status != store.DeliveryPending {
+	if w.Delivery.Status != DeliveryPending {
 		return nil
 	}
 	log := s.log.With(slog.String("delivery_id", deliveryID), slog.String("webhook_id", w.Webhook.ID), slog.String("event_id", w.Event.ID))
-	if w.Webhook.Status != store.StatusActive {
-		return s.db.CancelLicenseDelivery(ctx, deliveryID, store.DeliveryCancelled, "the endpoint was disabled: "+w.Webhook.DisabledReason)
+	if w.Webhook.Status != StatusActive {
+		return s.db.CancelLicenseDelivery(ctx, deliveryID, DeliveryCancelled, "the endpoint was disabled: "+w.Webhook.DisabledReason)
 	}
 	priv, _, err := s.tenantKey(ctx, w.Event.TenantID)
 	if err != nil {
@@ -627,19 +626,19 @@ func (s *Service) DeliverWebhook(ctx context.Context, deliveryID string, lastAtt
 	if res.Outcome == webhooks.Failed && ctx.Err() != nil {
 		return ctx.Err() // stopping: not the endpoint's fault, try again
 	}
-	status, disable := store.DeliveryPending, ""
+	status, disable := DeliveryPending, ""
 	switch {
 	case res.Outcome == webhooks.Delivered:
-		status = store.DeliveryDelivered
+		status = DeliveryDelivered
 	case res.Outcome == webhooks.Gone:
-		status, disable = store.DeliveryFailed, "the endpoint answered 410 Gone"
+		status, disable = DeliveryFailed, "the endpoint answered 410 Gone"
 	case lastAttempt:
-		status = store.DeliveryFailed
+		status = DeliveryFailed
 	}
-	_, err = s.db.RecordLicenseAttempt(context.WithoutCancel(ctx), deliveryID, store.LicenseAttempt{
+	_, err = s.db.RecordLicenseAttempt(context.WithoutCancel(ctx), deliveryID, StoredAttempt{
 		At: s.now().UTC(), Status: res.Status, Outcome: string(res.Outcome), Error: res.Error, Duration: res.Duration,
 	}, status, disable)
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
 		return nil // finished by another attempt, cancelled, or deleted meanwhile
 	}
 	if err != nil {
@@ -648,9 +647,9 @@ func (s *Service) DeliverWebhook(ctx context.Context, deliveryID string, lastAtt
 	switch {
 	case disable != "":
 		log.WarnContext(ctx, "license webhook endpoint disabled: it answered 410 Gone")
-	case status == store.DeliveryDelivered:
+	case status == DeliveryDelivered:
 		log.InfoContext(ctx, "license webhook delivered", slog.Int("status", res.Status))
-	case status == store.DeliveryFailed:
+	case status == DeliveryFailed:
 		log.WarnContext(ctx, "license webhook delivery failed; no attempts left", slog.Int("status", res.Status), slog.String("error", res.Error))
 	default:
 		return fmt.Errorf("licensing: delivery %s: %s", deliveryID, res.Error)

@@ -188,10 +188,10 @@ func TestWebhookLastAttempt(t *testing.T) {
 			t.Errorf("DeliverWebhook(503, last) = %v, want nil (final)", err)
 		}
 		ds, _, _ = svc.WebhookDeliveries(ctx, tn.ID, hook.ID, "", 10)
-		if d := ds[0]; d.Status != store.DeliveryFailed || len(d.Attempts) != 2 || d.Attempts[1].StatusCode != 503 {
+		if d := ds[0]; d.Status != licensing.DeliveryFailed || len(d.Attempts) != 2 || d.Attempts[1].StatusCode != 503 {
 			t.Errorf("delivery after the last attempt = %+v, want failed with 2 attempts", d)
 		}
-		if w, _ := svc.GetWebhook(ctx, tn.ID, hook.ID); w.Status != store.StatusActive {
+		if w, _ := svc.GetWebhook(ctx, tn.ID, hook.ID); w.Status != licensing.StatusActive {
 			t.Errorf("webhook status = %s, want active", w.Status)
 		}
 		if err := svc.DeliverWebhook(ctx, ds[0].ID, true); err != nil {

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 
 	"github.com/vigil-sec/vigil/internal/keys"
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // The keys of the service all come from Config.Secret, which the server
@@ -87,7 +86,7 @@ func legacyKeyring(secret []byte) keyring {
 
 // resealHook, when set (tests only), runs before each value is sealed
 // again; an error stops the migration there, as a crash would.
-var resealHook atomic.Pointer[func(*store.DB, store.SealedValue) error]
+var resealHook atomic.Pointer[func(Store, SealedValue) error]
 
 // loadKeyring returns the service's keys. On an installation whose
 // database holds the legacy secret in the clear it first migrates, in one
@@ -95,12 +94,12 @@ var resealHook atomic.Pointer[func(*store.DB, store.SealedValue) error]
 // sealed again under keys from the secret, and the legacy secret is
 // replaced by itself sealed under the secret. A crash rolls it all back,
 // and the next start does it again.
-func loadKeyring(ctx context.Context, db *store.DB, secret []byte, log *slog.Logger) (keyring, error) {
+func loadKeyring(ctx context.Context, db Store, secret []byte, log *slog.Logger) (keyring, error) {
 	kr := newKeyring(secret)
 	wrap := newSealer(hkdfKey(secret, infoSealLegacy))
 	for range 3 { // a racing process may migrate first: read again
-		k, err := db.ActiveLicensingKey(ctx, store.LicensingKeySecret)
-		if errors.Is(err, store.ErrNotFound) {
+		k, err := db.ActiveLicensingKey(ctx, KeySecret)
+		if errors.Is(err, ErrNotFound) {
 			return kr, nil // an installation made with the secret outside the database
 		}
 		if err != nil {
@@ -119,7 +118,7 @@ func loadKeyring(ctx context.Context, db *store.DB, secret []byte, log *slog.Log
 			return keyring{}, fmt.Errorf("licensing: stored secret %s is malformed", k.ID)
 		}
 		old := legacyKeyring(legacy)
-		migrated, err := db.ResealLicensing(ctx, k, sealedSecretPrefix+wrap.seal(legacy, aad), func(v store.SealedValue) (string, error) {
+		migrated, err := db.ResealLicensing(ctx, k, sealedSecretPrefix+wrap.seal(legacy, aad), func(v SealedValue) (string, error) {
 			if hook := resealHook.Load(); hook != nil {
 				if err := (*hook)(db, v); err != nil {
 					return "", err
@@ -161,7 +160,7 @@ func (s *Service) sealSigningKey(id, pem string) string {
 
 // signingKey opens a stored signing key. One stored in the clear is
 // sealed in place (a racing process may do it first: that is the same).
-func (s *Service) signingKey(ctx context.Context, k store.LicensingKey) (*ecdsa.PrivateKey, error) {
+func (s *Service) signingKey(ctx context.Context, k Key) (*ecdsa.PrivateKey, error) {
 	pem := k.Material
 	if sealed, ok := strings.CutPrefix(k.Material, sealedKeyPrefix); ok {
 		b, err := s.kr.signing.open(sealed, signingKeyAAD(k.ID))
@@ -184,15 +183,15 @@ func (s *Service) signingKey(ctx context.Context, k store.LicensingKey) (*ecdsa.
 
 // reseal opens v with the old keys and seals it with the new ones, bound
 // to the same row.
-func reseal(old, kr keyring, v store.SealedValue) (string, error) {
+func reseal(old, kr keyring, v SealedValue) (string, error) {
 	var from, to sealer
 	var aad string
 	switch v.Kind {
-	case store.SealedOfflineKey:
+	case SealedOfflineKey:
 		from, to, aad = old.offline, kr.offline, offlineKeyAAD(v.OfflineKey)
-	case store.SealedWebhookKey:
+	case SealedWebhookKey:
 		from, to, aad = old.hooks, kr.hooks, tenantKeyAAD(v.TenantID)
-	case store.SealedWebhookSecret:
+	case SealedWebhookSecret:
 		from, to, aad = old.hooks, kr.hooks, secretAAD(v.WebhookID)
 	default:
 		return "", fmt.Errorf("licensing: unknown sealed value %q", v.Kind)

@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vigil-sec/vigil/internal/keys"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/tokencache"
 )
 
@@ -92,7 +91,7 @@ func (c Config) Validate() error {
 // Service is the licensing platform: the model and the online Licensing
 // API's operations. It is safe for concurrent use.
 type Service struct {
-	db  *store.DB
+	db  Store
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
@@ -113,9 +112,10 @@ type Service struct {
 	tokens tokencache.Cache[tokenClaims]
 }
 
-// New returns a service on db, which must be migrated. On the first start
-// of a database it makes the signing key and stores it.
-func New(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
+// New returns a service on db, a migrated database (internal/store's DB
+// implements Store). On the first start of a database it makes the
+// signing key and stores it.
+func New(ctx context.Context, db Store, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -166,8 +166,8 @@ func (s *Service) loadSigningKeys(ctx context.Context) error {
 		return fmt.Errorf("licensing: signing key: %w", err)
 	}
 	id := "lic-" + uuid.NewString()
-	k, err := s.db.EnsureLicensingKey(ctx, store.LicensingKey{
-		ID: id, Kind: store.LicensingKeySigning,
+	k, err := s.db.EnsureLicensingKey(ctx, Key{
+		ID: id, Kind: KeySigning,
 		Material: s.sealSigningKey(id, material),
 	})
 	if err != nil {
@@ -182,7 +182,7 @@ func (s *Service) loadSigningKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("licensing: signer: %w", err)
 	}
-	ks, err := s.db.ListLicensingKeys(ctx, store.LicensingKeySigning)
+	ks, err := s.db.ListLicensingKeys(ctx, KeySigning)
 	if err != nil {
 		return fmt.Errorf("licensing: load signing keys: %w", err)
 	}

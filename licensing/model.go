@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // Tenant is a customer of the licensing platform.
@@ -72,98 +70,82 @@ type CreatedEntitlement struct {
 
 // CreateTenant makes an active tenant.
 func (s *Service) CreateTenant(ctx context.Context, name string) (Tenant, error) {
-	t, err := s.db.CreateTenant(ctx, store.Tenant{Name: name})
+	t, err := s.db.CreateTenant(ctx, Tenant{Name: name})
 	if err != nil {
 		return Tenant{}, fmt.Errorf("licensing: create tenant: %w", err)
 	}
-	return Tenant(t), nil
+	return t, nil
 }
 
 // ListTenants returns one page of the tenants, oldest first, and the
-// cursor of the next page ("" on the last). Errors wrap store.ErrInvalid
+// cursor of the next page ("" on the last). Errors wrap ErrInvalid
 // for a bad cursor or limit.
 func (s *Service) ListTenants(ctx context.Context, p Page) ([]Tenant, string, error) {
-	ts, next, err := s.db.ListTenants(ctx, store.Page(p))
+	ts, next, err := s.db.ListTenants(ctx, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("licensing: %w", err)
 	}
-	out := make([]Tenant, len(ts))
-	for i, t := range ts {
-		out[i] = Tenant(t)
-	}
-	return out, next, nil
+	return ts, next, nil
 }
 
-// GetTenant returns the tenant; errors wrap store.ErrNotFound for an
+// GetTenant returns the tenant; errors wrap ErrNotFound for an
 // unknown one.
 func (s *Service) GetTenant(ctx context.Context, id string) (Tenant, error) {
-	t, err := s.db.GetTenant(ctx, id)
-	if err != nil {
-		return Tenant{}, err
-	}
-	return Tenant(t), nil
+	return s.db.GetTenant(ctx, id)
 }
 
 // SuspendTenant suspends the tenant: none of its entitlements activates or
 // refreshes until it is resumed.
 func (s *Service) SuspendTenant(ctx context.Context, id string) error {
-	return s.db.SetTenantStatus(ctx, id, store.StatusSuspended)
+	return s.db.SetTenantStatus(ctx, id, StatusSuspended)
 }
 
 // ResumeTenant makes a suspended tenant active again.
 func (s *Service) ResumeTenant(ctx context.Context, id string) error {
-	return s.db.SetTenantStatus(ctx, id, store.StatusActive)
+	return s.db.SetTenantStatus(ctx, id, StatusActive)
 }
 
 // CreateProduct makes a product. id may be "" for a generated one.
 func (s *Service) CreateProduct(ctx context.Context, id, name string) (Product, error) {
-	p, err := s.db.CreateProduct(ctx, store.Product{ID: id, Name: name})
+	p, err := s.db.CreateProduct(ctx, Product{ID: id, Name: name})
 	if err != nil {
 		return Product{}, fmt.Errorf("licensing: create product: %w", err)
 	}
-	return Product(p), nil
+	return p, nil
 }
 
-// GetProduct returns the product; errors wrap store.ErrNotFound for an
+// GetProduct returns the product; errors wrap ErrNotFound for an
 // unknown one.
 func (s *Service) GetProduct(ctx context.Context, id string) (Product, error) {
-	p, err := s.db.GetProduct(ctx, id)
-	if err != nil {
-		return Product{}, err
-	}
-	return Product(p), nil
+	return s.db.GetProduct(ctx, id)
 }
 
 // ListProducts returns one page of the products, oldest first, and the
 // cursor of the next page ("" on the last).
 func (s *Service) ListProducts(ctx context.Context, p Page) ([]Product, string, error) {
-	ps, next, err := s.db.ListProducts(ctx, store.Page(p))
+	ps, next, err := s.db.ListProducts(ctx, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("licensing: %w", err)
 	}
-	out := make([]Product, len(ps))
-	for i, p := range ps {
-		out[i] = Product(p)
-	}
-	return out, next, nil
+	return ps, next, nil
 }
 
 // CreateEntitlement makes an active entitlement and its activation code.
-// Errors wrap store.ErrInvalid for bad input and store.ErrNotFound for an
+// Errors wrap ErrInvalid for bad input and ErrNotFound for an
 // unknown tenant or product.
 func (s *Service) CreateEntitlement(ctx context.Context, ne NewEntitlement) (CreatedEntitlement, error) {
 	if ne.Lease == 0 {
 		ne.Lease = s.cfg.DefaultLease
 	}
 	if ne.Lease < time.Second || ne.Lease%time.Second != 0 {
-		return CreatedEntitlement{}, fmt.Errorf("licensing: %w: lease %v: must be whole seconds, at least 1s", store.ErrInvalid, ne.Lease)
+		return CreatedEntitlement{}, fmt.Errorf("licensing: %w: lease %v: must be whole seconds, at least 1s", ErrInvalid, ne.Lease)
 	}
 	features, err := encodeFeatures(ne.Features)
 	if err != nil {
 		return CreatedEntitlement{}, err
 	}
 	code := NewActivationCode()
-	e, err := s.db.CreateEntitlement(ctx, store.Entitlement{
+	e, err := s.db.CreateEntitlement(ctx, StoredEntitlement{
 		TenantID: ne.TenantID, ProductID: ne.ProductID, Seats: ne.Seats, ExpiresAt: ne.ExpiresAt,
 		Lease: ne.Lease, Features: string(features), CodeHash: s.codeHash(code),
 	})
@@ -181,13 +163,13 @@ func (s *Service) CreateEntitlement(ctx context.Context, ne NewEntitlement) (Cre
 func encodeFeatures(fs map[string]Feature) ([]byte, error) {
 	for k, f := range fs {
 		if k == "" || len(k) > 64 || strings.ContainsAny(k, "/ \t\r\n?#") {
-			return nil, fmt.Errorf("licensing: %w: feature key %q", store.ErrInvalid, k)
+			return nil, fmt.Errorf("licensing: %w: feature key %q", ErrInvalid, k)
 		}
 		switch {
 		case f.Kind == FeatureBoolean && f.Limit == 0:
 		case f.Kind == FeatureCounted && f.Limit > 0:
 		default:
-			return nil, fmt.Errorf("licensing: %w: feature %q: kind must be %q, or %q with a positive limit", store.ErrInvalid, k, FeatureBoolean, FeatureCounted)
+			return nil, fmt.Errorf("licensing: %w: feature %q: kind must be %q, or %q with a positive limit", ErrInvalid, k, FeatureBoolean, FeatureCounted)
 		}
 	}
 	if fs == nil {
@@ -215,9 +197,9 @@ type EntitlementChange struct {
 // none: the active seats keep their leases, and no new seat is granted
 // until the count is under the new limit.
 func (s *Service) UpdateEntitlement(ctx context.Context, id string, c EntitlementChange) (Entitlement, error) {
-	sc := store.EntitlementChange{Seats: c.Seats, ExpiresAt: c.ExpiresAt, Lease: c.Lease}
+	sc := StoredEntitlementChange{Seats: c.Seats, ExpiresAt: c.ExpiresAt, Lease: c.Lease}
 	if c.Lease != nil && (*c.Lease < time.Second || *c.Lease%time.Second != 0) {
-		return Entitlement{}, fmt.Errorf("licensing: %w: lease %v: must be whole seconds, at least 1s", store.ErrInvalid, *c.Lease)
+		return Entitlement{}, fmt.Errorf("licensing: %w: lease %v: must be whole seconds, at least 1s", ErrInvalid, *c.Lease)
 	}
 	if c.Features != nil {
 		b, err := encodeFeatures(c.Features)
@@ -240,7 +222,7 @@ func (s *Service) RenameTenant(ctx context.Context, id, name string) (Tenant, er
 	if err != nil {
 		return Tenant{}, fmt.Errorf("licensing: %w", err)
 	}
-	return Tenant(t), nil
+	return t, nil
 }
 
 // RenameProduct sets a product's name; its ID never changes.
@@ -249,13 +231,13 @@ func (s *Service) RenameProduct(ctx context.Context, id, name string) (Product, 
 	if err != nil {
 		return Product{}, fmt.Errorf("licensing: %w", err)
 	}
-	return Product(p), nil
+	return p, nil
 }
 
 // ListEntitlements returns one page of the tenant's entitlements (of
 // every tenant for ""), oldest first, and the cursor of the next page.
 func (s *Service) ListEntitlements(ctx context.Context, tenantID string, p Page) ([]Entitlement, string, error) {
-	es, next, err := s.db.ListEntitlements(ctx, tenantID, store.Page(p))
+	es, next, err := s.db.ListEntitlements(ctx, tenantID, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("licensing: %w", err)
 	}
@@ -268,7 +250,7 @@ func (s *Service) ListEntitlements(ctx context.Context, tenantID string, p Page)
 	return out, next, nil
 }
 
-// GetEntitlement returns the entitlement; errors wrap store.ErrNotFound
+// GetEntitlement returns the entitlement; errors wrap ErrNotFound
 // for an unknown one.
 func (s *Service) GetEntitlement(ctx context.Context, id string) (Entitlement, error) {
 	e, err := s.db.GetEntitlement(ctx, id)
@@ -281,15 +263,15 @@ func (s *Service) GetEntitlement(ctx context.Context, id string) (Entitlement, e
 // SuspendEntitlement suspends the entitlement: it neither activates nor
 // refreshes until resumed.
 func (s *Service) SuspendEntitlement(ctx context.Context, id string) error {
-	return s.db.SetEntitlementStatus(ctx, id, store.StatusSuspended)
+	return s.db.SetEntitlementStatus(ctx, id, StatusSuspended)
 }
 
 // ResumeEntitlement makes a suspended entitlement active again.
 func (s *Service) ResumeEntitlement(ctx context.Context, id string) error {
-	return s.db.SetEntitlementStatus(ctx, id, store.StatusActive)
+	return s.db.SetEntitlementStatus(ctx, id, StatusActive)
 }
 
-func entitlementFrom(e store.Entitlement) (Entitlement, error) {
+func entitlementFrom(e StoredEntitlement) (Entitlement, error) {
 	out := Entitlement{
 		ID: e.ID, TenantID: e.TenantID, ProductID: e.ProductID, Seats: e.Seats, ExpiresAt: e.ExpiresAt,
 		LeaseSeconds: int64(e.Lease / time.Second), Status: e.Status, CreatedAt: e.CreatedAt,

@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing/offline"
 	"github.com/vigil-sec/vigil/licensing/webhooks"
 )
@@ -37,11 +36,11 @@ var errOfflineActivation = refuse(CodeInvalidCredentials, "the activation is unk
 
 // offlineKinds are the keys each tenant has: two KEM keys and the key that
 // signs licenses.
-var offlineKinds = []string{store.OfflineKeyX25519, store.OfflineKeyMLKEM768X25519, store.OfflineKeyEd25519}
+var offlineKinds = []string{OfflineKeyX25519, OfflineKeyMLKEM768X25519, OfflineKeyEd25519}
 
 // OfflineKey returns the tenant's offline public keys (the server key
 // file's content), making and storing them on first need. Errors wrap
-// store.ErrNotFound for an unknown tenant.
+// ErrNotFound for an unknown tenant.
 func (s *Service) OfflineKey(ctx context.Context, tenantID string) (*offline.ServerKey, error) {
 	ks, err := s.offlineKeys(ctx, tenantID)
 	if err != nil {
@@ -55,7 +54,7 @@ func (s *Service) OfflineKey(ctx context.Context, tenantID string) (*offline.Ser
 		if err != nil {
 			return nil, fmt.Errorf("licensing: offline key %s: stored public key is malformed", k.ID)
 		}
-		if kind == store.OfflineKeyEd25519 {
+		if kind == OfflineKeyEd25519 {
 			sk.Signing = offline.KeyInfo{Alg: "Ed25519", KeyID: k.ID, PublicKey: pub}
 			continue
 		}
@@ -70,7 +69,7 @@ func (s *Service) OfflineKey(ctx context.Context, tenantID string) (*offline.Ser
 
 // offlineKeys returns the tenant's active offline keys by kind, making the
 // missing ones.
-func (s *Service) offlineKeys(ctx context.Context, tenantID string) (map[string]store.OfflineKey, error) {
+func (s *Service) offlineKeys(ctx context.Context, tenantID string) (map[string]OfflineKey, error) {
 	if _, err := s.db.GetTenant(ctx, tenantID); err != nil {
 		return nil, err
 	}
@@ -78,7 +77,7 @@ func (s *Service) offlineKeys(ctx context.Context, tenantID string) (map[string]
 	if err != nil {
 		return nil, fmt.Errorf("licensing: %w", err)
 	}
-	ks := make(map[string]store.OfflineKey, len(offlineKinds))
+	ks := make(map[string]OfflineKey, len(offlineKinds))
 	for _, k := range stored {
 		ks[k.Kind] = k
 	}
@@ -99,26 +98,26 @@ func (s *Service) offlineKeys(ctx context.Context, tenantID string) (map[string]
 }
 
 // newOfflineKey makes a key of the kind, its private part sealed.
-func (s *Service) newOfflineKey(tenantID, kind string) (store.OfflineKey, error) {
-	k := store.OfflineKey{ID: "ofk-" + uuid.NewString(), TenantID: tenantID, Kind: kind}
+func (s *Service) newOfflineKey(tenantID, kind string) (OfflineKey, error) {
+	k := OfflineKey{ID: "ofk-" + uuid.NewString(), TenantID: tenantID, Kind: kind}
 	var pub, priv []byte
-	if kind == store.OfflineKeyEd25519 {
+	if kind == OfflineKeyEd25519 {
 		p, sk, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
-			return store.OfflineKey{}, fmt.Errorf("licensing: offline signing key: %w", err)
+			return OfflineKey{}, fmt.Errorf("licensing: offline signing key: %w", err)
 		}
 		pub, priv = p, sk.Seed()
 	} else {
 		kem, err := offline.KEM(kind)
 		if err != nil {
-			return store.OfflineKey{}, err
+			return OfflineKey{}, err
 		}
 		sk, err := kem.GenerateKey()
 		if err != nil {
-			return store.OfflineKey{}, fmt.Errorf("licensing: offline %s key: %w", kind, err)
+			return OfflineKey{}, fmt.Errorf("licensing: offline %s key: %w", kind, err)
 		}
 		if priv, err = sk.Bytes(); err != nil {
-			return store.OfflineKey{}, fmt.Errorf("licensing: offline %s key: %w", kind, err)
+			return OfflineKey{}, fmt.Errorf("licensing: offline %s key: %w", kind, err)
 		}
 		pub = sk.PublicKey().Bytes()
 	}
@@ -128,15 +127,15 @@ func (s *Service) newOfflineKey(tenantID, kind string) (store.OfflineKey, error)
 }
 
 // offlineKeyAAD binds a sealed private key to its ID, tenant and kind.
-func offlineKeyAAD(k store.OfflineKey) string {
+func offlineKeyAAD(k OfflineKey) string {
 	return k.ID + "\x00" + k.TenantID + "\x00" + k.Kind
 }
 
-func (s *Service) sealOfflineKey(priv []byte, k store.OfflineKey) string {
+func (s *Service) sealOfflineKey(priv []byte, k OfflineKey) string {
 	return s.kr.offline.seal(priv, offlineKeyAAD(k))
 }
 
-func (s *Service) openOfflineKey(k store.OfflineKey) ([]byte, error) {
+func (s *Service) openOfflineKey(k OfflineKey) ([]byte, error) {
 	priv, err := s.kr.offline.open(k.SealedPrivate, offlineKeyAAD(k))
 	switch {
 	case errors.Is(err, errSealMalformed):
@@ -170,7 +169,7 @@ func (s *Service) OfflineActivate(ctx context.Context, env *offline.Envelope) (*
 		return refuse(CodeOfflineInvalid, strings.ReplaceAll(err.Error(), "offline: ", ""))
 	}
 	k, err := s.db.GetOfflineKey(ctx, env.KeyID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && k.Kind == store.OfflineKeyEd25519) {
+	if errors.Is(err, ErrNotFound) || (err == nil && k.Kind == OfflineKeyEd25519) {
 		return nil, refuse(CodeOfflineInvalid, fmt.Sprintf("the request is sealed to key %q, which is not a server key; get the tenant's key again (vigil license server-key)", env.KeyID))
 	}
 	if err != nil {
@@ -206,7 +205,7 @@ func (s *Service) OfflineActivate(ctx context.Context, env *offline.Envelope) (*
 	if err != nil {
 		return nil, err
 	}
-	sign := ks[store.OfflineKeyEd25519]
+	sign := ks[OfflineKeyEd25519]
 	signSeed, err := s.openOfflineKey(sign)
 	if err != nil {
 		return nil, err
@@ -236,9 +235,9 @@ func (s *Service) OfflineActivate(ctx context.Context, env *offline.Envelope) (*
 
 // useOfflineRequest records the request's ID in the transaction; a replay
 // is refused.
-func useOfflineRequest(ctx context.Context, tx *store.LicensingTx, req *offline.Request, now time.Time) error {
+func useOfflineRequest(ctx context.Context, tx Tx, req *offline.Request, now time.Time) error {
 	err := tx.UseOfflineRequest(ctx, req.RequestID, req.TenantID, now)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, ErrConflict) {
 		return refuse(CodeOfflineReplayed, "this request was already served; make a new request")
 	}
 	return err
@@ -249,7 +248,7 @@ func (s *Service) offlineActivate(ctx context.Context, req *offline.Request, now
 	norm, ok := NormalizeCode(req.ActivationCode)
 	hash := keyedHash(s.kr.code, norm) // computed for bad codes too: the same work
 	se, err := s.db.EntitlementByCodeHash(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (!ok || se.TenantID != req.TenantID || se.ProductID != req.ProductID)) {
+	if errors.Is(err, ErrNotFound) || (err == nil && (!ok || se.TenantID != req.TenantID || se.ProductID != req.ProductID)) {
 		return offline.License{}, errInvalidCredentials
 	}
 	if err != nil {
@@ -257,7 +256,7 @@ func (s *Service) offlineActivate(ctx context.Context, req *offline.Request, now
 	}
 	var lic offline.License
 	ev := s.events()
-	err = s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+	err = s.db.InLicensingTx(ctx, func(tx Tx) error {
 		if err := useOfflineRequest(ctx, tx, req, now); err != nil {
 			return err
 		}
@@ -295,7 +294,7 @@ func (s *Service) offlineActivate(ctx context.Context, req *offline.Request, now
 		if err != nil {
 			return err
 		}
-		err = tx.PutOfflineActivation(ctx, store.OfflineActivation{ActivationID: act.ID, SecretHash: s.proofHash(req.Proof),
+		err = tx.PutOfflineActivation(ctx, OfflineActivation{ActivationID: act.ID, SecretHash: s.proofHash(req.Proof),
 			ClientKeyHash: offline.KeyHash(req.ClientKey), CreatedAt: now})
 		if err != nil {
 			return err
@@ -313,32 +312,32 @@ func (s *Service) offlineActivate(ctx context.Context, req *offline.Request, now
 // allows, or a new activation (ID "") when a seat is free: the seat
 // accounting that Activate and offline activation share. The caller holds
 // the entitlement's lock and expired the leases that ran out.
-func (s *Service) claimSeat(ctx context.Context, tx *store.LicensingTx, e store.Entitlement, seatID, fingerprint string, now time.Time) (store.Activation, error) {
+func (s *Service) claimSeat(ctx context.Context, tx Tx, e StoredEntitlement, seatID, fingerprint string, now time.Time) (StoredActivation, error) {
 	act, err := tx.ActiveSeat(ctx, e.ID, seatID)
 	switch {
 	case err == nil:
 		if act.Fingerprint != "" && !equalHash(act.Fingerprint, fingerprint) {
-			return store.Activation{}, refuse(CodeFingerprintMismatch, "this seat is bound to another machine; deactivate it there first")
+			return StoredActivation{}, refuse(CodeFingerprintMismatch, "this seat is bound to another machine; deactivate it there first")
 		}
 		return act, nil
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		n, err := tx.CountActiveSeats(ctx, e.ID, now)
 		if err != nil {
-			return store.Activation{}, err
+			return StoredActivation{}, err
 		}
 		if n >= e.Seats {
-			return store.Activation{}, refuse(CodeNoSeats, fmt.Sprintf("all %d seats of the entitlement are taken; deactivate one or wait for a lease to run out", e.Seats))
+			return StoredActivation{}, refuse(CodeNoSeats, fmt.Sprintf("all %d seats of the entitlement are taken; deactivate one or wait for a lease to run out", e.Seats))
 		}
-		return store.Activation{EntitlementID: e.ID, SeatID: seatID, Status: store.StatusActive, CreatedAt: now}, nil
+		return StoredActivation{EntitlementID: e.ID, SeatID: seatID, Status: StatusActive, CreatedAt: now}, nil
 	default:
-		return store.Activation{}, err
+		return StoredActivation{}, err
 	}
 }
 
 // offlineLease is the lease of an offline activation: the entitlement's
 // lease period, as online, not past the entitlement's expiry. Entitlements
 // for air-gapped sites are made with a longer lease (up to 366 days).
-func offlineLease(e store.Entitlement, now time.Time) time.Time {
+func offlineLease(e StoredEntitlement, now time.Time) time.Time {
 	lease := now.Add(e.Lease).Truncate(time.Second)
 	if !e.ExpiresAt.IsZero() && lease.After(e.ExpiresAt) {
 		lease = e.ExpiresAt
@@ -351,7 +350,7 @@ func offlineLease(e store.Entitlement, now time.Time) time.Time {
 func (s *Service) offlineRenew(ctx context.Context, req *offline.Request, now time.Time) (offline.License, error) {
 	var lic offline.License
 	ev := s.events()
-	err := s.db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+	err := s.db.InLicensingTx(ctx, func(tx Tx) error {
 		if err := useOfflineRequest(ctx, tx, req, now); err != nil {
 			return err
 		}
@@ -379,8 +378,8 @@ func (s *Service) offlineRenew(ctx context.Context, req *offline.Request, now ti
 			return refuse(CodeFingerprintMismatch, "the fingerprint does not match the machine this seat is bound to")
 		}
 		if req.Type == offline.Deactivate {
-			if act.Status != store.StatusDeactivated { // twice: the same receipt
-				act.Status, act.DeactivatedAt = store.StatusDeactivated, now
+			if act.Status != StatusDeactivated { // twice: the same receipt
+				act.Status, act.DeactivatedAt = StatusDeactivated, now
 				if err := tx.UpdateActivation(ctx, act); err != nil {
 					return err
 				}
@@ -392,9 +391,9 @@ func (s *Service) offlineRenew(ctx context.Context, req *offline.Request, now ti
 			return err
 		}
 		switch {
-		case act.Status == store.StatusDeactivated:
+		case act.Status == StatusDeactivated:
 			return refuse(CodeLeaseExpired, "the activation was deactivated; activate again")
-		case act.Status != store.StatusActive || !now.Before(act.LeaseExpiresAt):
+		case act.Status != StatusActive || !now.Before(act.LeaseExpiresAt):
 			return refuse(CodeLeaseExpired, "the lease ran out; activate again")
 		}
 		if err := s.usable(ctx, tx, e, now); err != nil {
@@ -415,7 +414,7 @@ func (s *Service) offlineRenew(ctx context.Context, req *offline.Request, now ti
 
 // offlineLicense is the license (or, for a deactivated activation, the
 // receipt) of the activation, as of now.
-func offlineLicense(e store.Entitlement, act store.Activation, now time.Time) (offline.License, error) {
+func offlineLicense(e StoredEntitlement, act StoredActivation, now time.Time) (offline.License, error) {
 	ent, err := entitlementFrom(e)
 	if err != nil {
 		return offline.License{}, err
@@ -429,7 +428,7 @@ func offlineLicense(e store.Entitlement, act store.Activation, now time.Time) (o
 	for k, f := range ent.Features {
 		lic.Features[k] = offline.Feature{Kind: f.Kind, Limit: f.Limit}
 	}
-	if act.Status == store.StatusDeactivated {
+	if act.Status == StatusDeactivated {
 		lic.Kind, lic.LeaseExpiresAt, lic.DeactivatedAt = offline.KindDeactivation, time.Time{}, act.DeactivatedAt
 	}
 	return lic, nil

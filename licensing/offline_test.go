@@ -78,7 +78,7 @@ func (e *offlineEnv) params(seat string) offline.Params {
 func (e *offlineEnv) seats() int {
 	e.t.Helper()
 	var n int
-	err := e.db.InLicensingTx(context.Background(), func(tx *store.LicensingTx) error {
+	err := e.db.InLicensingTx(context.Background(), func(tx licensing.Tx) error {
 		var err error
 		n, err = tx.CountActiveSeats(context.Background(), e.ent.ID, e.clock.Now())
 		return err
@@ -308,7 +308,7 @@ func TestOfflineRefusals(t *testing.T) {
 		}
 
 		// Unknown tenant: no key.
-		if _, err := e.svc.OfflineKey(ctx, "no-such-tenant"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := e.svc.OfflineKey(ctx, "no-such-tenant"); !errors.Is(err, licensing.ErrNotFound) {
 			t.Errorf("OfflineKey of an unknown tenant: %v, want ErrNotFound", err)
 		}
 	})

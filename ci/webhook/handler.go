@@ -11,11 +11,22 @@ import (
 	"net/http"
 
 	"golang.org/x/time/rate"
+
+	"github.com/vigil-sec/vigil/internal/httpx"
 )
 
 // MaxBodySize bounds the body of a webhook delivery. GitHub caps payloads
 // at 25 MB.
 const MaxBodySize = 25 << 20 // 25 MiB
+
+// Rate limiting defaults: per source address.
+const (
+	DefaultRate  = rate.Limit(20) // requests per second
+	DefaultBurst = 100
+
+	// maxSources bounds how many source addresses are remembered at once.
+	maxSources = 100_000
+)
 
 // ErrUnknownProject is what a SecretLookup returns (possibly wrapped) for a
 // project that does not exist; the handler answers as it does a bad
@@ -108,7 +119,7 @@ func Handler(cfg Config) (http.Handler, error) {
 type pushServer struct {
 	cfg     Config
 	log     *slog.Logger
-	limiter *keyedLimiter
+	limiter *httpx.RateLimiter
 	// dummySecret stands in for the secret of an unknown project, so
 	// that its deliveries cost what a known project's do. Nobody knows
 	// it: a signature never matches it.
@@ -152,10 +163,9 @@ func (s *pushServer) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "webhooks must be sent with POST")
 		return
 	}
-	addr := sourceAddr(r)
-	if !s.limiter.allow(addr) {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "RATE_LIMITED", "too many webhook deliveries from this address; retry later")
+	addr := httpx.ClientIP(r)
+	if ok, wait := s.limiter.Allow(addr); !ok {
+		httpx.WriteRateLimited(w, wait, "too many webhook deliveries from this address")
 		return
 	}
 	name, project := r.PathValue("provider"), r.PathValue("project")
@@ -269,14 +279,19 @@ func logger(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-func limiter(r rate.Limit, burst int) *keyedLimiter {
+// limiter limits requests per source address (httpx.ClientIP: forwarding
+// headers are not believed); zero rate and burst mean the defaults. When
+// maxSources addresses are remembered, newcomers are refused rather than
+// an address's bucket reset: a flood from many addresses does not loosen
+// the limit of the addresses already sending.
+func limiter(r rate.Limit, burst int) *httpx.RateLimiter {
 	if r == 0 {
 		r = DefaultRate
 	}
 	if burst == 0 {
 		burst = DefaultBurst
 	}
-	return newKeyedLimiter(r, burst)
+	return httpx.NewRateLimiter(httpx.RateLimiterConfig{Rate: r, Burst: burst, MaxKeys: maxSources, RefuseNewWhenFull: true})
 }
 
 type errorBody struct {

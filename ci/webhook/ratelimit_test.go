@@ -1,29 +1,28 @@
 package webhook
 
 import (
+	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-func TestKeyedLimiterEvicts(t *testing.T) {
+// TestLimiterRefusesNewcomersWhenFull: when maxSources addresses are
+// remembered, a new address is refused rather than another address's
+// bucket reset.
+func TestLimiterRefusesNewcomersWhenFull(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	k := newKeyedLimiter(1, 1)
-	k.now = func() time.Time { return now }
-
-	if !k.allow("a") || k.allow("a") {
-		t.Fatal("a: want one request allowed, then refused")
+	l := limiter(rate.Every(time.Hour), 1) // a bucket refills in an hour: every address stays remembered
+	for i := range maxSources {
+		if ok, _ := l.Allow(strconv.Itoa(i)); !ok {
+			t.Fatalf("address %d refused with room left", i)
+		}
 	}
-	if !k.allow("b") {
-		t.Fatal("b: refused, want its own bucket")
+	if ok, wait := l.Allow("newcomer"); ok || wait <= 0 {
+		t.Errorf("a newcomer with every slot in use: allowed %v, retry after %v; want refused", ok, wait)
 	}
-	now = now.Add(limiterIdle + time.Second)
-	if !k.allow("c") {
-		t.Fatal("c: refused")
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, ok := k.entries["a"]; ok || len(k.entries) != 1 {
-		t.Errorf("entries after idle sweep: %d (a kept: %v), want only c", len(k.entries), ok)
+	if ok, _ := l.Allow("0"); ok {
+		t.Error("address 0 got a fresh bucket: a newcomer reset it")
 	}
 }

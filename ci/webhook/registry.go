@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/time/rate"
+
+	"github.com/vigil-sec/vigil/internal/httpx"
 )
 
 // Registry notification media types: the Docker distribution envelope, and
@@ -113,7 +115,7 @@ type registryServer struct {
 	cfg       RegistryConfig
 	tokenHash []byte
 	log       *slog.Logger
-	limiter   *keyedLimiter
+	limiter   *httpx.RateLimiter
 }
 
 // envelope is the Docker distribution notification envelope, trimmed to
@@ -141,10 +143,9 @@ func (s *registryServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "notifications must be sent with POST")
 		return
 	}
-	addr := sourceAddr(r)
-	if !s.limiter.allow(addr) {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "RATE_LIMITED", "too many notifications from this address; retry later")
+	addr := httpx.ClientIP(r)
+	if ok, wait := s.limiter.Allow(addr); !ok {
+		httpx.WriteRateLimited(w, wait, "too many notifications from this address")
 		return
 	}
 	ctx := r.Context()

@@ -572,8 +572,11 @@ func TestHandlerLimits(t *testing.T) {
 		srv, _ := setup(t, func(c *webhook.Config) { c.Rate, c.Burst = rate.Every(time.Hour), 2 })
 		var statuses []int
 		for range 4 {
-			got, _ := send(t, srv, "/hooks/generic/app", nil, []byte(`{}`))
+			got, answer := send(t, srv, "/hooks/generic/app", nil, []byte(`{}`))
 			statuses = append(statuses, got)
+			if got == http.StatusTooManyRequests && answer["code"] != "RATE_LIMITED" {
+				t.Errorf("429 answer %v, want code RATE_LIMITED", answer)
+			}
 		}
 		if diff := cmp.Diff(statuses, []int{401, 401, 429, 429}); diff != "" {
 			t.Errorf("statuses (-got +want):\n%s", diff)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing"
 	"github.com/vigil-sec/vigil/licensing/offline"
 )
@@ -98,7 +97,7 @@ that offline-request and offline-verify read; --json prints that file's JSON
 			}
 			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
 				sk, err := s.OfflineKey(cmd.Context(), tenant)
-				if errors.Is(err, store.ErrNotFound) {
+				if errors.Is(err, licensing.ErrNotFound) {
 					return &usageError{fmt.Errorf("--tenant %q: no such tenant", tenant)}
 				}
 				if err != nil {

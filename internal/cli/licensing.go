@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-sec/vigil/internal/server"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing"
 )
 
@@ -103,10 +102,11 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
-// badInput turns the store's refusals of user input (an unknown ID, an
-// invalid value) into usage errors (exit 2) prefixed with what names it.
+// badInput turns the licensing service's refusals of user input (an
+// unknown ID, an invalid value) into usage errors (exit 2) prefixed with
+// what names it.
 func badInput(what string, err error) error {
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, licensing.ErrNotFound) || errors.Is(err, licensing.ErrInvalid) || errors.Is(err, licensing.ErrConflict) {
 		msg := err.Error()
 		for _, p := range []string{"licensing: ", "create tenant: ", "create product: ", "create entitlement: "} {
 			msg = strings.TrimPrefix(msg, p)

@@ -23,14 +23,28 @@ const (
 // RateLimiterConfig configures NewRateLimiter.
 type RateLimiterConfig struct {
 	// Rate is the sustained number of requests per second each key may
-	// make, and Burst how many it may make at once.
+	// make, and Burst how many it may make at once. rate.Inf lets every
+	// request through and remembers no key.
 	Rate  rate.Limit
 	Burst int
 	// MaxKeys bounds memory: past it the least recently seen key is
-	// forgotten (DefaultRateLimitMaxKeys if zero).
+	// forgotten, which gives it a full bucket again
+	// (DefaultRateLimitMaxKeys if zero).
 	MaxKeys int
-	// TTL forgets keys not seen for that long (DefaultRateLimitTTL if zero).
+	// TTL forgets keys not seen for that long (DefaultRateLimitTTL if
+	// zero). A key is forgotten sooner once its bucket has refilled
+	// (Burst/Rate after its last request): a full bucket is what a new
+	// key gets, so forgetting it loses nothing.
 	TTL time.Duration
+	// RefuseNewWhenFull refuses a new key while MaxKeys keys are
+	// remembered, instead of forgetting the least recently seen one
+	// (which resets that key's bucket); the refusal's retryAfter is when
+	// the oldest key will be forgotten. Set it where a limit that loosens
+	// under a flood of new keys is worse than newcomers waiting: the
+	// limit then fails closed.
+	RefuseNewWhenFull bool
+	// Now is the clock; nil means time.Now. For tests.
+	Now func() time.Time
 }
 
 // RateLimiter is a token bucket per key (a client IP, a client ID), with
@@ -38,7 +52,9 @@ type RateLimiterConfig struct {
 // concurrent use.
 type RateLimiter struct {
 	cfg RateLimiterConfig
-	now func() time.Time
+	// idle is how long a key is kept after its last request: TTL, or
+	// the time its bucket takes to refill if that is shorter.
+	idle time.Duration
 
 	mu   sync.Mutex
 	lru  *list.List // of *bucket, most recently used first
@@ -51,7 +67,8 @@ type bucket struct {
 	lastSeen time.Time
 }
 
-// NewRateLimiter makes a RateLimiter; zero MaxKeys and TTL mean the defaults.
+// NewRateLimiter makes a RateLimiter; zero MaxKeys and TTL mean the
+// defaults.
 func NewRateLimiter(cfg RateLimiterConfig) *RateLimiter {
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = DefaultRateLimitMaxKeys
@@ -59,14 +76,37 @@ func NewRateLimiter(cfg RateLimiterConfig) *RateLimiter {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultRateLimitTTL
 	}
-	return &RateLimiter{cfg: cfg, now: time.Now, lru: list.New(), keys: map[string]*list.Element{}}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &RateLimiter{cfg: cfg, idle: keepFor(cfg), lru: list.New(), keys: map[string]*list.Element{}}
 }
 
-// Allow takes a token from key's bucket. When there is none it takes
-// nothing and says how long to wait before the next attempt.
+// keepFor is how long a key is remembered after its last request: the
+// TTL, or less when an empty bucket refills sooner.
+func keepFor(cfg RateLimiterConfig) time.Duration {
+	if cfg.Rate <= 0 { // never refills
+		return cfg.TTL
+	}
+	refill := math.Ceil(float64(cfg.Burst) / float64(cfg.Rate) * float64(time.Second))
+	if refill >= float64(cfg.TTL) {
+		return cfg.TTL
+	}
+	return time.Duration(refill)
+}
+
+// Allow takes a token from key's bucket. When there is none, or key is
+// new and RefuseNewWhenFull turns it away, it takes nothing and says how
+// long to wait before the next attempt.
 func (l *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
-	now := l.now()
-	lim := l.limiter(key, now)
+	if l.cfg.Rate == rate.Inf {
+		return true, 0
+	}
+	now := l.cfg.Now()
+	lim, wait := l.limiter(key, now)
+	if lim == nil {
+		return false, wait
+	}
 	res := lim.ReserveN(now, 1)
 	if !res.OK() { // Burst 0: nothing ever passes.
 		return false, time.Duration(math.MaxInt64)
@@ -85,25 +125,32 @@ func (l *RateLimiter) Len() int {
 	return l.lru.Len()
 }
 
-func (l *RateLimiter) limiter(key string, now time.Time) *rate.Limiter {
+// limiter is key's bucket, made if key is new. It is nil when the table
+// is full and RefuseNewWhenFull refuses key, with the time until a slot
+// frees.
+func (l *RateLimiter) limiter(key string, now time.Time) (*rate.Limiter, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// Forget keys idle past the TTL; the oldest are at the back.
-	for e := l.lru.Back(); e != nil && now.Sub(e.Value.(*bucket).lastSeen) > l.cfg.TTL; e = l.lru.Back() {
+	// Forget keys idle for l.idle; the oldest are at the back.
+	for e := l.lru.Back(); e != nil && now.Sub(e.Value.(*bucket).lastSeen) >= l.idle; e = l.lru.Back() {
 		l.remove(e)
 	}
 	if e, ok := l.keys[key]; ok {
 		b := e.Value.(*bucket)
 		b.lastSeen = now
 		l.lru.MoveToFront(e)
-		return b.limiter
+		return b.limiter, 0
+	}
+	if l.lru.Len() >= l.cfg.MaxKeys && l.cfg.RefuseNewWhenFull {
+		oldest := l.lru.Back().Value.(*bucket) // forgotten at lastSeen+idle, after now
+		return nil, oldest.lastSeen.Add(l.idle).Sub(now)
 	}
 	for l.lru.Len() >= l.cfg.MaxKeys {
 		l.remove(l.lru.Back())
 	}
 	b := &bucket{key: key, limiter: rate.NewLimiter(l.cfg.Rate, l.cfg.Burst), lastSeen: now}
 	l.keys[key] = l.lru.PushFront(b)
-	return b.limiter
+	return b.limiter, 0
 }
 
 func (l *RateLimiter) remove(e *list.Element) {
@@ -112,17 +159,12 @@ func (l *RateLimiter) remove(e *list.Element) {
 }
 
 // Middleware limits requests by the key keyFunc gives (ClientIP, a client
-// ID). A request over the limit gets 429 with Retry-After in seconds and a
-// RATE_LIMITED error.
+// ID). A request over the limit gets WriteRateLimited's answer.
 func (l *RateLimiter) Middleware(keyFunc func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ok, wait := l.Allow(keyFunc(r))
-			if !ok {
-				secs := int64(math.Ceil(wait.Seconds()))
-				secs = max(secs, 1)
-				w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-				WriteError(w, http.StatusTooManyRequests, CodeRateLimited, "too many requests: retry after "+strconv.FormatInt(secs, 10)+"s")
+			if ok, wait := l.Allow(keyFunc(r)); !ok {
+				WriteRateLimited(w, wait, "too many requests")
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -130,18 +172,37 @@ func (l *RateLimiter) Middleware(keyFunc func(*http.Request) string) func(http.H
 	}
 }
 
+// WriteRateLimited answers 429 RATE_LIMITED with a Retry-After of wait
+// (SetRetryAfter). The message is what says what was refused ("too many
+// activation attempts") followed by ": retry after Ns".
+func WriteRateLimited(w http.ResponseWriter, wait time.Duration, what string) {
+	secs := SetRetryAfter(w, wait)
+	WriteError(w, http.StatusTooManyRequests, CodeRateLimited, what+": retry after "+strconv.FormatInt(secs, 10)+"s")
+}
+
+// SetRetryAfter sets the Retry-After header to wait in whole seconds,
+// rounded up so that a client waiting that long is not refused again, and
+// at least 1; it returns the seconds. For answers whose body is not
+// WriteRateLimited's (an OAuth error).
+func SetRetryAfter(w http.ResponseWriter, wait time.Duration) int64 {
+	secs := max(int64(math.Ceil(wait.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	return secs
+}
+
 // ClientIP is the address of the client that sent r: the host of
-// r.RemoteAddr. Only when that peer is one of trustedProxies is
+// r.RemoteAddr (an IPv4-mapped IPv6 address as IPv4, so that one client
+// has one key). Only when that peer is one of trustedProxies is
 // X-Forwarded-For believed: it is read from the right, skipping trusted
 // proxies, and the first other address is the client. Without
 // trustedProxies headers are ignored, since any client can set them.
 func ClientIP(r *http.Request, trustedProxies ...netip.Prefix) string {
-	peer := remoteIP(r.RemoteAddr)
-	if len(trustedProxies) == 0 || !peer.IsValid() || !trusted(peer, trustedProxies) {
-		if peer.IsValid() {
-			return peer.String()
-		}
-		return r.RemoteAddr
+	host, peer := remoteHost(r.RemoteAddr)
+	if !peer.IsValid() {
+		return host
+	}
+	if len(trustedProxies) == 0 || !trusted(peer, trustedProxies) {
+		return peer.String()
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
@@ -158,16 +219,19 @@ func ClientIP(r *http.Request, trustedProxies ...netip.Prefix) string {
 	return peer.String()
 }
 
-func remoteIP(addr string) netip.Addr {
+// remoteHost splits a remote address into its host, without the port, and
+// the host as an IP address (invalid when it is not one, such as the
+// address of a Unix socket's peer).
+func remoteHost(addr string) (string, netip.Addr) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}
+		return host, netip.Addr{}
 	}
-	return ip.Unmap()
+	return host, ip.Unmap()
 }
 
 func trusted(ip netip.Addr, prefixes []netip.Prefix) bool {

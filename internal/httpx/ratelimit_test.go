@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -51,8 +52,8 @@ func TestRateLimiterMiddleware(t *testing.T) {
 func TestRateLimiterEviction(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_700_000_000, 0)
-	l := NewRateLimiter(RateLimiterConfig{Rate: rate.Every(time.Hour), Burst: 1, MaxKeys: 2, TTL: time.Minute})
-	l.now = func() time.Time { return now }
+	l := NewRateLimiter(RateLimiterConfig{Rate: rate.Every(time.Hour), Burst: 1, MaxKeys: 2, TTL: time.Minute,
+		Now: func() time.Time { return now }})
 
 	allow := func(key string) bool { ok, _ := l.Allow(key); return ok }
 	if !allow("a") || allow("a") {
@@ -75,6 +76,105 @@ func TestRateLimiterEviction(t *testing.T) {
 	}
 }
 
+// TestRateLimiterForgetsRefilledBuckets: a key idle long enough for its
+// bucket to refill is forgotten before the TTL, since a new key gets the
+// same full bucket; one idle for less keeps its empty bucket.
+func TestRateLimiterForgetsRefilledBuckets(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	l := NewRateLimiter(RateLimiterConfig{Rate: rate.Every(time.Second), Burst: 2, Now: func() time.Time { return now }})
+	allow := func(key string) bool { ok, _ := l.Allow(key); return ok }
+	for i := range 100 {
+		if !allow(fmt.Sprint("10.0.0.", i)) {
+			t.Fatal("first request of an address refused")
+		}
+	}
+	allow("a")
+	allow("a")
+	if allow("a") {
+		t.Fatal("a: third request in a burst of 2 allowed")
+	}
+	now = now.Add(time.Second) // a has one token back, not two
+	if got := l.Len(); got != 101 {
+		t.Errorf("Len before the refill time = %d, want 101", got)
+	}
+	if !allow("a") || allow("a") {
+		t.Error("a: want one request allowed after a second, then refused")
+	}
+	now = now.Add(2 * time.Second) // every bucket full again
+	allow("b")
+	if got := l.Len(); got != 1 {
+		t.Errorf("Len after the refill time = %d, want 1 (b)", got)
+	}
+}
+
+// TestRateLimiterRefuseNewWhenFull: with RefuseNewWhenFull a full table
+// turns new keys away until its oldest key is forgotten, and no key's
+// bucket is reset; without it the least recently seen key is forgotten.
+func TestRateLimiterRefuseNewWhenFull(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	l := NewRateLimiter(RateLimiterConfig{Rate: rate.Every(time.Hour), Burst: 1, MaxKeys: 2, TTL: time.Minute,
+		RefuseNewWhenFull: true, Now: func() time.Time { return now }})
+	allow := func(key string) (bool, time.Duration) { return l.Allow(key) }
+	if ok, _ := allow("a"); !ok {
+		t.Fatal("a refused")
+	}
+	now = now.Add(10 * time.Second)
+	if ok, _ := allow("b"); !ok {
+		t.Fatal("b refused")
+	}
+	ok, wait := allow("c")
+	if ok || wait != 50*time.Second {
+		t.Errorf("c with a full table: %v, retry after %v; want refused for 50s (until a is forgotten)", ok, wait)
+	}
+	if got := l.Len(); got != 2 {
+		t.Errorf("Len = %d, want 2", got)
+	}
+	now = now.Add(50 * time.Second) // a idle for the TTL: forgotten
+	if ok, _ := allow("c"); !ok {
+		t.Error("c refused after the retry time it was given")
+	}
+	if ok, _ := allow("b"); ok {
+		t.Error("b's bucket was reset by the newcomer")
+	}
+}
+
+// TestRateLimiterInf: rate.Inf lets everything through and remembers no
+// key.
+func TestRateLimiterInf(t *testing.T) {
+	t.Parallel()
+	l := NewRateLimiter(RateLimiterConfig{Rate: rate.Inf, MaxKeys: 1, RefuseNewWhenFull: true})
+	for i := range 10 {
+		if ok, _ := l.Allow(fmt.Sprint(i)); !ok {
+			t.Fatalf("request %d refused under rate.Inf", i)
+		}
+	}
+	if got := l.Len(); got != 0 {
+		t.Errorf("Len = %d, want 0", got)
+	}
+}
+
+func TestSetRetryAfter(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		wait time.Duration
+		want string
+	}{
+		{0, "1"},
+		{50 * time.Millisecond, "1"},
+		{time.Second, "1"},
+		{1400 * time.Millisecond, "2"}, // rounded up: a client retrying at 1s would be refused again
+		{time.Minute, "60"},
+	} {
+		w := httptest.NewRecorder()
+		secs := SetRetryAfter(w, tt.wait)
+		if got := w.Header().Get("Retry-After"); got != tt.want || strconv.FormatInt(secs, 10) != tt.want {
+			t.Errorf("SetRetryAfter(%v): header %q, returned %d; want %s", tt.wait, got, secs, tt.want)
+		}
+	}
+}
+
 func TestClientIP(t *testing.T) {
 	t.Parallel()
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
@@ -90,6 +190,9 @@ func TestClientIP(t *testing.T) {
 		{"spoofed left entry skipped", "10.0.0.2:443", "1.2.3.4, 198.51.100.1, 10.0.0.9", proxies, "198.51.100.1"},
 		{"ipv6", "[2001:db8::1]:443", "", nil, "2001:db8::1"},
 		{"malformed hop", "10.0.0.2:443", "garbage", proxies, "10.0.0.2"},
+		{"ipv4-mapped ipv6", "[::ffff:203.0.113.7]:5555", "", nil, "203.0.113.7"},
+		{"not an IP: the port dropped", "peer.example:5555", "", nil, "peer.example"},
+		{"unix socket peer", "@", "198.51.100.1", proxies, "@"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

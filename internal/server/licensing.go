@@ -339,11 +339,11 @@ func (s *Server) createEntitlement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if _, err := s.lic.GetTenant(ctx, ne.TenantID); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.lic.GetTenant(ctx, ne.TenantID); errors.Is(err, licensing.ErrNotFound) {
 		httpx.WriteErr(w, invalidField("tenant_id %q: no such tenant", ne.TenantID))
 		return
 	}
-	if _, err := s.lic.GetProduct(ctx, ne.ProductID); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.lic.GetProduct(ctx, ne.ProductID); errors.Is(err, licensing.ErrNotFound) {
 		httpx.WriteErr(w, invalidField("product_id %q: no such product", ne.ProductID))
 		return
 	}
@@ -399,27 +399,44 @@ func (s *Server) setEntitlementStatus(suspend bool) http.HandlerFunc {
 	}
 }
 
-// writeLicensingError is writeStoreError without the "licensing: …: "
-// prefixes the service puts on the store's messages.
+// licensingSentinels pairs the licensing service's sentinels with the
+// store's, which writeStoreError answers: the store's errors match both,
+// the service's own refusals (a bad lease, an unknown webhook cursor)
+// only licensing's.
+var licensingSentinels = []struct{ domain, store error }{
+	{licensing.ErrNotFound, store.ErrNotFound},
+	{licensing.ErrConflict, store.ErrConflict},
+	{licensing.ErrInvalid, store.ErrInvalid},
+}
+
+// writeLicensingError is writeStoreError for the licensing service's
+// errors, without the "licensing: …: " prefixes the service puts on the
+// store's messages.
 func (s *Server) writeLicensingError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalid) {
-		msg := safeMessage(err)
-		for _, p := range []string{"licensing: ", "create tenant: ", "create product: ", "create entitlement: "} {
-			msg = strings.TrimPrefix(msg, p)
+	for _, p := range licensingSentinels {
+		if !errors.Is(err, p.domain) {
+			continue
 		}
-		err = &sentinelMessage{err: err, msg: msg}
+		e := &sentinelMessage{err: err, sentinel: p.store, msg: err.Error()}
+		e.msg = safeMessage(e)
+		for _, p := range []string{"licensing: ", "create tenant: ", "create product: ", "create entitlement: "} {
+			e.msg = strings.TrimPrefix(e.msg, p)
+		}
+		err = e
+		break
 	}
 	s.writeStoreError(w, r, err)
 }
 
-// sentinelMessage keeps err's sentinel with a cleaned message.
+// sentinelMessage is err, also matching the store's sentinel, with a
+// cleaned message.
 type sentinelMessage struct {
-	err error
-	msg string
+	err, sentinel error
+	msg           string
 }
 
-func (e *sentinelMessage) Error() string { return e.msg }
-func (e *sentinelMessage) Unwrap() error { return e.err }
+func (e *sentinelMessage) Error() string   { return e.msg }
+func (e *sentinelMessage) Unwrap() []error { return []error{e.err, e.sentinel} }
 
 // LicensingList is the JSON of a list of the licensing API: {"<items>":
 // [...], "next_cursor": "..."}. The CLI prints the same.

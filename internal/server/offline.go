@@ -3,9 +3,7 @@ package server
 import (
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/vigil-sec/vigil/internal/httpx"
@@ -26,7 +24,8 @@ func (s *Server) registerOffline(mux *http.ServeMux) {
 	byAddr := httpx.NewRateLimiter(httpx.RateLimiterConfig{Rate: cfg.ActivateRate, Burst: cfg.ActivateBurst})
 	mux.HandleFunc("POST /api/v1/offline/activate", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if !allowOffline(w, byAddr, httpx.ClientIP(r, cfg.TrustedProxies...)) {
+		if ok, wait := byAddr.Allow(httpx.ClientIP(r, cfg.TrustedProxies...)); !ok {
+			httpx.WriteRateLimited(w, wait, "too many activation attempts")
 			return
 		}
 		s.offlineActivate(w, r)
@@ -69,16 +68,6 @@ func (s *Server) offlineActivate(w http.ResponseWriter, r *http.Request) {
 }
 
 func trimOffline(err error) string { return strings.TrimPrefix(err.Error(), "offline: ") }
-
-func allowOffline(w http.ResponseWriter, l *httpx.RateLimiter, key string) bool {
-	ok, wait := l.Allow(key)
-	if !ok {
-		secs := max(int64(math.Ceil(wait.Seconds())), 1)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		httpx.WriteError(w, http.StatusTooManyRequests, httpx.CodeRateLimited, "too many activation attempts: retry after "+strconv.FormatInt(secs, 10)+"s")
-	}
-	return ok
-}
 
 func (s *Server) getOfflineKey(w http.ResponseWriter, r *http.Request) {
 	sk, err := s.lic.OfflineKey(r.Context(), r.PathValue("id"))

@@ -83,7 +83,7 @@ func TestSealKeyOpensTheInstallation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ks, _ := db.ListLicensingKeys(ctx, store.LicensingKeySecret); len(ks) != 0 {
+		if ks, _ := db.ListLicensingKeys(ctx, licensing.KeySecret); len(ks) != 0 {
 			t.Errorf("the licensing secret is in the database")
 		}
 		if ks, _ := db.ListOAuthKeys(ctx, oauth.KeyPepper); len(ks) != 0 {

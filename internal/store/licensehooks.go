@@ -7,97 +7,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 // Webhooks for licensing events: the tables of migration 0010. Package
 // licensing owns what goes in them (events.go); the store keeps the
 // delivery state durable.
-
-// WebhookKey is a tenant's Ed25519 key pair for v1a signatures. The
-// private key is sealed by package licensing before it gets here.
-type WebhookKey struct {
-	TenantID   string
-	PublicKey  string // whpk_…
-	PrivateKey string // sealed
-	CreatedAt  time.Time
-}
-
-// LicenseWebhook is an endpoint of a tenant that receives licensing
-// events.
-type LicenseWebhook struct {
-	ID       string
-	TenantID string
-	URL      string
-	// Events are the event types it receives; empty for every type.
-	Events []string
-	// Secret is the sealed v1 HMAC secret, "" for none.
-	Secret         string
-	Status         string // StatusActive or WebhookDisabled
-	DisabledReason string
-	CreatedAt      time.Time
-	DisabledAt     time.Time
-}
-
-// Wants reports whether the endpoint receives events of the type.
-func (w LicenseWebhook) Wants(eventType string) bool {
-	if len(w.Events) == 0 {
-		return true
-	}
-	for _, e := range w.Events {
-		if e == eventType {
-			return true
-		}
-	}
-	return false
-}
-
-// LicenseEvent is an event in the outbox: its ID is the webhook-id, its
-// payload the exact body sent.
-type LicenseEvent struct {
-	ID        string
-	TenantID  string
-	Type      string
-	Payload   string
-	CreatedAt time.Time
-}
-
-// LicenseDelivery is the delivery of an event to one endpoint.
-type LicenseDelivery struct {
-	ID            string
-	EventID       string
-	WebhookID     string
-	EventType     string // read from the event
-	Status        string // DeliveryPending, DeliveryDelivered, DeliveryFailed, DeliveryCancelled
-	Attempts      int
-	LastStatus    int // HTTP status of the last attempt, 0 for none
-	LastError     string
-	QueuedAt      time.Time
-	LastAttemptAt time.Time
-	DeliveredAt   time.Time
-	CreatedAt     time.Time
-	// AttemptLog is filled by ListLicenseDeliveries, oldest first.
-	AttemptLog []LicenseAttempt
-}
-
-// LicenseAttempt is one attempt of a delivery.
-type LicenseAttempt struct {
-	Attempt  int
-	At       time.Time
-	Status   int // HTTP status, 0 when there was no answer
-	Outcome  string
-	Error    string
-	Duration time.Duration
-}
-
-// Statuses of webhooks (besides StatusActive) and of deliveries.
-const (
-	WebhookDisabled = "disabled"
-
-	DeliveryPending   = "pending"
-	DeliveryDelivered = "delivered"
-	DeliveryFailed    = "failed"
-	DeliveryCancelled = "cancelled"
-)
 
 // MaxDeliveryPage is the largest page ListLicenseDeliveries returns.
 const MaxDeliveryPage = 1000
@@ -105,31 +21,31 @@ const MaxDeliveryPage = 1000
 // EnsureWebhookKey returns the tenant's key, storing k first if it has
 // none. Of processes racing, one wins and all get its key. An unknown
 // tenant is ErrNotFound.
-func (d *DB) EnsureWebhookKey(ctx context.Context, k WebhookKey) (WebhookKey, error) {
+func (d *DB) EnsureWebhookKey(ctx context.Context, k licensing.WebhookKey) (licensing.WebhookKey, error) {
 	if k.TenantID == "" || k.PublicKey == "" || k.PrivateKey == "" {
-		return WebhookKey{}, fmt.Errorf("%w: a webhook key needs a tenant and both keys", ErrInvalid)
+		return licensing.WebhookKey{}, fmt.Errorf("%w: a webhook key needs a tenant and both keys", ErrInvalid)
 	}
 	_, err := d.exec(ctx, "INSERT INTO license_webhook_keys (tenant_id, public_key, private_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
 		k.TenantID, k.PublicKey, k.PrivateKey, d.timeArg(now()))
 	if isForeignKeyViolation(err) {
-		return WebhookKey{}, fmt.Errorf("tenant %q: %w", k.TenantID, ErrNotFound)
+		return licensing.WebhookKey{}, fmt.Errorf("tenant %q: %w", k.TenantID, ErrNotFound)
 	}
 	if err != nil {
-		return WebhookKey{}, fmt.Errorf("store: store webhook key: %w", err)
+		return licensing.WebhookKey{}, fmt.Errorf("store: store webhook key: %w", err)
 	}
-	var got WebhookKey
+	var got licensing.WebhookKey
 	err = d.writeRow(ctx, "SELECT tenant_id, public_key, private_key, created_at FROM license_webhook_keys WHERE tenant_id = ?", k.TenantID).
 		Scan(&got.TenantID, &got.PublicKey, &got.PrivateKey, timeCol{&got.CreatedAt})
 	if err != nil {
-		return WebhookKey{}, fmt.Errorf("store: read webhook key: %w", err)
+		return licensing.WebhookKey{}, fmt.Errorf("store: read webhook key: %w", err)
 	}
 	return got, nil
 }
 
 // GetWebhookKey returns the tenant's key, or ErrNotFound if it has none yet.
-func (d *DB) GetWebhookKey(ctx context.Context, tenantID string) (WebhookKey, error) {
-	return getRow(ctx, d, "webhook key of tenant", tenantID, func(r rowScanner) (WebhookKey, error) {
-		var k WebhookKey
+func (d *DB) GetWebhookKey(ctx context.Context, tenantID string) (licensing.WebhookKey, error) {
+	return getRow(ctx, d, "webhook key of tenant", tenantID, func(r rowScanner) (licensing.WebhookKey, error) {
+		var k licensing.WebhookKey
 		err := r.Scan(&k.TenantID, &k.PublicKey, &k.PrivateKey, timeCol{&k.CreatedAt})
 		return k, err
 	}, "SELECT tenant_id, public_key, private_key, created_at FROM license_webhook_keys WHERE tenant_id = ?", tenantID)
@@ -137,9 +53,9 @@ func (d *DB) GetWebhookKey(ctx context.Context, tenantID string) (WebhookKey, er
 
 const webhookCols = "id, tenant_id, url, events, secret, status, disabled_reason, created_at, disabled_at"
 
-func scanWebhook(row rowScanner) (LicenseWebhook, error) {
+func scanWebhook(row rowScanner) (licensing.StoredWebhook, error) {
 	var (
-		w      LicenseWebhook
+		w      licensing.StoredWebhook
 		events string
 	)
 	err := row.Scan(&w.ID, &w.TenantID, &w.URL, &events, &w.Secret, &w.Status, &w.DisabledReason, timeCol{&w.CreatedAt}, timeCol{&w.DisabledAt})
@@ -159,20 +75,20 @@ func eventList(s string) []string {
 // w.ID is set. A
 // tenant may have at most max endpoints (ErrConflict beyond); an unknown
 // tenant is ErrNotFound.
-func (d *DB) CreateLicenseWebhook(ctx context.Context, w LicenseWebhook, max int) (LicenseWebhook, error) {
+func (d *DB) CreateLicenseWebhook(ctx context.Context, w licensing.StoredWebhook, max int) (licensing.StoredWebhook, error) {
 	if w.TenantID == "" || w.URL == "" {
-		return LicenseWebhook{}, fmt.Errorf("%w: a webhook needs a tenant and a URL", ErrInvalid)
+		return licensing.StoredWebhook{}, fmt.Errorf("%w: a webhook needs a tenant and a URL", ErrInvalid)
 	}
 	for _, e := range w.Events {
 		if e == "" || strings.ContainsAny(e, " \t\r\n") {
-			return LicenseWebhook{}, fmt.Errorf("%w: event type %q", ErrInvalid, e)
+			return licensing.StoredWebhook{}, fmt.Errorf("%w: event type %q", ErrInvalid, e)
 		}
 	}
 	if w.ID == "" {
 		w.ID = newID()
 	}
-	w.Status, w.DisabledReason, w.CreatedAt, w.DisabledAt = StatusActive, "", now(), time.Time{}
-	err := d.InLicensingTx(ctx, func(t *LicensingTx) error {
+	w.Status, w.DisabledReason, w.CreatedAt, w.DisabledAt = licensing.StatusActive, "", now(), time.Time{}
+	err := d.inLicensingTx(ctx, func(t *LicensingTx) error {
 		// Lock the tenant's row so that two creations count one after the other.
 		var id string
 		err := t.queryRow(ctx, "SELECT id FROM licensing_tenants WHERE id = ?"+t.forUpdate(), w.TenantID).Scan(&id)
@@ -197,19 +113,19 @@ func (d *DB) CreateLicenseWebhook(ctx context.Context, w LicenseWebhook, max int
 		return nil
 	})
 	if err != nil {
-		return LicenseWebhook{}, err
+		return licensing.StoredWebhook{}, err
 	}
 	return w, nil
 }
 
 // GetLicenseWebhook returns the tenant's endpoint, or ErrNotFound (also
 // for another tenant's endpoint).
-func (d *DB) GetLicenseWebhook(ctx context.Context, tenantID, id string) (LicenseWebhook, error) {
+func (d *DB) GetLicenseWebhook(ctx context.Context, tenantID, id string) (licensing.StoredWebhook, error) {
 	return getRow(ctx, d, "webhook", id, scanWebhook, "SELECT "+webhookCols+" FROM license_webhooks WHERE id = ? AND tenant_id = ?", id, tenantID)
 }
 
 // ListLicenseWebhooks returns the tenant's endpoints, oldest first.
-func (d *DB) ListLicenseWebhooks(ctx context.Context, tenantID string) ([]LicenseWebhook, error) {
+func (d *DB) ListLicenseWebhooks(ctx context.Context, tenantID string) ([]licensing.StoredWebhook, error) {
 	return listRows(ctx, d, "webhooks", scanWebhook, "SELECT "+webhookCols+" FROM license_webhooks WHERE tenant_id = ? ORDER BY created_at, id", tenantID)
 }
 
@@ -230,13 +146,13 @@ func (d *DB) DeleteLicenseWebhook(ctx context.Context, tenantID, id string) erro
 
 // ActiveLicenseWebhooks returns the tenant's active endpoints inside the
 // transaction: those an event written in it goes to.
-func (t *LicensingTx) ActiveLicenseWebhooks(ctx context.Context, tenantID string) ([]LicenseWebhook, error) {
-	rows, err := t.tx.QueryContext(ctx, t.d.rebind("SELECT "+webhookCols+" FROM license_webhooks WHERE tenant_id = ? AND status = ? ORDER BY created_at, id"), tenantID, StatusActive)
+func (t *LicensingTx) ActiveLicenseWebhooks(ctx context.Context, tenantID string) ([]licensing.StoredWebhook, error) {
+	rows, err := t.tx.QueryContext(ctx, t.d.rebind("SELECT "+webhookCols+" FROM license_webhooks WHERE tenant_id = ? AND status = ? ORDER BY created_at, id"), tenantID, licensing.StatusActive)
 	if err != nil {
 		return nil, fmt.Errorf("store: list webhooks: %w", err)
 	}
 	defer rows.Close()
-	var out []LicenseWebhook
+	var out []licensing.StoredWebhook
 	for rows.Next() {
 		w, err := scanWebhook(rows)
 		if err != nil {
@@ -253,7 +169,7 @@ func (t *LicensingTx) ActiveLicenseWebhooks(ctx context.Context, tenantID string
 // InsertLicenseEvent stores the event and a pending delivery of it to
 // each of the endpoints, in the transaction of the effect the event
 // reports, and returns the deliveries' IDs.
-func (t *LicensingTx) InsertLicenseEvent(ctx context.Context, ev LicenseEvent, webhookIDs []string) ([]string, error) {
+func (t *LicensingTx) InsertLicenseEvent(ctx context.Context, ev licensing.StoredEvent, webhookIDs []string) ([]string, error) {
 	if ev.ID == "" || ev.TenantID == "" || ev.Type == "" || ev.Payload == "" {
 		return nil, fmt.Errorf("%w: an event needs an id, a tenant, a type and a payload", ErrInvalid)
 	}
@@ -269,7 +185,7 @@ func (t *LicensingTx) InsertLicenseEvent(ctx context.Context, ev LicenseEvent, w
 	for i, w := range webhookIDs {
 		ids[i] = newID()
 		_, err := t.exec(ctx, "INSERT INTO license_webhook_deliveries (id, event_id, webhook_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
-			ids[i], ev.ID, w, DeliveryPending, t.d.timeArg(ev.CreatedAt))
+			ids[i], ev.ID, w, licensing.DeliveryPending, t.d.timeArg(ev.CreatedAt))
 		if err != nil {
 			return nil, fmt.Errorf("store: insert delivery: %w", err)
 		}
@@ -280,14 +196,14 @@ func (t *LicensingTx) InsertLicenseEvent(ctx context.Context, ev LicenseEvent, w
 // ExpireLapsedLeases marks the entitlement's active activations whose
 // lease ended at or before now as expired, as ExpireLeases does, and
 // returns them.
-func (t *LicensingTx) ExpireLapsedLeases(ctx context.Context, entitlementID string, now time.Time) ([]Activation, error) {
+func (t *LicensingTx) ExpireLapsedLeases(ctx context.Context, entitlementID string, now time.Time) ([]licensing.StoredActivation, error) {
 	rows, err := t.tx.QueryContext(ctx, t.d.rebind("UPDATE licensing_activations SET status = ? WHERE entitlement_id = ? AND status = ? AND lease_expires_at <= ? RETURNING "+activationCols),
-		StatusExpired, entitlementID, StatusActive, t.d.timeArg(now))
+		licensing.StatusExpired, entitlementID, licensing.StatusActive, t.d.timeArg(now))
 	if err != nil {
 		return nil, fmt.Errorf("store: expire leases: %w", err)
 	}
 	defer rows.Close()
-	var out []Activation
+	var out []licensing.StoredActivation
 	for rows.Next() {
 		a, err := scanActivation(rows)
 		if err != nil {
@@ -329,30 +245,23 @@ func (d *DB) LapsedLeaseEntitlements(ctx context.Context, now time.Time, limit i
 	}, `SELECT DISTINCT a.entitlement_id FROM licensing_activations a
 		JOIN licensing_entitlements e ON e.id = a.entitlement_id
 		WHERE a.status = ? AND a.lease_expires_at <= ? AND e.`+webhookTenants+` LIMIT ?`,
-		StatusActive, d.timeArg(now), limit)
+		licensing.StatusActive, d.timeArg(now), limit)
 }
 
 // ExpiringEntitlements returns up to limit active entitlements, of
 // tenants with an active webhook, that expire after now and at or before
 // until and were not announced for that expiry yet.
-func (d *DB) ExpiringEntitlements(ctx context.Context, now, until time.Time, limit int) ([]Entitlement, error) {
+func (d *DB) ExpiringEntitlements(ctx context.Context, now, until time.Time, limit int) ([]licensing.StoredEntitlement, error) {
 	return listRows(ctx, d, "expiring entitlements", scanEntitlement, `SELECT `+entitlementCols+` FROM licensing_entitlements e
 		WHERE status = ? AND expires_at > ? AND expires_at <= ? AND `+webhookTenants+`
 		AND NOT EXISTS (SELECT 1 FROM license_webhook_notices n WHERE n.entitlement_id = e.id AND n.expires_at = e.expires_at)
-		ORDER BY expires_at, id LIMIT ?`, StatusActive, d.timeArg(now), d.timeArg(until), limit)
-}
-
-// LicenseDeliveryWork is what one attempt of a delivery needs.
-type LicenseDeliveryWork struct {
-	Delivery LicenseDelivery
-	Event    LicenseEvent
-	Webhook  LicenseWebhook
+		ORDER BY expires_at, id LIMIT ?`, licensing.StatusActive, d.timeArg(now), d.timeArg(until), limit)
 }
 
 const deliveryCols = "d.id, d.event_id, d.webhook_id, e.type, d.status, d.attempts, d.last_status, d.last_error, d.queued_at, d.last_attempt_at, d.delivered_at, d.created_at"
 
-func scanDelivery(row rowScanner) (LicenseDelivery, error) {
-	var dl LicenseDelivery
+func scanDelivery(row rowScanner) (licensing.StoredDelivery, error) {
+	var dl licensing.StoredDelivery
 	err := row.Scan(&dl.ID, &dl.EventID, &dl.WebhookID, &dl.EventType, &dl.Status, &dl.Attempts, &dl.LastStatus, &dl.LastError,
 		timeCol{&dl.QueuedAt}, timeCol{&dl.LastAttemptAt}, timeCol{&dl.DeliveredAt}, timeCol{&dl.CreatedAt})
 	return dl, err
@@ -360,8 +269,8 @@ func scanDelivery(row rowScanner) (LicenseDelivery, error) {
 
 // LicenseDeliveryWork returns the delivery with its event and endpoint,
 // or ErrNotFound (its endpoint was deleted, and it with it).
-func (d *DB) LicenseDeliveryWork(ctx context.Context, id string) (LicenseDeliveryWork, error) {
-	var w LicenseDeliveryWork
+func (d *DB) LicenseDeliveryWork(ctx context.Context, id string) (licensing.DeliveryWork, error) {
+	var w licensing.DeliveryWork
 	var events string
 	err := d.queryRow(ctx, `SELECT `+deliveryCols+`, e.tenant_id, e.payload, e.created_at,
 		w.tenant_id, w.url, w.events, w.secret, w.status, w.disabled_reason, w.created_at, w.disabled_at
@@ -376,10 +285,10 @@ func (d *DB) LicenseDeliveryWork(ctx context.Context, id string) (LicenseDeliver
 		&w.Webhook.TenantID, &w.Webhook.URL, &events, &w.Webhook.Secret, &w.Webhook.Status, &w.Webhook.DisabledReason,
 		timeCol{&w.Webhook.CreatedAt}, timeCol{&w.Webhook.DisabledAt})
 	if errors.Is(err, sql.ErrNoRows) {
-		return LicenseDeliveryWork{}, fmt.Errorf("delivery %q: %w", id, ErrNotFound)
+		return licensing.DeliveryWork{}, fmt.Errorf("delivery %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return LicenseDeliveryWork{}, fmt.Errorf("store: get delivery %q: %w", id, err)
+		return licensing.DeliveryWork{}, fmt.Errorf("store: get delivery %q: %w", id, err)
 	}
 	w.Event.ID, w.Event.Type = w.Delivery.EventID, w.Delivery.EventType
 	w.Webhook.ID, w.Webhook.Events = w.Delivery.WebhookID, eventList(events)
@@ -387,23 +296,23 @@ func (d *DB) LicenseDeliveryWork(ctx context.Context, id string) (LicenseDeliver
 }
 
 // RecordLicenseAttempt records an attempt of a delivery and, if it is
-// still pending, sets its status (DeliveryPending to try again, or a
-// final one). With a disable reason it also disables the endpoint and
+// still pending, sets its status (licensing.DeliveryPending to try again,
+// or a final one). With a disable reason it also disables the endpoint and
 // cancels its other pending deliveries, in the same transaction. An
 // attempt of a delivery that is no longer pending (a duplicate job
 // finished it, or its endpoint was disabled while the request was in
 // flight) is recorded too, and the answer is ErrConflict.
-func (d *DB) RecordLicenseAttempt(ctx context.Context, id string, a LicenseAttempt, status, disable string) (LicenseDelivery, error) {
+func (d *DB) RecordLicenseAttempt(ctx context.Context, id string, a licensing.StoredAttempt, status, disable string) (licensing.StoredDelivery, error) {
 	switch status {
-	case DeliveryPending, DeliveryDelivered, DeliveryFailed, DeliveryCancelled:
+	case licensing.DeliveryPending, licensing.DeliveryDelivered, licensing.DeliveryFailed, licensing.DeliveryCancelled:
 	default:
-		return LicenseDelivery{}, fmt.Errorf("%w: delivery status %q", ErrInvalid, status)
+		return licensing.StoredDelivery{}, fmt.Errorf("%w: delivery status %q", ErrInvalid, status)
 	}
 	var (
-		out     LicenseDelivery
+		out     licensing.StoredDelivery
 		settled bool
 	)
-	err := d.InLicensingTx(ctx, func(t *LicensingTx) error {
+	err := d.inLicensingTx(ctx, func(t *LicensingTx) error {
 		// Lock the endpoint before its delivery: attempts of one endpoint
 		// that end at once (several in flight when it answers 410) then
 		// take their locks in one order. Locking the delivery first let
@@ -435,10 +344,10 @@ func (d *DB) RecordLicenseAttempt(ctx context.Context, id string, a LicenseAttem
 		if err != nil {
 			return fmt.Errorf("store: record attempt: %w", err)
 		}
-		settled = was != DeliveryPending
+		settled = was != licensing.DeliveryPending
 		if !settled {
 			var delivered any
-			if status == DeliveryDelivered {
+			if status == licensing.DeliveryDelivered {
 				delivered = t.d.timeArg(a.At)
 			}
 			if _, err := t.exec(ctx, "UPDATE license_webhook_deliveries SET status = ?, delivered_at = ? WHERE id = ?", status, delivered, id); err != nil {
@@ -447,11 +356,11 @@ func (d *DB) RecordLicenseAttempt(ctx context.Context, id string, a LicenseAttem
 		}
 		if disable != "" {
 			if _, err := t.exec(ctx, "UPDATE license_webhooks SET status = ?, disabled_reason = ?, disabled_at = ? WHERE id = ? AND status = ?",
-				WebhookDisabled, disable, t.d.timeArg(a.At), webhookID, StatusActive); err != nil {
+				licensing.WebhookDisabled, disable, t.d.timeArg(a.At), webhookID, licensing.StatusActive); err != nil {
 				return fmt.Errorf("store: disable webhook: %w", err)
 			}
 			if _, err := t.exec(ctx, "UPDATE license_webhook_deliveries SET status = ?, last_error = ? WHERE webhook_id = ? AND status = ?",
-				DeliveryCancelled, "the endpoint was disabled: "+disable, webhookID, DeliveryPending); err != nil {
+				licensing.DeliveryCancelled, "the endpoint was disabled: "+disable, webhookID, licensing.DeliveryPending); err != nil {
 				return fmt.Errorf("store: cancel deliveries: %w", err)
 			}
 		}
@@ -470,10 +379,10 @@ func (d *DB) RecordLicenseAttempt(ctx context.Context, id string, a LicenseAttem
 // CancelLicenseDelivery ends a pending delivery without an attempt (its
 // endpoint was disabled, or its attempts ran out), saying why.
 func (d *DB) CancelLicenseDelivery(ctx context.Context, id, status, reason string) error {
-	if status != DeliveryFailed && status != DeliveryCancelled {
+	if status != licensing.DeliveryFailed && status != licensing.DeliveryCancelled {
 		return fmt.Errorf("%w: delivery status %q", ErrInvalid, status)
 	}
-	_, err := d.exec(ctx, "UPDATE license_webhook_deliveries SET status = ?, last_error = ? WHERE id = ? AND status = ?", status, reason, id, DeliveryPending)
+	_, err := d.exec(ctx, "UPDATE license_webhook_deliveries SET status = ?, last_error = ? WHERE id = ? AND status = ?", status, reason, id, licensing.DeliveryPending)
 	if err != nil {
 		return fmt.Errorf("store: cancel delivery: %w", err)
 	}
@@ -487,7 +396,7 @@ func (d *DB) UnqueuedLicenseDeliveries(ctx context.Context, limit int) ([]string
 	return listRows(ctx, d, "unqueued deliveries", func(r rowScanner) (string, error) {
 		var id string
 		return id, r.Scan(&id)
-	}, "SELECT id FROM license_webhook_deliveries WHERE status = ? AND queued_at IS NULL ORDER BY created_at, id LIMIT ?", DeliveryPending, limit)
+	}, "SELECT id FROM license_webhook_deliveries WHERE status = ? AND queued_at IS NULL ORDER BY created_at, id LIMIT ?", licensing.DeliveryPending, limit)
 }
 
 // MarkLicenseDeliveriesQueued records that the deliveries' jobs were
@@ -501,16 +410,10 @@ func (d *DB) MarkLicenseDeliveriesQueued(ctx context.Context, ids []string, at t
 	return nil
 }
 
-// DeliveryCursor is a position in a list of deliveries, newest first.
-type DeliveryCursor struct {
-	CreatedAt time.Time
-	ID        string
-}
-
 // ListLicenseDeliveries returns up to limit deliveries to the endpoint,
 // newest first, after the cursor (zero: from the newest), with their
 // attempts.
-func (d *DB) ListLicenseDeliveries(ctx context.Context, webhookID string, after DeliveryCursor, limit int) ([]LicenseDelivery, error) {
+func (d *DB) ListLicenseDeliveries(ctx context.Context, webhookID string, after licensing.DeliveryCursor, limit int) ([]licensing.StoredDelivery, error) {
 	if limit < 1 || limit > MaxDeliveryPage {
 		return nil, fmt.Errorf("%w: limit %d: want 1 to %d", ErrInvalid, limit, MaxDeliveryPage)
 	}
@@ -532,7 +435,7 @@ func (d *DB) ListLicenseDeliveries(ctx context.Context, webhookID string, after 
 	}
 	type row struct {
 		id string
-		a  LicenseAttempt
+		a  licensing.StoredAttempt
 	}
 	atts, err := listRows(ctx, d, "delivery attempts", func(r rowScanner) (row, error) {
 		var (
@@ -559,5 +462,5 @@ func (d *DB) ListLicenseDeliveries(ctx context.Context, webhookID string, after 
 func (d *DB) PruneLicenseEvents(ctx context.Context, before time.Time) (int64, error) {
 	return d.pruneInBatches(ctx, "events", "license_webhook_events", "id", `created_at < ? AND NOT EXISTS
 		(SELECT 1 FROM license_webhook_deliveries d WHERE d.event_id = license_webhook_events.id AND d.status = ?)`,
-		d.timeArg(before), DeliveryPending)
+		d.timeArg(before), licensing.DeliveryPending)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 func TestLicenseWebhooks(t *testing.T) {
@@ -17,22 +18,22 @@ func TestLicenseWebhooks(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		tn, err := db.CreateTenant(ctx, store.Tenant{Name: "acme"})
+		tn, err := db.CreateTenant(ctx, licensing.Tenant{Name: "acme"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, _ := db.CreateTenant(ctx, store.Tenant{Name: "other"})
+		other, _ := db.CreateTenant(ctx, licensing.Tenant{Name: "other"})
 
 		// One key per tenant: the first stored wins.
-		k1, err := db.EnsureWebhookKey(ctx, store.WebhookKey{TenantID: tn.ID, PublicKey: "whpk_1", PrivateKey: "sealed1"})
+		k1, err := db.EnsureWebhookKey(ctx, licensing.WebhookKey{TenantID: tn.ID, PublicKey: "whpk_1", PrivateKey: "sealed1"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		k2, err := db.EnsureWebhookKey(ctx, store.WebhookKey{TenantID: tn.ID, PublicKey: "whpk_2", PrivateKey: "sealed2"})
+		k2, err := db.EnsureWebhookKey(ctx, licensing.WebhookKey{TenantID: tn.ID, PublicKey: "whpk_2", PrivateKey: "sealed2"})
 		if err != nil || k2.PublicKey != "whpk_1" || k2.PrivateKey != "sealed1" || !k2.CreatedAt.Equal(k1.CreatedAt) {
 			t.Errorf("EnsureWebhookKey(again) = %+v, %v; want the first key", k2, err)
 		}
-		if _, err := db.EnsureWebhookKey(ctx, store.WebhookKey{TenantID: "nope", PublicKey: "p", PrivateKey: "s"}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.EnsureWebhookKey(ctx, licensing.WebhookKey{TenantID: "nope", PublicKey: "p", PrivateKey: "s"}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("EnsureWebhookKey(unknown tenant) = %v, want ErrNotFound", err)
 		}
 		if _, err := db.GetWebhookKey(ctx, other.ID); !errors.Is(err, store.ErrNotFound) {
@@ -40,25 +41,25 @@ func TestLicenseWebhooks(t *testing.T) {
 		}
 
 		// Endpoints, at most max per tenant.
-		w1, err := db.CreateLicenseWebhook(ctx, store.LicenseWebhook{TenantID: tn.ID, URL: "https://a.example/hook"}, 2)
+		w1, err := db.CreateLicenseWebhook(ctx, licensing.StoredWebhook{TenantID: tn.ID, URL: "https://a.example/hook"}, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w2, err := db.CreateLicenseWebhook(ctx, store.LicenseWebhook{TenantID: tn.ID, URL: "https://b.example/hook", Events: []string{"license.activated"}, Secret: "sealed"}, 2)
+		w2, err := db.CreateLicenseWebhook(ctx, licensing.StoredWebhook{TenantID: tn.ID, URL: "https://b.example/hook", Events: []string{"license.activated"}, Secret: "sealed"}, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.CreateLicenseWebhook(ctx, store.LicenseWebhook{TenantID: tn.ID, URL: "https://c.example/hook"}, 2); !errors.Is(err, store.ErrConflict) {
+		if _, err := db.CreateLicenseWebhook(ctx, licensing.StoredWebhook{TenantID: tn.ID, URL: "https://c.example/hook"}, 2); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("CreateLicenseWebhook(third of 2) = %v, want ErrConflict", err)
 		}
-		if _, err := db.CreateLicenseWebhook(ctx, store.LicenseWebhook{TenantID: "nope", URL: "https://c.example/hook"}, 2); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.CreateLicenseWebhook(ctx, licensing.StoredWebhook{TenantID: "nope", URL: "https://c.example/hook"}, 2); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("CreateLicenseWebhook(unknown tenant) = %v, want ErrNotFound", err)
 		}
 		ws, err := db.ListLicenseWebhooks(ctx, tn.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(ws, []store.LicenseWebhook{w1, w2}); diff != "" {
+		if diff := cmp.Diff(ws, []licensing.StoredWebhook{w1, w2}); diff != "" {
 			t.Errorf("ListLicenseWebhooks() mismatch (-got +want):\n%s", diff)
 		}
 		if !w1.Wants("license.deactivated") || w2.Wants("license.deactivated") || !w2.Wants("license.activated") {
@@ -71,8 +72,8 @@ func TestLicenseWebhooks(t *testing.T) {
 		// An event and its deliveries are written in the effect's transaction:
 		// a rolled-back transaction leaves none.
 		boom := errors.New("boom")
-		err = db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
-			if _, err := tx.InsertLicenseEvent(ctx, store.LicenseEvent{ID: "msg_rolledback", TenantID: tn.ID, Type: "license.activated", Payload: "{}"}, []string{w1.ID}); err != nil {
+		err = db.InLicensingTx(ctx, func(tx licensing.Tx) error {
+			if _, err := tx.InsertLicenseEvent(ctx, licensing.StoredEvent{ID: "msg_rolledback", TenantID: tn.ID, Type: "license.activated", Payload: "{}"}, []string{w1.ID}); err != nil {
 				return err
 			}
 			return boom
@@ -81,13 +82,13 @@ func TestLicenseWebhooks(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ids []string
-		err = db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+		err = db.InLicensingTx(ctx, func(tx licensing.Tx) error {
 			active, err := tx.ActiveLicenseWebhooks(ctx, tn.ID)
 			if err != nil || len(active) != 2 {
 				t.Errorf("ActiveLicenseWebhooks() = %d, %v; want 2", len(active), err)
 			}
 			for i := range 3 {
-				ev := store.LicenseEvent{ID: "msg_" + string(rune('a'+i)), TenantID: tn.ID, Type: "license.activated", Payload: `{"n":1}`}
+				ev := licensing.StoredEvent{ID: "msg_" + string(rune('a'+i)), TenantID: tn.ID, Type: "license.activated", Payload: `{"n":1}`}
 				ds, err := tx.InsertLicenseEvent(ctx, ev, []string{w1.ID, w2.ID})
 				if err != nil {
 					return err
@@ -114,35 +115,35 @@ func TestLicenseWebhooks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if work.Event.ID != "msg_a" || work.Event.Payload != `{"n":1}` || work.Webhook.URL != w1.URL || work.Delivery.Status != store.DeliveryPending {
+		if work.Event.ID != "msg_a" || work.Event.Payload != `{"n":1}` || work.Webhook.URL != w1.URL || work.Delivery.Status != licensing.DeliveryPending {
 			t.Errorf("LicenseDeliveryWork() = %+v", work)
 		}
 
 		// Attempts: a failure keeps the delivery pending, a success ends it.
 		at := time.Now().UTC().Truncate(time.Millisecond)
-		dl, err := db.RecordLicenseAttempt(ctx, ids[0], store.LicenseAttempt{At: at, Status: 500, Outcome: "failed", Error: "the endpoint answered 500", Duration: 12 * time.Millisecond}, store.DeliveryPending, "")
-		if err != nil || dl.Attempts != 1 || dl.Status != store.DeliveryPending || dl.LastStatus != 500 {
+		dl, err := db.RecordLicenseAttempt(ctx, ids[0], licensing.StoredAttempt{At: at, Status: 500, Outcome: "failed", Error: "the endpoint answered 500", Duration: 12 * time.Millisecond}, licensing.DeliveryPending, "")
+		if err != nil || dl.Attempts != 1 || dl.Status != licensing.DeliveryPending || dl.LastStatus != 500 {
 			t.Errorf("RecordLicenseAttempt(500) = %+v, %v", dl, err)
 		}
-		dl, err = db.RecordLicenseAttempt(ctx, ids[0], store.LicenseAttempt{At: at.Add(time.Second), Status: 204, Outcome: "delivered"}, store.DeliveryDelivered, "")
-		if err != nil || dl.Attempts != 2 || dl.Status != store.DeliveryDelivered || !dl.DeliveredAt.Equal(at.Add(time.Second)) {
+		dl, err = db.RecordLicenseAttempt(ctx, ids[0], licensing.StoredAttempt{At: at.Add(time.Second), Status: 204, Outcome: "delivered"}, licensing.DeliveryDelivered, "")
+		if err != nil || dl.Attempts != 2 || dl.Status != licensing.DeliveryDelivered || !dl.DeliveredAt.Equal(at.Add(time.Second)) {
 			t.Errorf("RecordLicenseAttempt(204) = %+v, %v", dl, err)
 		}
 		// A duplicate attempt of a finished delivery is logged, and changes nothing else.
-		if dl, err := db.RecordLicenseAttempt(ctx, ids[0], store.LicenseAttempt{At: at.Add(2 * time.Second), Status: 204, Outcome: "delivered"}, store.DeliveryDelivered, ""); !errors.Is(err, store.ErrConflict) ||
-			dl.Attempts != 3 || dl.Status != store.DeliveryDelivered || !dl.DeliveredAt.Equal(at.Add(time.Second)) {
+		if dl, err := db.RecordLicenseAttempt(ctx, ids[0], licensing.StoredAttempt{At: at.Add(2 * time.Second), Status: 204, Outcome: "delivered"}, licensing.DeliveryDelivered, ""); !errors.Is(err, store.ErrConflict) ||
+			dl.Attempts != 3 || dl.Status != licensing.DeliveryDelivered || !dl.DeliveredAt.Equal(at.Add(time.Second)) {
 			t.Errorf("RecordLicenseAttempt(delivered already) = %+v, %v; want ErrConflict, 3 attempts, first delivery time", dl, err)
 		}
 
 		// 410 disables the endpoint and cancels its other pending deliveries.
-		if _, err := db.RecordLicenseAttempt(ctx, ids[1], store.LicenseAttempt{At: at, Status: 410, Outcome: "gone"}, store.DeliveryFailed, "410 Gone"); err != nil {
+		if _, err := db.RecordLicenseAttempt(ctx, ids[1], licensing.StoredAttempt{At: at, Status: 410, Outcome: "gone"}, licensing.DeliveryFailed, "410 Gone"); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := db.GetLicenseWebhook(ctx, tn.ID, w2.ID)
-		if got.Status != store.WebhookDisabled || got.DisabledReason != "410 Gone" || got.DisabledAt.IsZero() {
+		if got.Status != licensing.WebhookDisabled || got.DisabledReason != "410 Gone" || got.DisabledAt.IsZero() {
 			t.Errorf("webhook after 410 = %+v, want disabled", got)
 		}
-		ds, err := db.ListLicenseDeliveries(ctx, w2.ID, store.DeliveryCursor{}, 10)
+		ds, err := db.ListLicenseDeliveries(ctx, w2.ID, licensing.DeliveryCursor{}, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,21 +151,21 @@ func TestLicenseWebhooks(t *testing.T) {
 		for _, d := range ds {
 			statuses = append(statuses, d.Status)
 		}
-		if diff := cmp.Diff(statuses, []string{store.DeliveryCancelled, store.DeliveryCancelled, store.DeliveryFailed}); diff != "" {
+		if diff := cmp.Diff(statuses, []string{licensing.DeliveryCancelled, licensing.DeliveryCancelled, licensing.DeliveryFailed}); diff != "" {
 			t.Errorf("statuses of w2's deliveries, newest first (-got +want):\n%s", diff)
 		}
 
 		// The list pages newest first and carries the attempts.
-		page, err := db.ListLicenseDeliveries(ctx, w1.ID, store.DeliveryCursor{}, 2)
+		page, err := db.ListLicenseDeliveries(ctx, w1.ID, licensing.DeliveryCursor{}, 2)
 		if err != nil || len(page) != 2 {
 			t.Fatalf("ListLicenseDeliveries(limit 2) = %d, %v", len(page), err)
 		}
 		last := page[1]
-		rest, err := db.ListLicenseDeliveries(ctx, w1.ID, store.DeliveryCursor{CreatedAt: last.CreatedAt, ID: last.ID}, 2)
+		rest, err := db.ListLicenseDeliveries(ctx, w1.ID, licensing.DeliveryCursor{CreatedAt: last.CreatedAt, ID: last.ID}, 2)
 		if err != nil || len(rest) != 1 || rest[0].ID != ids[0] {
 			t.Fatalf("ListLicenseDeliveries(page 2) = %+v, %v; want the first delivery", rest, err)
 		}
-		want := []store.LicenseAttempt{
+		want := []licensing.StoredAttempt{
 			{Attempt: 1, At: at, Status: 500, Outcome: "failed", Error: "the endpoint answered 500", Duration: 12 * time.Millisecond},
 			{Attempt: 2, At: at.Add(time.Second), Status: 204, Outcome: "delivered"},
 			{Attempt: 3, At: at.Add(2 * time.Second), Status: 204, Outcome: "delivered"},
@@ -204,12 +205,12 @@ func TestLicenseWebhookSweeps(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		tn, _ := db.CreateTenant(ctx, store.Tenant{Name: "acme"})
-		quiet, _ := db.CreateTenant(ctx, store.Tenant{Name: "no webhooks"})
-		p, _ := db.CreateProduct(ctx, store.Product{Name: "app"})
+		tn, _ := db.CreateTenant(ctx, licensing.Tenant{Name: "acme"})
+		quiet, _ := db.CreateTenant(ctx, licensing.Tenant{Name: "no webhooks"})
+		p, _ := db.CreateProduct(ctx, licensing.Product{Name: "app"})
 		now := time.Now().UTC().Truncate(time.Second)
-		ent := func(tenant string, expires time.Time, code string) store.Entitlement {
-			e, err := db.CreateEntitlement(ctx, store.Entitlement{TenantID: tenant, ProductID: p.ID, Seats: 3, ExpiresAt: expires, Lease: time.Hour, CodeHash: code})
+		ent := func(tenant string, expires time.Time, code string) licensing.StoredEntitlement {
+			e, err := db.CreateEntitlement(ctx, licensing.StoredEntitlement{TenantID: tenant, ProductID: p.ID, Seats: 3, ExpiresAt: expires, Lease: time.Hour, CodeHash: code})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +219,7 @@ func TestLicenseWebhookSweeps(t *testing.T) {
 		soon := ent(tn.ID, now.Add(48*time.Hour), "c1")
 		ent(tn.ID, now.Add(60*24*time.Hour), "c2") // not within the window
 		ent(quiet.ID, now.Add(24*time.Hour), "c3") // no webhook
-		if _, err := db.CreateLicenseWebhook(ctx, store.LicenseWebhook{TenantID: tn.ID, URL: "https://a.example/hook"}, 10); err != nil {
+		if _, err := db.CreateLicenseWebhook(ctx, licensing.StoredWebhook{TenantID: tn.ID, URL: "https://a.example/hook"}, 10); err != nil {
 			t.Fatal(err)
 		}
 
@@ -228,7 +229,7 @@ func TestLicenseWebhookSweeps(t *testing.T) {
 		}
 		var added []bool
 		for range 2 {
-			err = db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+			err = db.InLicensingTx(ctx, func(tx licensing.Tx) error {
 				ok, err := tx.AddExpiryNotice(ctx, soon.ID, soon.ExpiresAt, now)
 				added = append(added, ok)
 				return err
@@ -245,10 +246,10 @@ func TestLicenseWebhookSweeps(t *testing.T) {
 		}
 
 		// A lease that ran out is found and expired once.
-		err = db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+		err = db.InLicensingTx(ctx, func(tx licensing.Tx) error {
 			for i, lease := range []time.Time{now.Add(-time.Minute), now.Add(time.Hour)} {
-				_, err := tx.InsertActivation(ctx, store.Activation{EntitlementID: soon.ID, SeatID: string(rune('a' + i)), TokenJTI: "j", NonceHash: "n",
-					LeaseExpiresAt: lease, Status: store.StatusActive, CreatedAt: now, RefreshedAt: now})
+				_, err := tx.InsertActivation(ctx, licensing.StoredActivation{EntitlementID: soon.ID, SeatID: string(rune('a' + i)), TokenJTI: "j", NonceHash: "n",
+					LeaseExpiresAt: lease, Status: licensing.StatusActive, CreatedAt: now, RefreshedAt: now})
 				if err != nil {
 					return err
 				}
@@ -262,12 +263,12 @@ func TestLicenseWebhookSweeps(t *testing.T) {
 		if err != nil || len(lapsed) != 1 || lapsed[0] != soon.ID {
 			t.Fatalf("LapsedLeaseEntitlements() = %v, %v", lapsed, err)
 		}
-		var expired []store.Activation
-		err = db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+		var expired []licensing.StoredActivation
+		err = db.InLicensingTx(ctx, func(tx licensing.Tx) error {
 			expired, err = tx.ExpireLapsedLeases(ctx, soon.ID, now)
 			return err
 		})
-		if err != nil || len(expired) != 1 || expired[0].SeatID != "a" || expired[0].Status != store.StatusExpired {
+		if err != nil || len(expired) != 1 || expired[0].SeatID != "a" || expired[0].Status != licensing.StatusExpired {
 			t.Errorf("ExpireLapsedLeases() = %+v, %v; want seat a, expired", expired, err)
 		}
 		if lapsed, _ := db.LapsedLeaseEntitlements(ctx, now, 100); len(lapsed) != 0 {

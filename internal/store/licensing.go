@@ -7,150 +7,77 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/vigil-sec/vigil/licensing"
 )
 
-// Tenant is a customer of the licensing platform.
-type Tenant struct {
-	ID        string
-	Name      string
-	Status    string // StatusActive or StatusSuspended
-	CreatedAt time.Time
-}
-
-// Product is a licensed application; its ID is what the application embeds.
-type Product struct {
-	ID        string
-	Name      string
-	CreatedAt time.Time
-}
-
-// Entitlement grants a tenant seats of a product.
-type Entitlement struct {
-	ID        string
-	TenantID  string
-	ProductID string
-	Seats     int
-	ExpiresAt time.Time // zero: never
-	Lease     time.Duration
-	Features  string // JSON object, owned by package licensing
-	Status    string // StatusActive or StatusSuspended
-	// CodeHash is the keyed hash of the activation code; the store never
-	// sees the code.
-	CodeHash  string
-	CreatedAt time.Time
-}
-
-// Activation is a seat taken on an entitlement.
-type Activation struct {
-	ID             string
-	EntitlementID  string
-	SeatID         string
-	SeatName       string
-	Fingerprint    string
-	TokenJTI       string
-	NonceHash      string
-	LeaseExpiresAt time.Time
-	Status         string // StatusActive, StatusExpired or StatusDeactivated
-	CreatedAt      time.Time
-	RefreshedAt    time.Time
-	DeactivatedAt  time.Time
-}
-
-// IdempotentAnswer is the stored answer to a Licensing API call made with
-// an Idempotency-Key.
-type IdempotentAnswer struct {
-	ActivationID  string
-	KeyHash       string
-	RequestHash   string
-	PrevNonceHash string
-	Status        int
-	Sealed        string
-	CreatedAt     time.Time
-}
-
-// LicensingKey is licensing server key material of a kind
-// (LicensingKeySigning, LicensingKeySecret).
-type LicensingKey struct {
-	ID        string
-	Kind      string
-	Material  string
-	CreatedAt time.Time
-	RetiredAt time.Time
-}
-
-// Statuses of tenants, entitlements and activations.
-const (
-	StatusActive      = "active"
-	StatusSuspended   = "suspended"
-	StatusExpired     = "expired"
-	StatusDeactivated = "deactivated"
-)
-
-// Kinds of LicensingKey.
-const (
-	LicensingKeySigning = "signing"
-	LicensingKeySecret  = "secret"
+// The licensing tables: *DB implements licensing.Store and *LicensingTx
+// licensing.Tx, with package licensing's types.
+var (
+	_ licensing.Store = (*DB)(nil)
+	_ licensing.Tx    = (*LicensingTx)(nil)
 )
 
 const tenantCols = "id, name, status, created_at"
 
-func scanTenant(row rowScanner) (Tenant, error) {
-	var t Tenant
+func scanTenant(row rowScanner) (licensing.Tenant, error) {
+	var t licensing.Tenant
 	err := row.Scan(&t.ID, &t.Name, &t.Status, timeCol{&t.CreatedAt})
 	return t, err
 }
 
 // CreateTenant stores a new tenant, active, with a new ID unless t.ID is
 // set. The name must not be empty (ErrInvalid).
-func (d *DB) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
+func (d *DB) CreateTenant(ctx context.Context, t licensing.Tenant) (licensing.Tenant, error) {
 	t.Name = strings.TrimSpace(t.Name)
 	if t.Name == "" {
-		return Tenant{}, fmt.Errorf("%w: tenant name is empty", ErrInvalid)
+		return licensing.Tenant{}, fmt.Errorf("%w: tenant name is empty", ErrInvalid)
 	}
 	if t.ID == "" {
 		t.ID = newID()
 	}
-	t.Status, t.CreatedAt = StatusActive, now()
+	t.Status, t.CreatedAt = licensing.StatusActive, now()
 	_, err := d.exec(ctx, "INSERT INTO licensing_tenants ("+tenantCols+") VALUES (?, ?, ?, ?)",
 		t.ID, t.Name, t.Status, d.timeArg(t.CreatedAt))
 	if isUniqueViolation(err) {
-		return Tenant{}, fmt.Errorf("%w: a tenant with id %q exists", ErrConflict, t.ID)
+		return licensing.Tenant{}, fmt.Errorf("%w: a tenant with id %q exists", ErrConflict, t.ID)
 	}
 	if err != nil {
-		return Tenant{}, fmt.Errorf("store: create tenant %q: %w", t.Name, err)
+		return licensing.Tenant{}, fmt.Errorf("store: create tenant %q: %w", t.Name, err)
 	}
 	return t, nil
 }
 
 // GetTenant returns the tenant or ErrNotFound.
-func (d *DB) GetTenant(ctx context.Context, id string) (Tenant, error) {
+func (d *DB) GetTenant(ctx context.Context, id string) (licensing.Tenant, error) {
 	return getRow(ctx, d, "tenant", id, scanTenant, "SELECT "+tenantCols+" FROM licensing_tenants WHERE id = ?", id)
 }
 
 // ListTenants returns one page of the tenants, oldest first, and the
 // cursor of the next page ("" on the last).
-func (d *DB) ListTenants(ctx context.Context, p Page) ([]Tenant, string, error) {
-	return listPage(ctx, d, "tenants", "licensing_tenants", tenantCols, scanTenant, func(t Tenant) string { return t.ID }, p, "")
+func (d *DB) ListTenants(ctx context.Context, p licensing.Page) ([]licensing.Tenant, string, error) {
+	return listPage(ctx, d, "tenants", "licensing_tenants", tenantCols, scanTenant, func(t licensing.Tenant) string { return t.ID }, Page(p), "")
 }
 
-// SetTenantStatus sets the tenant's status (StatusActive, StatusSuspended).
+// SetTenantStatus sets the tenant's status (licensing.StatusActive,
+// licensing.StatusSuspended).
 func (d *DB) SetTenantStatus(ctx context.Context, id, status string) error {
 	return d.setStatus(ctx, "licensing_tenants", "tenant", id, status)
 }
 
 const productCols = "id, name, created_at"
 
-func scanProduct(row rowScanner) (Product, error) {
-	var p Product
+func scanProduct(row rowScanner) (licensing.Product, error) {
+	var p licensing.Product
 	err := row.Scan(&p.ID, &p.Name, timeCol{&p.CreatedAt})
 	return p, err
 }
 
 // CreateProduct stores a new product with a new ID unless p.ID is set.
-func (d *DB) CreateProduct(ctx context.Context, p Product) (Product, error) {
+func (d *DB) CreateProduct(ctx context.Context, p licensing.Product) (licensing.Product, error) {
 	p.Name = strings.TrimSpace(p.Name)
 	if p.Name == "" {
-		return Product{}, fmt.Errorf("%w: product name is empty", ErrInvalid)
+		return licensing.Product{}, fmt.Errorf("%w: product name is empty", ErrInvalid)
 	}
 	if p.ID == "" {
 		p.ID = newID()
@@ -158,30 +85,30 @@ func (d *DB) CreateProduct(ctx context.Context, p Product) (Product, error) {
 	p.CreatedAt = now()
 	_, err := d.exec(ctx, "INSERT INTO licensing_products ("+productCols+") VALUES (?, ?, ?)", p.ID, p.Name, d.timeArg(p.CreatedAt))
 	if isUniqueViolation(err) {
-		return Product{}, fmt.Errorf("%w: a product with id %q exists", ErrConflict, p.ID)
+		return licensing.Product{}, fmt.Errorf("%w: a product with id %q exists", ErrConflict, p.ID)
 	}
 	if err != nil {
-		return Product{}, fmt.Errorf("store: create product %q: %w", p.Name, err)
+		return licensing.Product{}, fmt.Errorf("store: create product %q: %w", p.Name, err)
 	}
 	return p, nil
 }
 
 // GetProduct returns the product or ErrNotFound.
-func (d *DB) GetProduct(ctx context.Context, id string) (Product, error) {
+func (d *DB) GetProduct(ctx context.Context, id string) (licensing.Product, error) {
 	return getRow(ctx, d, "product", id, scanProduct, "SELECT "+productCols+" FROM licensing_products WHERE id = ?", id)
 }
 
 // ListProducts returns one page of the products, oldest first, and the
 // cursor of the next page ("" on the last).
-func (d *DB) ListProducts(ctx context.Context, p Page) ([]Product, string, error) {
-	return listPage(ctx, d, "products", "licensing_products", productCols, scanProduct, func(p Product) string { return p.ID }, p, "")
+func (d *DB) ListProducts(ctx context.Context, p licensing.Page) ([]licensing.Product, string, error) {
+	return listPage(ctx, d, "products", "licensing_products", productCols, scanProduct, func(p licensing.Product) string { return p.ID }, Page(p), "")
 }
 
 const entitlementCols = "id, tenant_id, product_id, seats, expires_at, lease_seconds, features, status, code_hash, created_at"
 
-func scanEntitlement(row rowScanner) (Entitlement, error) {
+func scanEntitlement(row rowScanner) (licensing.StoredEntitlement, error) {
 	var (
-		e     Entitlement
+		e     licensing.StoredEntitlement
 		lease int64
 	)
 	err := row.Scan(&e.ID, &e.TenantID, &e.ProductID, &e.Seats, timeCol{&e.ExpiresAt}, &lease, &e.Features, &e.Status, &e.CodeHash, timeCol{&e.CreatedAt})
@@ -191,50 +118,50 @@ func scanEntitlement(row rowScanner) (Entitlement, error) {
 
 // CreateEntitlement stores a new, active entitlement. The tenant and the
 // product must exist (ErrNotFound); the code hash must be new (ErrConflict).
-func (d *DB) CreateEntitlement(ctx context.Context, e Entitlement) (Entitlement, error) {
+func (d *DB) CreateEntitlement(ctx context.Context, e licensing.StoredEntitlement) (licensing.StoredEntitlement, error) {
 	switch {
 	case e.Seats < 1:
-		return Entitlement{}, fmt.Errorf("%w: an entitlement needs at least one seat", ErrInvalid)
+		return licensing.StoredEntitlement{}, fmt.Errorf("%w: an entitlement needs at least one seat", ErrInvalid)
 	case e.Lease < time.Second:
-		return Entitlement{}, fmt.Errorf("%w: lease %v: must be at least 1s", ErrInvalid, e.Lease)
+		return licensing.StoredEntitlement{}, fmt.Errorf("%w: lease %v: must be at least 1s", ErrInvalid, e.Lease)
 	case e.CodeHash == "":
-		return Entitlement{}, fmt.Errorf("%w: an entitlement needs an activation code hash", ErrInvalid)
+		return licensing.StoredEntitlement{}, fmt.Errorf("%w: an entitlement needs an activation code hash", ErrInvalid)
 	}
 	if e.Features == "" {
 		e.Features = "{}"
 	}
-	e.ID, e.Status, e.CreatedAt = newID(), StatusActive, now()
+	e.ID, e.Status, e.CreatedAt = newID(), licensing.StatusActive, now()
 	_, err := d.exec(ctx, "INSERT INTO licensing_entitlements ("+entitlementCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		e.ID, e.TenantID, e.ProductID, e.Seats, d.timeArg(e.ExpiresAt), int64(e.Lease/time.Second), e.Features, e.Status, e.CodeHash, d.timeArg(e.CreatedAt))
 	switch {
 	case isForeignKeyViolation(err):
-		return Entitlement{}, fmt.Errorf("tenant %q or product %q: %w", e.TenantID, e.ProductID, ErrNotFound)
+		return licensing.StoredEntitlement{}, fmt.Errorf("tenant %q or product %q: %w", e.TenantID, e.ProductID, ErrNotFound)
 	case isUniqueViolation(err):
-		return Entitlement{}, fmt.Errorf("%w: activation code already in use", ErrConflict)
+		return licensing.StoredEntitlement{}, fmt.Errorf("%w: activation code already in use", ErrConflict)
 	case err != nil:
-		return Entitlement{}, fmt.Errorf("store: create entitlement: %w", err)
+		return licensing.StoredEntitlement{}, fmt.Errorf("store: create entitlement: %w", err)
 	}
 	return e, nil
 }
 
 // GetEntitlement returns the entitlement or ErrNotFound.
-func (d *DB) GetEntitlement(ctx context.Context, id string) (Entitlement, error) {
+func (d *DB) GetEntitlement(ctx context.Context, id string) (licensing.StoredEntitlement, error) {
 	return getEntitlement(d.queryRow(ctx, "SELECT "+entitlementCols+" FROM licensing_entitlements WHERE id = ?", id), id)
 }
 
 // EntitlementByCodeHash returns the entitlement whose activation code has
 // the hash, or ErrNotFound. The lookup is an indexed equality.
-func (d *DB) EntitlementByCodeHash(ctx context.Context, codeHash string) (Entitlement, error) {
+func (d *DB) EntitlementByCodeHash(ctx context.Context, codeHash string) (licensing.StoredEntitlement, error) {
 	return getEntitlement(d.queryRow(ctx, "SELECT "+entitlementCols+" FROM licensing_entitlements WHERE code_hash = ?", codeHash), "by code")
 }
 
-func getEntitlement(row *sql.Row, what string) (Entitlement, error) {
+func getEntitlement(row *sql.Row, what string) (licensing.StoredEntitlement, error) {
 	e, err := scanEntitlement(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Entitlement{}, fmt.Errorf("entitlement %s: %w", what, ErrNotFound)
+		return licensing.StoredEntitlement{}, fmt.Errorf("entitlement %s: %w", what, ErrNotFound)
 	}
 	if err != nil {
-		return Entitlement{}, fmt.Errorf("store: get entitlement %s: %w", what, err)
+		return licensing.StoredEntitlement{}, fmt.Errorf("store: get entitlement %s: %w", what, err)
 	}
 	return e, nil
 }
@@ -242,22 +169,22 @@ func getEntitlement(row *sql.Row, what string) (Entitlement, error) {
 // ListEntitlements returns one page of the tenant's entitlements (of
 // every tenant when tenantID is ""), oldest first, and the cursor of the
 // next page ("" on the last).
-func (d *DB) ListEntitlements(ctx context.Context, tenantID string, p Page) ([]Entitlement, string, error) {
+func (d *DB) ListEntitlements(ctx context.Context, tenantID string, p licensing.Page) ([]licensing.StoredEntitlement, string, error) {
 	where, args := "", []any(nil)
 	if tenantID != "" {
 		where, args = "tenant_id = ?", []any{tenantID}
 	}
-	return listPage(ctx, d, "entitlements", "licensing_entitlements", entitlementCols, scanEntitlement, func(e Entitlement) string { return e.ID }, p, where, args...)
+	return listPage(ctx, d, "entitlements", "licensing_entitlements", entitlementCols, scanEntitlement, func(e licensing.StoredEntitlement) string { return e.ID }, Page(p), where, args...)
 }
 
-// SetEntitlementStatus sets the entitlement's status (StatusActive,
-// StatusSuspended).
+// SetEntitlementStatus sets the entitlement's status
+// (licensing.StatusActive, licensing.StatusSuspended).
 func (d *DB) SetEntitlementStatus(ctx context.Context, id, status string) error {
 	return d.setStatus(ctx, "licensing_entitlements", "entitlement", id, status)
 }
 
 func (d *DB) setStatus(ctx context.Context, table, what, id, status string) error {
-	if status != StatusActive && status != StatusSuspended {
+	if status != licensing.StatusActive && status != licensing.StatusSuspended {
 		return fmt.Errorf("%w: %s status %q", ErrInvalid, what, status)
 	}
 	res, err := d.exec(ctx, "UPDATE "+table+" SET status = ? WHERE id = ?", status, id)
@@ -274,8 +201,8 @@ func (d *DB) setStatus(ctx context.Context, table, what, id, status string) erro
 
 const licensingKeyCols = "id, kind, material, created_at, retired_at"
 
-func scanLicensingKey(row rowScanner) (LicensingKey, error) {
-	var k LicensingKey
+func scanLicensingKey(row rowScanner) (licensing.Key, error) {
+	var k licensing.Key
 	err := row.Scan(&k.ID, &k.Kind, &k.Material, timeCol{&k.CreatedAt}, timeCol{&k.RetiredAt})
 	return k, err
 }
@@ -283,28 +210,28 @@ func scanLicensingKey(row rowScanner) (LicensingKey, error) {
 // EnsureLicensingKey returns the active key of k.Kind, storing k as that
 // key first if there is none. Of processes racing, one wins and all get its
 // key.
-func (d *DB) EnsureLicensingKey(ctx context.Context, k LicensingKey) (LicensingKey, error) {
+func (d *DB) EnsureLicensingKey(ctx context.Context, k licensing.Key) (licensing.Key, error) {
 	if k.ID == "" || k.Material == "" {
-		return LicensingKey{}, fmt.Errorf("%w: a licensing key needs an id and material", ErrInvalid)
+		return licensing.Key{}, fmt.Errorf("%w: a licensing key needs an id and material", ErrInvalid)
 	}
-	if k.Kind != LicensingKeySigning && k.Kind != LicensingKeySecret {
-		return LicensingKey{}, fmt.Errorf("%w: licensing key kind %q", ErrInvalid, k.Kind)
+	if k.Kind != licensing.KeySigning && k.Kind != licensing.KeySecret {
+		return licensing.Key{}, fmt.Errorf("%w: licensing key kind %q", ErrInvalid, k.Kind)
 	}
 	_, err := d.exec(ctx, "INSERT INTO licensing_keys ("+licensingKeyCols+") VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
 		k.ID, k.Kind, k.Material, d.timeArg(now()))
 	if err != nil {
-		return LicensingKey{}, fmt.Errorf("store: store licensing %s key: %w", k.Kind, err)
+		return licensing.Key{}, fmt.Errorf("store: store licensing %s key: %w", k.Kind, err)
 	}
 	got, err := scanLicensingKey(d.writeRow(ctx, "SELECT "+licensingKeyCols+" FROM licensing_keys WHERE kind = ? AND retired_at IS NULL", k.Kind))
 	if err != nil {
-		return LicensingKey{}, fmt.Errorf("store: read licensing %s key: %w", k.Kind, err)
+		return licensing.Key{}, fmt.Errorf("store: read licensing %s key: %w", k.Kind, err)
 	}
 	return got, nil
 }
 
 // ListLicensingKeys returns the keys of the kind, retired ones included,
 // newest first.
-func (d *DB) ListLicensingKeys(ctx context.Context, kind string) ([]LicensingKey, error) {
+func (d *DB) ListLicensingKeys(ctx context.Context, kind string) ([]licensing.Key, error) {
 	return listRows(ctx, d, "licensing keys", scanLicensingKey, "SELECT "+licensingKeyCols+" FROM licensing_keys WHERE kind = ? ORDER BY created_at DESC, id", kind)
 }
 
@@ -320,7 +247,13 @@ type LicensingTx struct {
 // nil and rolled back otherwise. On SQLite the single writer serialises
 // these transactions; on PostgreSQL the rows they lock (LockEntitlement,
 // ActivationForUpdate) do.
-func (d *DB) InLicensingTx(ctx context.Context, fn func(*LicensingTx) error) error {
+func (d *DB) InLicensingTx(ctx context.Context, fn func(licensing.Tx) error) error {
+	return d.inLicensingTx(ctx, func(t *LicensingTx) error { return fn(t) })
+}
+
+// inLicensingTx is InLicensingTx for the store's own methods, which use
+// the transaction's queries.
+func (d *DB) inLicensingTx(ctx context.Context, fn func(*LicensingTx) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -353,39 +286,39 @@ func (t *LicensingTx) queryRow(ctx context.Context, q string, args ...any) *sql.
 // LockEntitlement reads the entitlement and, on PostgreSQL, locks its row
 // until the transaction ends, so that seat counts and feature usage are
 // checked and changed by one transaction at a time.
-func (t *LicensingTx) LockEntitlement(ctx context.Context, id string) (Entitlement, error) {
+func (t *LicensingTx) LockEntitlement(ctx context.Context, id string) (licensing.StoredEntitlement, error) {
 	return getEntitlement(t.queryRow(ctx, "SELECT "+entitlementCols+" FROM licensing_entitlements WHERE id = ?"+t.forUpdate(), id), id)
 }
 
 // Entitlement reads the entitlement inside the transaction without
 // locking it.
-func (t *LicensingTx) Entitlement(ctx context.Context, id string) (Entitlement, error) {
+func (t *LicensingTx) Entitlement(ctx context.Context, id string) (licensing.StoredEntitlement, error) {
 	return getEntitlement(t.queryRow(ctx, "SELECT "+entitlementCols+" FROM licensing_entitlements WHERE id = ?", id), id)
 }
 
 const activationCols = "id, entitlement_id, seat_id, seat_name, fingerprint, token_jti, nonce_hash, lease_expires_at, status, created_at, refreshed_at, deactivated_at"
 
-func scanActivation(row rowScanner) (Activation, error) {
-	var a Activation
+func scanActivation(row rowScanner) (licensing.StoredActivation, error) {
+	var a licensing.StoredActivation
 	err := row.Scan(&a.ID, &a.EntitlementID, &a.SeatID, &a.SeatName, &a.Fingerprint, &a.TokenJTI, &a.NonceHash,
 		timeCol{&a.LeaseExpiresAt}, &a.Status, timeCol{&a.CreatedAt}, timeCol{&a.RefreshedAt}, timeCol{&a.DeactivatedAt})
 	return a, err
 }
 
-func getActivation(row *sql.Row, what string) (Activation, error) {
+func getActivation(row *sql.Row, what string) (licensing.StoredActivation, error) {
 	a, err := scanActivation(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Activation{}, fmt.Errorf("activation %s: %w", what, ErrNotFound)
+		return licensing.StoredActivation{}, fmt.Errorf("activation %s: %w", what, ErrNotFound)
 	}
 	if err != nil {
-		return Activation{}, fmt.Errorf("store: get activation %s: %w", what, err)
+		return licensing.StoredActivation{}, fmt.Errorf("store: get activation %s: %w", what, err)
 	}
 	return a, nil
 }
 
 // ActivationForUpdate reads the activation and, on PostgreSQL, locks its
 // row until the transaction ends.
-func (t *LicensingTx) ActivationForUpdate(ctx context.Context, id string) (Activation, error) {
+func (t *LicensingTx) ActivationForUpdate(ctx context.Context, id string) (licensing.StoredActivation, error) {
 	return getActivation(t.queryRow(ctx, "SELECT "+activationCols+" FROM licensing_activations WHERE id = ?"+t.forUpdate(), id), id)
 }
 
@@ -393,7 +326,7 @@ func (t *LicensingTx) ActivationForUpdate(ctx context.Context, id string) (Activ
 // ended at or before now as expired, which frees their seats.
 func (t *LicensingTx) ExpireLeases(ctx context.Context, entitlementID string, now time.Time) error {
 	_, err := t.exec(ctx, "UPDATE licensing_activations SET status = ? WHERE entitlement_id = ? AND status = ? AND lease_expires_at <= ?",
-		StatusExpired, entitlementID, StatusActive, t.d.timeArg(now))
+		licensing.StatusExpired, entitlementID, licensing.StatusActive, t.d.timeArg(now))
 	if err != nil {
 		return fmt.Errorf("store: expire leases: %w", err)
 	}
@@ -401,9 +334,9 @@ func (t *LicensingTx) ExpireLeases(ctx context.Context, entitlementID string, no
 }
 
 // ActiveSeat returns the active activation of the seat, or ErrNotFound.
-func (t *LicensingTx) ActiveSeat(ctx context.Context, entitlementID, seatID string) (Activation, error) {
+func (t *LicensingTx) ActiveSeat(ctx context.Context, entitlementID, seatID string) (licensing.StoredActivation, error) {
 	return getActivation(t.queryRow(ctx, "SELECT "+activationCols+" FROM licensing_activations WHERE entitlement_id = ? AND seat_id = ? AND status = ?",
-		entitlementID, seatID, StatusActive), "of seat "+seatID)
+		entitlementID, seatID, licensing.StatusActive), "of seat "+seatID)
 }
 
 // CountActiveSeats counts the entitlement's active activations whose lease
@@ -411,7 +344,7 @@ func (t *LicensingTx) ActiveSeat(ctx context.Context, entitlementID, seatID stri
 func (t *LicensingTx) CountActiveSeats(ctx context.Context, entitlementID string, now time.Time) (int, error) {
 	var n int
 	err := t.queryRow(ctx, "SELECT count(*) FROM licensing_activations WHERE entitlement_id = ? AND status = ? AND lease_expires_at > ?",
-		entitlementID, StatusActive, t.d.timeArg(now)).Scan(&n)
+		entitlementID, licensing.StatusActive, t.d.timeArg(now)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count seats: %w", err)
 	}
@@ -420,7 +353,7 @@ func (t *LicensingTx) CountActiveSeats(ctx context.Context, entitlementID string
 
 // InsertActivation stores a new activation, with a new ID unless a.ID is
 // set, and returns it.
-func (t *LicensingTx) InsertActivation(ctx context.Context, a Activation) (Activation, error) {
+func (t *LicensingTx) InsertActivation(ctx context.Context, a licensing.StoredActivation) (licensing.StoredActivation, error) {
 	if a.ID == "" {
 		a.ID = newID()
 	}
@@ -428,17 +361,17 @@ func (t *LicensingTx) InsertActivation(ctx context.Context, a Activation) (Activ
 		a.ID, a.EntitlementID, a.SeatID, a.SeatName, a.Fingerprint, a.TokenJTI, a.NonceHash,
 		t.d.timeArg(a.LeaseExpiresAt), a.Status, t.d.timeArg(a.CreatedAt), t.d.timeArg(a.RefreshedAt))
 	if isUniqueViolation(err) {
-		return Activation{}, fmt.Errorf("%w: seat %q is active", ErrConflict, a.SeatID)
+		return licensing.StoredActivation{}, fmt.Errorf("%w: seat %q is active", ErrConflict, a.SeatID)
 	}
 	if err != nil {
-		return Activation{}, fmt.Errorf("store: insert activation: %w", err)
+		return licensing.StoredActivation{}, fmt.Errorf("store: insert activation: %w", err)
 	}
 	return a, nil
 }
 
 // UpdateActivation overwrites the activation's seat name, fingerprint,
 // token, nonce hash, lease, status and times.
-func (t *LicensingTx) UpdateActivation(ctx context.Context, a Activation) error {
+func (t *LicensingTx) UpdateActivation(ctx context.Context, a licensing.StoredActivation) error {
 	_, err := t.exec(ctx, `UPDATE licensing_activations SET seat_name = ?, fingerprint = ?, token_jti = ?, nonce_hash = ?,
 		lease_expires_at = ?, status = ?, refreshed_at = ?, deactivated_at = ? WHERE id = ?`,
 		a.SeatName, a.Fingerprint, a.TokenJTI, a.NonceHash, t.d.timeArg(a.LeaseExpiresAt), a.Status,
@@ -456,7 +389,7 @@ func (t *LicensingTx) FeatureInUse(ctx context.Context, entitlementID, feature s
 	err := t.queryRow(ctx, `SELECT COALESCE(SUM(u.checked_out), 0) FROM licensing_feature_usage u
 		JOIN licensing_activations a ON a.id = u.activation_id
 		WHERE a.entitlement_id = ? AND a.status = ? AND a.lease_expires_at > ? AND u.feature = ?`,
-		entitlementID, StatusActive, t.d.timeArg(now), feature).Scan(&n)
+		entitlementID, licensing.StatusActive, t.d.timeArg(now), feature).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: feature usage: %w", err)
 	}
@@ -523,7 +456,7 @@ func (t *LicensingTx) FeatureUsage(ctx context.Context, activationID, feature st
 
 // PutIdempotentAnswer stores the answer; a second one for the same key is
 // ErrConflict.
-func (t *LicensingTx) PutIdempotentAnswer(ctx context.Context, a IdempotentAnswer) error {
+func (t *LicensingTx) PutIdempotentAnswer(ctx context.Context, a licensing.IdempotentAnswer) error {
 	_, err := t.exec(ctx, `INSERT INTO licensing_idempotency (activation_id, key_hash, request_hash, prev_nonce_hash, status, sealed, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ActivationID, a.KeyHash, a.RequestHash, a.PrevNonceHash, a.Status, a.Sealed, t.d.timeArg(a.CreatedAt))
 	if isUniqueViolation(err) {
@@ -542,26 +475,15 @@ func (d *DB) PruneIdempotentAnswers(ctx context.Context, before time.Time) (int6
 }
 
 // Tenant reads the tenant inside the transaction, or ErrNotFound.
-func (t *LicensingTx) Tenant(ctx context.Context, id string) (Tenant, error) {
+func (t *LicensingTx) Tenant(ctx context.Context, id string) (licensing.Tenant, error) {
 	tn, err := scanTenant(t.queryRow(ctx, "SELECT "+tenantCols+" FROM licensing_tenants WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Tenant{}, fmt.Errorf("tenant %q: %w", id, ErrNotFound)
+		return licensing.Tenant{}, fmt.Errorf("tenant %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Tenant{}, fmt.Errorf("store: get tenant %q: %w", id, err)
+		return licensing.Tenant{}, fmt.Errorf("store: get tenant %q: %w", id, err)
 	}
 	return tn, nil
-}
-
-// ChainState is what a Licensing API call of the nonce chain reads, in
-// one query: the activation, its entitlement, the status of the
-// entitlement's tenant, and the answer stored under the call's
-// idempotency key (nil when there is none).
-type ChainState struct {
-	Activation   Activation
-	Entitlement  Entitlement
-	TenantStatus string
-	Answer       *IdempotentAnswer
 }
 
 // chainStateQuery joins what ChainState reads; the idempotency key hash is
@@ -580,7 +502,7 @@ func prefixCols(p, cols string) string { return p + strings.ReplaceAll(cols, ", 
 // the transaction ends (not the entitlement's: see LockEntitlement), with
 // its entitlement, its tenant's status and the answer stored under
 // keyHash ("" for none). An unknown activation is ErrNotFound.
-func (t *LicensingTx) ChainState(ctx context.Context, activationID, keyHash string) (ChainState, error) {
+func (t *LicensingTx) ChainState(ctx context.Context, activationID, keyHash string) (licensing.ChainState, error) {
 	q := chainStateQuery
 	if t.d.dialect == Postgres {
 		q += " FOR UPDATE OF a"
@@ -592,16 +514,16 @@ func (t *LicensingTx) ChainState(ctx context.Context, activationID, keyHash stri
 // lock: for calls whose one write is RotateChain, a compare-and-swap. On
 // PostgreSQL it goes to the pgx pool directly (the hot path of every
 // refresh, without the database/sql layer).
-func (d *DB) ChainState(ctx context.Context, activationID, keyHash string) (ChainState, error) {
+func (d *DB) ChainState(ctx context.Context, activationID, keyHash string) (licensing.ChainState, error) {
 	if d.pool != nil {
 		return scanChainState(d.pool.QueryRow(ctx, d.rebind(chainStateQuery), keyHash, activationID), activationID, keyHash)
 	}
 	return scanChainState(d.queryRow(ctx, chainStateQuery, keyHash, activationID), activationID, keyHash)
 }
 
-func scanChainState(row rowScanner, activationID, keyHash string) (ChainState, error) {
+func scanChainState(row rowScanner, activationID, keyHash string) (licensing.ChainState, error) {
 	var (
-		cs                        ChainState
+		cs                        licensing.ChainState
 		a                         = &cs.Activation
 		e                         = &cs.Entitlement
 		lease                     int64
@@ -615,14 +537,14 @@ func scanChainState(row rowScanner, activationID, keyHash string) (ChainState, e
 		&e.ID, &e.TenantID, &e.ProductID, &e.Seats, timeCol{&e.ExpiresAt}, &lease, &e.Features, &e.Status, &e.CodeHash, timeCol{&e.CreatedAt},
 		&cs.TenantStatus, &reqHash, &prevHash, &status, &sealed, timeCol{&createdAt})
 	if errors.Is(err, sql.ErrNoRows) {
-		return ChainState{}, fmt.Errorf("activation %s: %w", activationID, ErrNotFound)
+		return licensing.ChainState{}, fmt.Errorf("activation %s: %w", activationID, ErrNotFound)
 	}
 	if err != nil {
-		return ChainState{}, fmt.Errorf("store: read activation %s: %w", activationID, err)
+		return licensing.ChainState{}, fmt.Errorf("store: read activation %s: %w", activationID, err)
 	}
 	e.Lease = time.Duration(lease) * time.Second
 	if reqHash.Valid {
-		cs.Answer = &IdempotentAnswer{ActivationID: a.ID, KeyHash: keyHash, RequestHash: reqHash.String,
+		cs.Answer = &licensing.IdempotentAnswer{ActivationID: a.ID, KeyHash: keyHash, RequestHash: reqHash.String,
 			PrevNonceHash: prevHash.String, Status: int(status.Int64), Sealed: sealed.String, CreatedAt: createdAt}
 	}
 	return cs, nil
@@ -632,8 +554,8 @@ func scanChainState(row rowScanner, activationID, keyHash string) (ChainState, e
 // the activation's nonce hash, token, lease and refresh time from a, if
 // its nonce hash still is oldHash and it is active, and reports whether
 // it did (the compare-and-swap of the chain, with the call's effect).
-func (t *LicensingTx) RotateActivation(ctx context.Context, a Activation, oldHash string) (bool, error) {
-	return rowsChanged(t.exec(ctx, rotateActivation, a.NonceHash, a.TokenJTI, t.d.timeArg(a.LeaseExpiresAt), t.d.timeArg(a.RefreshedAt), a.ID, oldHash, StatusActive))
+func (t *LicensingTx) RotateActivation(ctx context.Context, a licensing.StoredActivation, oldHash string) (bool, error) {
+	return rowsChanged(t.exec(ctx, rotateActivation, a.NonceHash, a.TokenJTI, t.d.timeArg(a.LeaseExpiresAt), t.d.timeArg(a.RefreshedAt), a.ID, oldHash, licensing.StatusActive))
 }
 
 const rotateActivation = `UPDATE licensing_activations SET nonce_hash = ?, token_jti = ?, lease_expires_at = ?, refreshed_at = ?
@@ -657,14 +579,14 @@ func rowsChanged(res sql.Result, err error) (bool, error) {
 // hash was no longer oldHash (nothing written); a second answer under the
 // same key is ErrConflict. On PostgreSQL it is one statement, sent to the
 // pgx pool directly.
-func (d *DB) RotateChain(ctx context.Context, a Activation, oldHash string, ans *IdempotentAnswer) (bool, error) {
-	args := []any{a.NonceHash, a.TokenJTI, d.timeArg(a.LeaseExpiresAt), d.timeArg(a.RefreshedAt), a.ID, oldHash, StatusActive}
+func (d *DB) RotateChain(ctx context.Context, a licensing.StoredActivation, oldHash string, ans *licensing.IdempotentAnswer) (bool, error) {
+	args := []any{a.NonceHash, a.TokenJTI, d.timeArg(a.LeaseExpiresAt), d.timeArg(a.RefreshedAt), a.ID, oldHash, licensing.StatusActive}
 	switch {
 	case d.pool == nil && ans == nil:
 		return rowsChanged(d.exec(ctx, rotateActivation, args...))
 	case d.pool == nil:
 		var swapped bool
-		err := d.InLicensingTx(ctx, func(tx *LicensingTx) error {
+		err := d.inLicensingTx(ctx, func(tx *LicensingTx) error {
 			var err error
 			if swapped, err = tx.RotateActivation(ctx, a, oldHash); err != nil || !swapped {
 				return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 // TestChainStateAndRotate covers the reads and the compare-and-swap of
@@ -18,22 +19,22 @@ func TestChainStateAndRotate(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		tn, err := db.CreateTenant(ctx, store.Tenant{Name: "Acme"})
+		tn, err := db.CreateTenant(ctx, licensing.Tenant{Name: "Acme"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pr, err := db.CreateProduct(ctx, store.Product{Name: "App"})
+		pr, err := db.CreateProduct(ctx, licensing.Product{Name: "App"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := db.CreateEntitlement(ctx, store.Entitlement{TenantID: tn.ID, ProductID: pr.ID, Seats: 1, Lease: time.Hour, CodeHash: "code"})
+		e, err := db.CreateEntitlement(ctx, licensing.StoredEntitlement{TenantID: tn.ID, ProductID: pr.ID, Seats: 1, Lease: time.Hour, CodeHash: "code"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now().UTC().Truncate(time.Second)
-		act := store.Activation{ID: "act-1", EntitlementID: e.ID, SeatID: "s", TokenJTI: "j1", NonceHash: "n1",
-			LeaseExpiresAt: now.Add(time.Hour), Status: store.StatusActive, CreatedAt: now, RefreshedAt: now}
-		if err := db.InLicensingTx(ctx, func(tx *store.LicensingTx) error { _, err := tx.InsertActivation(ctx, act); return err }); err != nil {
+		act := licensing.StoredActivation{ID: "act-1", EntitlementID: e.ID, SeatID: "s", TokenJTI: "j1", NonceHash: "n1",
+			LeaseExpiresAt: now.Add(time.Hour), Status: licensing.StatusActive, CreatedAt: now, RefreshedAt: now}
+		if err := db.InLicensingTx(ctx, func(tx licensing.Tx) error { _, err := tx.InsertActivation(ctx, act); return err }); err != nil {
 			t.Fatal(err)
 		}
 
@@ -41,7 +42,7 @@ func TestChainStateAndRotate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cs.Activation.NonceHash != "n1" || cs.Entitlement.ID != e.ID || cs.Entitlement.Lease != time.Hour || cs.TenantStatus != store.StatusActive || cs.Answer != nil {
+		if cs.Activation.NonceHash != "n1" || cs.Entitlement.ID != e.ID || cs.Entitlement.Lease != time.Hour || cs.TenantStatus != licensing.StatusActive || cs.Answer != nil {
 			t.Fatalf("ChainState = %+v", cs)
 		}
 		if _, err := db.ChainState(ctx, "nope", ""); !errors.Is(err, store.ErrNotFound) {
@@ -50,7 +51,7 @@ func TestChainStateAndRotate(t *testing.T) {
 
 		next := cs.Activation
 		next.NonceHash, next.TokenJTI, next.LeaseExpiresAt, next.RefreshedAt = "n2", "j2", now.Add(2*time.Hour), now.Add(time.Minute)
-		ans := &store.IdempotentAnswer{ActivationID: "act-1", KeyHash: "k1", RequestHash: "r", PrevNonceHash: "n1", Status: 200, Sealed: "sealed", CreatedAt: now}
+		ans := &licensing.IdempotentAnswer{ActivationID: "act-1", KeyHash: "k1", RequestHash: "r", PrevNonceHash: "n1", Status: 200, Sealed: "sealed", CreatedAt: now}
 		if ok, err := db.RotateChain(ctx, next, "stale", ans); ok || err != nil {
 			t.Fatalf("RotateChain from a stale hash = %v, %v; want false, nil", ok, err)
 		}
@@ -79,7 +80,7 @@ func TestChainStateAndRotate(t *testing.T) {
 		if ok, err := db.RotateChain(ctx, again, "n2", nil); !ok || err != nil {
 			t.Fatalf("RotateChain without a key = %v, %v", ok, err)
 		}
-		err = db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+		err = db.InLicensingTx(ctx, func(tx licensing.Tx) error {
 			cs, err := tx.ChainState(ctx, "act-1", "k1")
 			if err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 // sqlTime is a time as the dialect stores it.
@@ -75,21 +76,21 @@ func TestPruneInBatches(t *testing.T) {
 		cut := now.Add(-24 * time.Hour)
 		expired := 2*store.PruneBatch + 7 // three batches
 
-		tn, err := db.CreateTenant(ctx, store.Tenant{Name: "Acme"})
+		tn, err := db.CreateTenant(ctx, licensing.Tenant{Name: "Acme"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pr, err := db.CreateProduct(ctx, store.Product{Name: "App"})
+		pr, err := db.CreateProduct(ctx, licensing.Product{Name: "App"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := db.CreateEntitlement(ctx, store.Entitlement{TenantID: tn.ID, ProductID: pr.ID, Seats: 1, Lease: time.Hour, CodeHash: "code"})
+		e, err := db.CreateEntitlement(ctx, licensing.StoredEntitlement{TenantID: tn.ID, ProductID: pr.ID, Seats: 1, Lease: time.Hour, CodeHash: "code"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		act := store.Activation{ID: "act-1", EntitlementID: e.ID, SeatID: "s", TokenJTI: "j", NonceHash: "n",
-			LeaseExpiresAt: now.Add(time.Hour), Status: store.StatusActive, CreatedAt: now, RefreshedAt: now}
-		if err := db.InLicensingTx(ctx, func(tx *store.LicensingTx) error { _, err := tx.InsertActivation(ctx, act); return err }); err != nil {
+		act := licensing.StoredActivation{ID: "act-1", EntitlementID: e.ID, SeatID: "s", TokenJTI: "j", NonceHash: "n",
+			LeaseExpiresAt: now.Add(time.Hour), Status: licensing.StatusActive, CreatedAt: now, RefreshedAt: now}
+		if err := db.InLicensingTx(ctx, func(tx licensing.Tx) error { _, err := tx.InsertActivation(ctx, act); return err }); err != nil {
 			t.Fatal(err)
 		}
 

@@ -5,34 +5,18 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-)
 
-// SealedValue is one value that package licensing keeps sealed, as
-// ResealLicensing hands it over to be sealed again.
-type SealedValue struct {
-	Kind string // SealedOfflineKey, SealedWebhookKey or SealedWebhookSecret
-	// OfflineKey is the row of a SealedOfflineKey (SealedPrivate is Sealed).
-	OfflineKey OfflineKey
-	// TenantID owns a SealedWebhookKey; WebhookID a SealedWebhookSecret.
-	TenantID, WebhookID string
-	Sealed              string
-}
-
-// Kinds of SealedValue.
-const (
-	SealedOfflineKey    = "offline-key"
-	SealedWebhookKey    = "webhook-key"
-	SealedWebhookSecret = "webhook-secret"
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 // ActiveLicensingKey returns the active key of the kind, or ErrNotFound.
-func (d *DB) ActiveLicensingKey(ctx context.Context, kind string) (LicensingKey, error) {
+func (d *DB) ActiveLicensingKey(ctx context.Context, kind string) (licensing.Key, error) {
 	k, err := scanLicensingKey(d.writeRow(ctx, "SELECT "+licensingKeyCols+" FROM licensing_keys WHERE kind = ? AND retired_at IS NULL", kind))
 	if errors.Is(err, sql.ErrNoRows) {
-		return LicensingKey{}, fmt.Errorf("licensing %s key: %w", kind, ErrNotFound)
+		return licensing.Key{}, fmt.Errorf("licensing %s key: %w", kind, ErrNotFound)
 	}
 	if err != nil {
-		return LicensingKey{}, fmt.Errorf("store: read licensing %s key: %w", kind, err)
+		return licensing.Key{}, fmt.Errorf("store: read licensing %s key: %w", kind, err)
 	}
 	return k, nil
 }
@@ -53,7 +37,7 @@ func (d *DB) ReplaceLicensingKeyMaterial(ctx context.Context, id, old, material 
 // nothing and returns false when k's material is no longer k.Material
 // (another process did it first). An error from reseal rolls everything
 // back: the next call starts again from the same state.
-func (d *DB) ResealLicensing(ctx context.Context, k LicensingKey, material string, reseal func(SealedValue) (string, error)) (bool, error) {
+func (d *DB) ResealLicensing(ctx context.Context, k licensing.Key, material string, reseal func(licensing.SealedValue) (string, error)) (bool, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("store: begin: %w", err)
@@ -69,7 +53,7 @@ func (d *DB) ResealLicensing(ctx context.Context, k LicensingKey, material strin
 		return false, nil
 	}
 
-	var values []SealedValue
+	var values []licensing.SealedValue
 	rows, err := tx.QueryContext(ctx, d.rebind("SELECT "+offlineKeyCols+" FROM licensing_offline_keys ORDER BY id"))
 	if err != nil {
 		return false, fmt.Errorf("store: read offline keys: %w", err)
@@ -80,7 +64,7 @@ func (d *DB) ResealLicensing(ctx context.Context, k LicensingKey, material strin
 			rows.Close()
 			return false, fmt.Errorf("store: read offline keys: %w", err)
 		}
-		values = append(values, SealedValue{Kind: SealedOfflineKey, OfflineKey: ok, TenantID: ok.TenantID, Sealed: ok.SealedPrivate})
+		values = append(values, licensing.SealedValue{Kind: licensing.SealedOfflineKey, OfflineKey: ok, TenantID: ok.TenantID, Sealed: ok.SealedPrivate})
 	}
 	if err := closeRows(rows); err != nil {
 		return false, fmt.Errorf("store: read offline keys: %w", err)
@@ -89,7 +73,7 @@ func (d *DB) ResealLicensing(ctx context.Context, k LicensingKey, material strin
 		return false, fmt.Errorf("store: read webhook keys: %w", err)
 	}
 	for rows.Next() {
-		v := SealedValue{Kind: SealedWebhookKey}
+		v := licensing.SealedValue{Kind: licensing.SealedWebhookKey}
 		if err := rows.Scan(&v.TenantID, &v.Sealed); err != nil {
 			rows.Close()
 			return false, fmt.Errorf("store: read webhook keys: %w", err)
@@ -103,7 +87,7 @@ func (d *DB) ResealLicensing(ctx context.Context, k LicensingKey, material strin
 		return false, fmt.Errorf("store: read webhook secrets: %w", err)
 	}
 	for rows.Next() {
-		v := SealedValue{Kind: SealedWebhookSecret}
+		v := licensing.SealedValue{Kind: licensing.SealedWebhookSecret}
 		if err := rows.Scan(&v.WebhookID, &v.TenantID, &v.Sealed); err != nil {
 			rows.Close()
 			return false, fmt.Errorf("store: read webhook secrets: %w", err)
@@ -122,11 +106,11 @@ func (d *DB) ResealLicensing(ctx context.Context, k LicensingKey, material strin
 		var q string
 		var id string
 		switch v.Kind {
-		case SealedOfflineKey:
+		case licensing.SealedOfflineKey:
 			q, id = "UPDATE licensing_offline_keys SET sealed_private = ? WHERE id = ? AND sealed_private = ?", v.OfflineKey.ID
-		case SealedWebhookKey:
+		case licensing.SealedWebhookKey:
 			q, id = "UPDATE license_webhook_keys SET private_key = ? WHERE tenant_id = ? AND private_key = ?", v.TenantID
-		case SealedWebhookSecret:
+		case licensing.SealedWebhookSecret:
 			q, id = "UPDATE license_webhooks SET secret = ? WHERE id = ? AND secret = ?", v.WebhookID
 		}
 		if _, err := tx.ExecContext(ctx, d.rebind(q), sealed, id, v.Sealed); err != nil {

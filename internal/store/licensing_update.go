@@ -5,22 +5,24 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 // RenameTenant sets the tenant's name and returns the tenant. ErrInvalid
 // for an empty name, ErrNotFound for an unknown tenant.
-func (d *DB) RenameTenant(ctx context.Context, id, name string) (Tenant, error) {
+func (d *DB) RenameTenant(ctx context.Context, id, name string) (licensing.Tenant, error) {
 	if err := d.rename(ctx, "licensing_tenants", "tenant", id, name); err != nil {
-		return Tenant{}, err
+		return licensing.Tenant{}, err
 	}
 	return d.GetTenant(ctx, id)
 }
 
 // RenameProduct sets the product's name and returns the product. Its ID,
 // which applications embed, never changes.
-func (d *DB) RenameProduct(ctx context.Context, id, name string) (Product, error) {
+func (d *DB) RenameProduct(ctx context.Context, id, name string) (licensing.Product, error) {
 	if err := d.rename(ctx, "licensing_products", "product", id, name); err != nil {
-		return Product{}, err
+		return licensing.Product{}, err
 	}
 	return d.GetProduct(ctx, id)
 }
@@ -42,26 +44,17 @@ func (d *DB) rename(ctx context.Context, table, what, id, name string) error {
 	return nil
 }
 
-// EntitlementChange is what UpdateEntitlement changes: nil fields stay.
-// A zero *ExpiresAt removes the expiry. Features is the whole JSON object.
-type EntitlementChange struct {
-	Seats     *int
-	ExpiresAt *time.Time
-	Lease     *time.Duration
-	Features  *string
-}
-
 // UpdateEntitlement applies the change in one statement and returns the
 // entitlement. Fewer seats than are active frees none: the seats in use
 // keep their leases and no new one is granted until enough are freed.
-func (d *DB) UpdateEntitlement(ctx context.Context, id string, c EntitlementChange) (Entitlement, error) {
+func (d *DB) UpdateEntitlement(ctx context.Context, id string, c licensing.StoredEntitlementChange) (licensing.StoredEntitlement, error) {
 	var (
 		sets []string
 		args []any
 	)
 	if c.Seats != nil {
 		if *c.Seats < 1 {
-			return Entitlement{}, fmt.Errorf("%w: an entitlement needs at least one seat", ErrInvalid)
+			return licensing.StoredEntitlement{}, fmt.Errorf("%w: an entitlement needs at least one seat", ErrInvalid)
 		}
 		sets, args = append(sets, "seats = ?"), append(args, *c.Seats)
 	}
@@ -70,7 +63,7 @@ func (d *DB) UpdateEntitlement(ctx context.Context, id string, c EntitlementChan
 	}
 	if c.Lease != nil {
 		if *c.Lease < time.Second {
-			return Entitlement{}, fmt.Errorf("%w: lease %v: must be at least 1s", ErrInvalid, *c.Lease)
+			return licensing.StoredEntitlement{}, fmt.Errorf("%w: lease %v: must be at least 1s", ErrInvalid, *c.Lease)
 		}
 		sets, args = append(sets, "lease_seconds = ?"), append(args, int64(*c.Lease/time.Second))
 	}
@@ -80,12 +73,12 @@ func (d *DB) UpdateEntitlement(ctx context.Context, id string, c EntitlementChan
 	if len(sets) > 0 {
 		res, err := d.exec(ctx, "UPDATE licensing_entitlements SET "+strings.Join(sets, ", ")+" WHERE id = ?", append(args, id)...)
 		if err != nil {
-			return Entitlement{}, fmt.Errorf("store: update entitlement: %w", err)
+			return licensing.StoredEntitlement{}, fmt.Errorf("store: update entitlement: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return Entitlement{}, fmt.Errorf("store: update entitlement: %w", err)
+			return licensing.StoredEntitlement{}, fmt.Errorf("store: update entitlement: %w", err)
 		} else if n == 0 {
-			return Entitlement{}, fmt.Errorf("entitlement %q: %w", id, ErrNotFound)
+			return licensing.StoredEntitlement{}, fmt.Errorf("entitlement %q: %w", id, ErrNotFound)
 		}
 	}
 	return d.GetEntitlement(ctx, id)

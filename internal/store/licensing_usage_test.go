@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 // TestFeatureUsageSaturates: tracked usage stops at math.MaxInt64 on both
@@ -19,32 +20,32 @@ func TestFeatureUsageSaturates(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		tn, err := db.CreateTenant(ctx, store.Tenant{Name: "Acme"})
+		tn, err := db.CreateTenant(ctx, licensing.Tenant{Name: "Acme"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pr, err := db.CreateProduct(ctx, store.Product{Name: "App"})
+		pr, err := db.CreateProduct(ctx, licensing.Product{Name: "App"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := db.CreateEntitlement(ctx, store.Entitlement{TenantID: tn.ID, ProductID: pr.ID, Seats: 1, Lease: time.Hour, CodeHash: "code"})
+		e, err := db.CreateEntitlement(ctx, licensing.StoredEntitlement{TenantID: tn.ID, ProductID: pr.ID, Seats: 1, Lease: time.Hour, CodeHash: "code"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now().UTC()
-		act := store.Activation{ID: "act-1", EntitlementID: e.ID, SeatID: "s", TokenJTI: "j", NonceHash: "n",
-			LeaseExpiresAt: now.Add(time.Hour), Status: store.StatusActive, CreatedAt: now, RefreshedAt: now}
+		act := licensing.StoredActivation{ID: "act-1", EntitlementID: e.ID, SeatID: "s", TokenJTI: "j", NonceHash: "n",
+			LeaseExpiresAt: now.Add(time.Hour), Status: licensing.StatusActive, CreatedAt: now, RefreshedAt: now}
 		add := func(checkedOut int, tracked int64) (int, int64, error) {
 			var c int
 			var tr int64
-			err := db.InLicensingTx(ctx, func(tx *store.LicensingTx) error {
+			err := db.InLicensingTx(ctx, func(tx licensing.Tx) error {
 				var err error
 				c, tr, err = tx.AddFeatureUsage(ctx, "act-1", "f", checkedOut, tracked)
 				return err
 			})
 			return c, tr, err
 		}
-		if err := db.InLicensingTx(ctx, func(tx *store.LicensingTx) error { _, err := tx.InsertActivation(ctx, act); return err }); err != nil {
+		if err := db.InLicensingTx(ctx, func(tx licensing.Tx) error { _, err := tx.InsertActivation(ctx, act); return err }); err != nil {
 			t.Fatal(err)
 		}
 		if _, tr, err := add(1, math.MaxInt64-5); err != nil || tr != math.MaxInt64-5 {

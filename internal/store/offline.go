@@ -6,43 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/vigil-sec/vigil/licensing"
 )
-
-// OfflineKey is a tenant's offline activation key: an HPKE KEM key
-// (OfflineKeyX25519, OfflineKeyMLKEM768X25519) or the Ed25519 key that
-// signs license files (OfflineKeyEd25519). SealedPrivate is the private
-// key sealed by package licensing; the store never sees it in the clear.
-type OfflineKey struct {
-	ID            string
-	TenantID      string
-	Kind          string
-	PublicKey     string
-	SealedPrivate string
-	CreatedAt     time.Time
-	RetiredAt     time.Time
-}
-
-// Kinds of OfflineKey.
-const (
-	OfflineKeyX25519         = "x25519"
-	OfflineKeyMLKEM768X25519 = "mlkem768-x25519"
-	OfflineKeyEd25519        = "ed25519"
-)
-
-// OfflineActivation marks an activation taken by an offline request.
-type OfflineActivation struct {
-	ActivationID string
-	// SecretHash is the keyed hash of the client's proof of possession,
-	// which refresh and deactivation requests present.
-	SecretHash    string
-	ClientKeyHash string
-	CreatedAt     time.Time
-}
 
 const offlineKeyCols = "id, tenant_id, kind, public_key, sealed_private, created_at, retired_at"
 
-func scanOfflineKey(row rowScanner) (OfflineKey, error) {
-	var k OfflineKey
+func scanOfflineKey(row rowScanner) (licensing.OfflineKey, error) {
+	var k licensing.OfflineKey
 	err := row.Scan(&k.ID, &k.TenantID, &k.Kind, &k.PublicKey, &k.SealedPrivate, timeCol{&k.CreatedAt}, timeCol{&k.RetiredAt})
 	return k, err
 }
@@ -50,38 +21,38 @@ func scanOfflineKey(row rowScanner) (OfflineKey, error) {
 // EnsureOfflineKey returns the tenant's active key of k.Kind, storing k as
 // that key first if there is none. Of processes racing, one wins and all
 // get its key. The tenant must exist (ErrNotFound).
-func (d *DB) EnsureOfflineKey(ctx context.Context, k OfflineKey) (OfflineKey, error) {
+func (d *DB) EnsureOfflineKey(ctx context.Context, k licensing.OfflineKey) (licensing.OfflineKey, error) {
 	switch {
 	case k.ID == "" || k.TenantID == "" || k.PublicKey == "" || k.SealedPrivate == "":
-		return OfflineKey{}, fmt.Errorf("%w: an offline key needs an id, a tenant, a public and a sealed private key", ErrInvalid)
-	case k.Kind != OfflineKeyX25519 && k.Kind != OfflineKeyMLKEM768X25519 && k.Kind != OfflineKeyEd25519:
-		return OfflineKey{}, fmt.Errorf("%w: offline key kind %q", ErrInvalid, k.Kind)
+		return licensing.OfflineKey{}, fmt.Errorf("%w: an offline key needs an id, a tenant, a public and a sealed private key", ErrInvalid)
+	case k.Kind != licensing.OfflineKeyX25519 && k.Kind != licensing.OfflineKeyMLKEM768X25519 && k.Kind != licensing.OfflineKeyEd25519:
+		return licensing.OfflineKey{}, fmt.Errorf("%w: offline key kind %q", ErrInvalid, k.Kind)
 	}
 	_, err := d.exec(ctx, "INSERT INTO licensing_offline_keys ("+offlineKeyCols+") VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
 		k.ID, k.TenantID, k.Kind, k.PublicKey, k.SealedPrivate, d.timeArg(now()))
 	if isForeignKeyViolation(err) {
-		return OfflineKey{}, fmt.Errorf("tenant %q: %w", k.TenantID, ErrNotFound)
+		return licensing.OfflineKey{}, fmt.Errorf("tenant %q: %w", k.TenantID, ErrNotFound)
 	}
 	if err != nil {
-		return OfflineKey{}, fmt.Errorf("store: store offline %s key: %w", k.Kind, err)
+		return licensing.OfflineKey{}, fmt.Errorf("store: store offline %s key: %w", k.Kind, err)
 	}
 	got, err := scanOfflineKey(d.writeRow(ctx, "SELECT "+offlineKeyCols+" FROM licensing_offline_keys WHERE tenant_id = ? AND kind = ? AND retired_at IS NULL", k.TenantID, k.Kind))
 	if err != nil {
-		return OfflineKey{}, fmt.Errorf("store: read offline %s key: %w", k.Kind, err)
+		return licensing.OfflineKey{}, fmt.Errorf("store: read offline %s key: %w", k.Kind, err)
 	}
 	return got, nil
 }
 
 // OfflineKeys returns the tenant's active offline keys, one per kind that
 // exists, ordered by kind.
-func (d *DB) OfflineKeys(ctx context.Context, tenantID string) ([]OfflineKey, error) {
+func (d *DB) OfflineKeys(ctx context.Context, tenantID string) ([]licensing.OfflineKey, error) {
 	return listRows(ctx, d, "offline keys", scanOfflineKey,
 		"SELECT "+offlineKeyCols+" FROM licensing_offline_keys WHERE tenant_id = ? AND retired_at IS NULL ORDER BY kind", tenantID)
 }
 
 // GetOfflineKey returns the key with the ID, retired or not, or
 // ErrNotFound.
-func (d *DB) GetOfflineKey(ctx context.Context, id string) (OfflineKey, error) {
+func (d *DB) GetOfflineKey(ctx context.Context, id string) (licensing.OfflineKey, error) {
 	return getRow(ctx, d, "offline key", id, scanOfflineKey, "SELECT "+offlineKeyCols+" FROM licensing_offline_keys WHERE id = ?", id)
 }
 
@@ -132,7 +103,7 @@ func (d *DB) PruneOfflineRequests(ctx context.Context, before time.Time) (int64,
 // PutOfflineActivation marks the activation as offline with the client's
 // proof hash and key hash, replacing what an earlier offline activation
 // of the same seat stored.
-func (t *LicensingTx) PutOfflineActivation(ctx context.Context, a OfflineActivation) error {
+func (t *LicensingTx) PutOfflineActivation(ctx context.Context, a licensing.OfflineActivation) error {
 	_, err := t.exec(ctx, `INSERT INTO licensing_offline_activations (activation_id, secret_hash, client_key_hash, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (activation_id) DO UPDATE SET secret_hash = excluded.secret_hash, client_key_hash = excluded.client_key_hash`,
 		a.ActivationID, a.SecretHash, a.ClientKeyHash, t.d.timeArg(a.CreatedAt))
@@ -147,15 +118,15 @@ func (t *LicensingTx) PutOfflineActivation(ctx context.Context, a OfflineActivat
 
 // OfflineActivation returns the offline mark of the activation, or
 // ErrNotFound when it was not taken offline.
-func (t *LicensingTx) OfflineActivation(ctx context.Context, activationID string) (OfflineActivation, error) {
-	var a OfflineActivation
+func (t *LicensingTx) OfflineActivation(ctx context.Context, activationID string) (licensing.OfflineActivation, error) {
+	var a licensing.OfflineActivation
 	err := t.queryRow(ctx, "SELECT activation_id, secret_hash, client_key_hash, created_at FROM licensing_offline_activations WHERE activation_id = ?", activationID).
 		Scan(&a.ActivationID, &a.SecretHash, &a.ClientKeyHash, timeCol{&a.CreatedAt})
 	if errors.Is(err, sql.ErrNoRows) {
-		return OfflineActivation{}, fmt.Errorf("offline activation %q: %w", activationID, ErrNotFound)
+		return licensing.OfflineActivation{}, fmt.Errorf("offline activation %q: %w", activationID, ErrNotFound)
 	}
 	if err != nil {
-		return OfflineActivation{}, fmt.Errorf("store: get offline activation: %w", err)
+		return licensing.OfflineActivation{}, fmt.Errorf("store: get offline activation: %w", err)
 	}
 	return a, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 func TestOfflineKeys(t *testing.T) {
@@ -16,20 +17,20 @@ func TestOfflineKeys(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		tn, err := db.CreateTenant(ctx, store.Tenant{Name: "Acme"})
+		tn, err := db.CreateTenant(ctx, licensing.Tenant{Name: "Acme"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := func(id, kind string) store.OfflineKey {
-			return store.OfflineKey{ID: id, TenantID: tn.ID, Kind: kind, PublicKey: "pub-" + id, SealedPrivate: "sealed-" + id}
+		key := func(id, kind string) licensing.OfflineKey {
+			return licensing.OfflineKey{ID: id, TenantID: tn.ID, Kind: kind, PublicKey: "pub-" + id, SealedPrivate: "sealed-" + id}
 		}
 
 		// Racing processes all get the one stored key.
 		var wg sync.WaitGroup
-		got := make([]store.OfflineKey, 8)
+		got := make([]licensing.OfflineKey, 8)
 		for i := range got {
 			wg.Go(func() {
-				k, err := db.EnsureOfflineKey(ctx, key("k"+string(rune('0'+i)), store.OfflineKeyX25519))
+				k, err := db.EnsureOfflineKey(ctx, key("k"+string(rune('0'+i)), licensing.OfflineKeyX25519))
 				if err != nil {
 					t.Error(err)
 				}
@@ -42,14 +43,14 @@ func TestOfflineKeys(t *testing.T) {
 				t.Errorf("EnsureOfflineKey gave %+v and %+v", got[0], k)
 			}
 		}
-		if _, err := db.EnsureOfflineKey(ctx, key("sig", store.OfflineKeyEd25519)); err != nil {
+		if _, err := db.EnsureOfflineKey(ctx, key("sig", licensing.OfflineKeyEd25519)); err != nil {
 			t.Fatal(err)
 		}
 		ks, err := db.OfflineKeys(ctx, tn.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ks) != 2 || ks[0].Kind != store.OfflineKeyEd25519 || ks[1].ID != got[0].ID {
+		if len(ks) != 2 || ks[0].Kind != licensing.OfflineKeyEd25519 || ks[1].ID != got[0].ID {
 			t.Errorf("OfflineKeys = %+v", ks)
 		}
 
@@ -64,7 +65,7 @@ func TestOfflineKeys(t *testing.T) {
 		if err != nil || old.RetiredAt.IsZero() {
 			t.Errorf("retired key: %+v, %v", old, err)
 		}
-		nk, err := db.EnsureOfflineKey(ctx, key("k-new", store.OfflineKeyX25519))
+		nk, err := db.EnsureOfflineKey(ctx, key("k-new", licensing.OfflineKeyX25519))
 		if err != nil || nk.ID != "k-new" {
 			t.Errorf("key after retirement: %+v, %v", nk, err)
 		}
@@ -76,7 +77,7 @@ func TestOfflineKeys(t *testing.T) {
 		if _, err := db.EnsureOfflineKey(ctx, bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("kind rsa: %v, want ErrInvalid", err)
 		}
-		bad = key("b", store.OfflineKeyX25519)
+		bad = key("b", licensing.OfflineKeyX25519)
 		bad.TenantID = "no-such-tenant"
 		if _, err := db.EnsureOfflineKey(ctx, bad); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("unknown tenant: %v, want ErrNotFound", err)
@@ -89,18 +90,18 @@ func TestOfflineRequestsAndActivations(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		tn, _ := db.CreateTenant(ctx, store.Tenant{Name: "Acme"})
-		p, _ := db.CreateProduct(ctx, store.Product{Name: "App"})
-		e, err := db.CreateEntitlement(ctx, store.Entitlement{TenantID: tn.ID, ProductID: p.ID, Seats: 1, Lease: time.Hour, CodeHash: "h"})
+		tn, _ := db.CreateTenant(ctx, licensing.Tenant{Name: "Acme"})
+		p, _ := db.CreateProduct(ctx, licensing.Product{Name: "App"})
+		e, err := db.CreateEntitlement(ctx, licensing.StoredEntitlement{TenantID: tn.ID, ProductID: p.ID, Seats: 1, Lease: time.Hour, CodeHash: "h"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now().UTC().Truncate(time.Second)
-		tx := func(fn func(*store.LicensingTx) error) error { return db.InLicensingTx(ctx, fn) }
+		tx := func(fn func(licensing.Tx) error) error { return db.InLicensingTx(ctx, fn) }
 
 		// A request ID is used once; a rolled-back use does not count.
 		errRollback := errors.New("rollback")
-		err = tx(func(tx *store.LicensingTx) error {
+		err = tx(func(tx licensing.Tx) error {
 			if err := tx.UseOfflineRequest(ctx, "r1", tn.ID, now); err != nil {
 				return err
 			}
@@ -109,38 +110,38 @@ func TestOfflineRequestsAndActivations(t *testing.T) {
 		if !errors.Is(err, errRollback) {
 			t.Fatal(err)
 		}
-		if err := tx(func(tx *store.LicensingTx) error { return tx.UseOfflineRequest(ctx, "r1", tn.ID, now) }); err != nil {
+		if err := tx(func(tx licensing.Tx) error { return tx.UseOfflineRequest(ctx, "r1", tn.ID, now) }); err != nil {
 			t.Errorf("use after a rollback: %v", err)
 		}
-		err = tx(func(tx *store.LicensingTx) error { return tx.UseOfflineRequest(ctx, "r1", tn.ID, now) })
+		err = tx(func(tx licensing.Tx) error { return tx.UseOfflineRequest(ctx, "r1", tn.ID, now) })
 		if !errors.Is(err, store.ErrConflict) {
 			t.Errorf("second use: %v, want ErrConflict", err)
 		}
-		if err := tx(func(tx *store.LicensingTx) error { return tx.UseOfflineRequest(ctx, "r2", tn.ID, now.Add(time.Hour)) }); err != nil {
+		if err := tx(func(tx licensing.Tx) error { return tx.UseOfflineRequest(ctx, "r2", tn.ID, now.Add(time.Hour)) }); err != nil {
 			t.Fatal(err)
 		}
 		n, err := db.PruneOfflineRequests(ctx, now.Add(time.Minute))
 		if err != nil || n != 1 {
 			t.Errorf("prune = %d, %v; want 1", n, err)
 		}
-		if err := tx(func(tx *store.LicensingTx) error { return tx.UseOfflineRequest(ctx, "r1", tn.ID, now) }); err != nil {
+		if err := tx(func(tx licensing.Tx) error { return tx.UseOfflineRequest(ctx, "r1", tn.ID, now) }); err != nil {
 			t.Errorf("use after prune: %v", err)
 		}
 
 		// The offline mark of an activation.
-		err = tx(func(tx *store.LicensingTx) error {
-			a, err := tx.InsertActivation(ctx, store.Activation{EntitlementID: e.ID, SeatID: "s1", TokenJTI: "j", NonceHash: "n",
-				LeaseExpiresAt: now.Add(time.Hour), Status: store.StatusActive, CreatedAt: now, RefreshedAt: now})
+		err = tx(func(tx licensing.Tx) error {
+			a, err := tx.InsertActivation(ctx, licensing.StoredActivation{EntitlementID: e.ID, SeatID: "s1", TokenJTI: "j", NonceHash: "n",
+				LeaseExpiresAt: now.Add(time.Hour), Status: licensing.StatusActive, CreatedAt: now, RefreshedAt: now})
 			if err != nil {
 				return err
 			}
 			if _, err := tx.OfflineActivation(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("mark before put: %v, want ErrNotFound", err)
 			}
-			if err := tx.PutOfflineActivation(ctx, store.OfflineActivation{ActivationID: a.ID, SecretHash: "s1", ClientKeyHash: "c1", CreatedAt: now}); err != nil {
+			if err := tx.PutOfflineActivation(ctx, licensing.OfflineActivation{ActivationID: a.ID, SecretHash: "s1", ClientKeyHash: "c1", CreatedAt: now}); err != nil {
 				return err
 			}
-			if err := tx.PutOfflineActivation(ctx, store.OfflineActivation{ActivationID: a.ID, SecretHash: "s2", ClientKeyHash: "c2", CreatedAt: now}); err != nil {
+			if err := tx.PutOfflineActivation(ctx, licensing.OfflineActivation{ActivationID: a.ID, SecretHash: "s2", ClientKeyHash: "c2", CreatedAt: now}); err != nil {
 				return err
 			}
 			got, err := tx.OfflineActivation(ctx, a.ID)
@@ -155,8 +156,8 @@ func TestOfflineRequestsAndActivations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = tx(func(tx *store.LicensingTx) error {
-			return tx.PutOfflineActivation(ctx, store.OfflineActivation{ActivationID: "nope", SecretHash: "s", ClientKeyHash: "c", CreatedAt: now})
+		err = tx(func(tx licensing.Tx) error {
+			return tx.PutOfflineActivation(ctx, licensing.OfflineActivation{ActivationID: "nope", SecretHash: "s", ClientKeyHash: "c", CreatedAt: now})
 		})
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("mark of an unknown activation: %v, want ErrNotFound", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 // TestListPages pages through products (caller-chosen IDs, so the order
@@ -23,13 +24,13 @@ func TestListPages(t *testing.T) {
 		var want []string
 		for i := range 7 {
 			id := fmt.Sprintf("prod-%c", 'z'-i) // descending IDs
-			if _, err := db.CreateProduct(ctx, store.Product{ID: id, Name: id}); err != nil {
+			if _, err := db.CreateProduct(ctx, licensing.Product{ID: id, Name: id}); err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, id)
 		}
 		var got []string
-		p := store.Page{Limit: 3}
+		p := licensing.Page{Limit: 3}
 		for pages := 0; ; pages++ {
 			ps, next, err := db.ListProducts(ctx, p)
 			if err != nil {
@@ -42,7 +43,7 @@ func TestListPages(t *testing.T) {
 				got = append(got, x.ID)
 			}
 			if pages == 0 { // an item added while paging comes last
-				if _, err := db.CreateProduct(ctx, store.Product{ID: "prod-0", Name: "late"}); err != nil {
+				if _, err := db.CreateProduct(ctx, licensing.Product{ID: "prod-0", Name: "late"}); err != nil {
 					t.Fatal(err)
 				}
 				want = append(want, "prod-0")
@@ -57,27 +58,27 @@ func TestListPages(t *testing.T) {
 		}
 
 		// A tenant filter pages within the tenant.
-		t1, err := db.CreateTenant(ctx, store.Tenant{Name: "one"})
+		t1, err := db.CreateTenant(ctx, licensing.Tenant{Name: "one"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t2, err := db.CreateTenant(ctx, store.Tenant{Name: "two"})
+		t2, err := db.CreateTenant(ctx, licensing.Tenant{Name: "two"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range 5 {
-			for _, tn := range []store.Tenant{t1, t2} {
-				e := store.Entitlement{TenantID: tn.ID, ProductID: "prod-z", Seats: 1, Lease: time.Hour, Features: "{}", CodeHash: fmt.Sprintf("%s-%d", tn.ID, i)}
+			for _, tn := range []licensing.Tenant{t1, t2} {
+				e := licensing.StoredEntitlement{TenantID: tn.ID, ProductID: "prod-z", Seats: 1, Lease: time.Hour, Features: "{}", CodeHash: fmt.Sprintf("%s-%d", tn.ID, i)}
 				if _, err := db.CreateEntitlement(ctx, e); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		es, next, err := db.ListEntitlements(ctx, t1.ID, store.Page{Limit: 4})
+		es, next, err := db.ListEntitlements(ctx, t1.ID, licensing.Page{Limit: 4})
 		if err != nil || len(es) != 4 || next == "" {
 			t.Fatalf("first page = %d items, next %q, %v; want 4 and a cursor", len(es), next, err)
 		}
-		es2, next2, err := db.ListEntitlements(ctx, t1.ID, store.Page{Limit: 4, Cursor: next})
+		es2, next2, err := db.ListEntitlements(ctx, t1.ID, licensing.Page{Limit: 4, Cursor: next})
 		if err != nil || len(es2) != 1 || next2 != "" {
 			t.Fatalf("second page = %d items, next %q, %v; want the last one and no cursor", len(es2), next2, err)
 		}
@@ -86,13 +87,13 @@ func TestListPages(t *testing.T) {
 				t.Fatalf("entitlement of tenant %s in tenant %s's list", e.TenantID, t1.ID)
 			}
 		}
-		all, _, err := db.ListEntitlements(ctx, "", store.Page{})
+		all, _, err := db.ListEntitlements(ctx, "", licensing.Page{})
 		if err != nil || len(all) != 10 {
 			t.Fatalf("all entitlements = %d, %v; want 10", len(all), err)
 		}
 
 		// Bad input is ErrInvalid and names it.
-		for _, bad := range []store.Page{{Limit: -1}, {Limit: store.MaxPageLimit + 1}, {Cursor: "%%%"}, {Cursor: "bm8tc3VjaC1pZA"}} {
+		for _, bad := range []licensing.Page{{Limit: -1}, {Limit: licensing.MaxPageLimit + 1}, {Cursor: "%%%"}, {Cursor: "bm8tc3VjaC1pZA"}} {
 			if _, _, err := db.ListTenants(ctx, bad); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("ListTenants(%+v) error = %v, want ErrInvalid", bad, err)
 			}

@@ -19,10 +19,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -109,7 +107,8 @@ type activateBody struct {
 
 func (h *handler) activate(w http.ResponseWriter, r *http.Request) {
 	tenant := r.Header.Get(HeaderTenant)
-	if !h.allow(w, h.byAddr, httpx.ClientIP(r, h.cfg.TrustedProxies...)) {
+	if ok, wait := h.byAddr.Allow(httpx.ClientIP(r, h.cfg.TrustedProxies...)); !ok {
+		httpx.WriteRateLimited(w, wait, "too many activation attempts")
 		return
 	}
 	var body activateBody
@@ -133,16 +132,6 @@ func (h *handler) activate(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(HeaderNonce, nonce)
 	httpx.WriteJSON(w, http.StatusOK, grant)
-}
-
-func (h *handler) allow(w http.ResponseWriter, l *httpx.RateLimiter, key string) bool {
-	ok, wait := l.Allow(key)
-	if !ok {
-		secs := max(int64(math.Ceil(wait.Seconds())), 1)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		httpx.WriteError(w, http.StatusTooManyRequests, httpx.CodeRateLimited, "too many activation attempts: retry after "+strconv.FormatInt(secs, 10)+"s")
-	}
-	return ok
 }
 
 // chained serves a call of the nonce chain: it reads the headers and the

@@ -19,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
+	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/tokencache"
 )
@@ -50,7 +51,7 @@ type Server struct {
 	// legacyPepper verifies the hashes made with the pepper the database
 	// held before (pepper.go); nil when there is none.
 	legacyPepper []byte
-	limiter      *keyedLimiter
+	limiter      *httpx.RateLimiter
 	// verified remembers tokens that verified (verifycache.go).
 	verified tokencache.Cache[verifiedEntry]
 
@@ -86,7 +87,7 @@ func New(ctx context.Context, db Store, cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.limiter = newKeyedLimiter(cfg.RateLimit, cfg.RateBurst)
+	s.limiter = httpx.NewRateLimiter(httpx.RateLimiterConfig{Rate: cfg.RateLimit, Burst: cfg.RateBurst, Now: s.now})
 	var err error
 	if s.legacyPepper, err = s.loadLegacyPepper(ctx); err != nil {
 		return nil, err

@@ -9,16 +9,16 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/vigil-sec/vigil/internal/httpx"
 )
 
 // tokenType is the JWT "typ" header of access tokens (RFC 9068 §2.1).
@@ -174,8 +174,8 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, params ...str
 		writeOAuthError(w, &oauthError{http.StatusMethodNotAllowed, "invalid_request", "use POST"})
 		return false
 	}
-	if ok, retry := s.limiter.allow(clientAddr(r), s.now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
+	if ok, wait := s.limiter.Allow(httpx.ClientIP(r)); !ok {
+		httpx.SetRetryAfter(w, wait)
 		writeOAuthError(w, &oauthError{http.StatusTooManyRequests, "slow_down", "too many requests; retry later"})
 		return false
 	}
@@ -240,7 +240,7 @@ func (s *Server) authenticateRequest(w http.ResponseWriter, r *http.Request) (St
 		return StoredClient{}, false
 	}
 	if fail != 0 {
-		attrs := []any{slog.String("reason", fail.String()), slog.String("remote", clientAddr(r))}
+		attrs := []any{slog.String("reason", fail.String()), slog.String("remote", httpx.ClientIP(r))}
 		if fail != failUnknownClient { // an unknown ID may be a misplaced secret: do not log it
 			attrs = append(attrs, slog.String("client_id", id))
 		}
@@ -376,13 +376,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
-}
-
-// clientAddr is the rate-limiting key: the peer's IP address.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

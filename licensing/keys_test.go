@@ -1,21 +1,20 @@
-package licensing
+package licensing_test
 
 import (
 	"bytes"
 	"crypto/ecdh"
-	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/vigil-sec/vigil/internal/keys"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing"
 	"github.com/vigil-sec/vigil/licensing/webhooks"
 )
 
@@ -23,12 +22,12 @@ import (
 // key, which is never in the database.
 var sealKeySecret = []byte("the-secret-derived-from-seal.key")
 
-func newTestService(t *testing.T, db *store.DB, secret []byte) *Service {
+func newTestService(t *testing.T, db *store.DB, secret []byte) *licensing.Service {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := licensing.DefaultConfig()
 	cfg.Secret = secret
 	cfg.Logger = storetest.Logger(t)
-	s, err := New(t.Context(), db, cfg)
+	s, err := licensing.New(t.Context(), db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,30 +36,28 @@ func newTestService(t *testing.T, db *store.DB, secret []byte) *Service {
 
 // newLegacyService is the service as it was before the secret left the
 // database: a random secret stored in licensing_keys in the clear, every
-// key derived from it (what New did then, which legacyKeyring keeps).
-func newLegacyService(t *testing.T, db *store.DB) (*Service, []byte) {
+// key derived from it (what New did then).
+func newLegacyService(t *testing.T, db *store.DB) (*licensing.Service, []byte) {
 	t.Helper()
-	legacy := randomBytes(32)
-	if _, err := db.EnsureLicensingKey(t.Context(), store.LicensingKey{ID: "secret-legacy", Kind: store.LicensingKeySecret,
+	legacy := make([]byte, 32)
+	rand.Read(legacy)
+	if _, err := db.EnsureLicensingKey(t.Context(), licensing.Key{ID: "secret-legacy", Kind: licensing.KeySecret,
 		Material: base64.RawURLEncoding.EncodeToString(legacy)}); err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{db: db, cfg: DefaultConfig(), log: storetest.Logger(t), now: time.Now, kr: legacyKeyring(legacy)}
-	s.hooks = newHookState(s.kr.hooks, s.cfg.Webhooks)
 	// Its signing key, a PEM in the clear.
 	priv, material, err := keys.NewP256()
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := db.EnsureLicensingKey(t.Context(), store.LicensingKey{ID: "lic-legacy", Kind: store.LicensingKeySigning, Material: material})
+	k, err := db.EnsureLicensingKey(t.Context(), licensing.Key{ID: "lic-legacy", Kind: licensing.KeySigning, Material: material})
 	if err != nil || k.Material != material {
 		t.Fatalf("legacy signing key: %v", err)
 	}
-	if s.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: k.ID}},
-		(&jose.SignerOptions{}).WithType(tokenType)); err != nil {
+	s, err := licensing.NewLegacyService(db, legacy, k.ID, priv, storetest.Logger(t))
+	if err != nil {
 		t.Fatal(err)
 	}
-	s.keys = map[string]*ecdsa.PublicKey{k.ID: &priv.PublicKey}
 	return s, legacy
 }
 
@@ -70,11 +67,11 @@ type installation struct {
 	webhookID      string
 	hmacSecret     string // whsec_…
 	webhookPublic  string // whpk_…
-	act            CallRequest
-	replay         Answer // the stored answer of act
+	act            licensing.CallRequest
+	replay         licensing.Answer // the stored answer of act
 }
 
-func build(t *testing.T, s *Service) installation {
+func build(t *testing.T, s *licensing.Service) installation {
 	t.Helper()
 	ctx := t.Context()
 	tn, err := s.CreateTenant(ctx, "Acme")
@@ -84,14 +81,14 @@ func build(t *testing.T, s *Service) installation {
 	if _, err := s.CreateProduct(ctx, "com.example.app", "App"); err != nil {
 		t.Fatal(err)
 	}
-	ent, err := s.CreateEntitlement(ctx, NewEntitlement{TenantID: tn.ID, ProductID: "com.example.app", Seats: 5, Lease: time.Hour})
+	ent, err := s.CreateEntitlement(ctx, licensing.NewEntitlement{TenantID: tn.ID, ProductID: "com.example.app", Seats: 5, Lease: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.OfflineKey(ctx, tn.ID); err != nil {
 		t.Fatal(err)
 	}
-	wh, err := s.CreateWebhook(ctx, NewWebhook{TenantID: tn.ID, URL: "https://hooks.example.com/licensing", HMAC: true})
+	wh, err := s.CreateWebhook(ctx, licensing.NewWebhook{TenantID: tn.ID, URL: "https://hooks.example.com/licensing", HMAC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,11 +96,11 @@ func build(t *testing.T, s *Service) installation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, nonce, err := s.Activate(ctx, ActivateRequest{TenantID: tn.ID, ProductID: "com.example.app", ActivationCode: ent.ActivationCode, SeatID: "seat-1"})
+	g, nonce, err := s.Activate(ctx, licensing.ActivateRequest{TenantID: tn.ID, ProductID: "com.example.app", ActivationCode: ent.ActivationCode, SeatID: "seat-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := CallRequest{TenantID: tn.ID, Token: g.AccessToken, Nonce: nonce, IdempotencyKey: "refresh-1", Request: []byte("POST /api/v1/activation/refresh")}
+	req := licensing.CallRequest{TenantID: tn.ID, Token: g.AccessToken, Nonce: nonce, IdempotencyKey: "refresh-1", Request: []byte("POST /api/v1/activation/refresh")}
 	ans, err := s.Refresh(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -115,10 +112,10 @@ func build(t *testing.T, s *Service) installation {
 // activates, the stored answer replays, every offline private key opens
 // and the signing one matches its public key, the webhook key signs what
 // its public key verifies and the HMAC secret is the one shown.
-func check(t *testing.T, s *Service, inst installation) {
+func check(t *testing.T, s *licensing.Service, db *store.DB, inst installation) {
 	t.Helper()
 	ctx := t.Context()
-	if _, _, err := s.Activate(ctx, ActivateRequest{TenantID: inst.tenantID, ProductID: "com.example.app", ActivationCode: inst.code, SeatID: "seat-2"}); err != nil {
+	if _, _, err := s.Activate(ctx, licensing.ActivateRequest{TenantID: inst.tenantID, ProductID: "com.example.app", ActivationCode: inst.code, SeatID: "seat-2"}); err != nil {
 		t.Errorf("activate with the code made before: %v", err)
 	}
 	ans, err := s.Refresh(ctx, inst.act)
@@ -127,25 +124,25 @@ func check(t *testing.T, s *Service, inst installation) {
 	} else if !ans.Replayed || !bytes.Equal(ans.Body, inst.replay.Body) || ans.Nonce != inst.replay.Nonce {
 		t.Errorf("replay: replayed %v, same body %v, same nonce %v", ans.Replayed, bytes.Equal(ans.Body, inst.replay.Body), ans.Nonce == inst.replay.Nonce)
 	}
-	keys, err := s.db.OfflineKeys(ctx, inst.tenantID)
+	keys, err := db.OfflineKeys(ctx, inst.tenantID)
 	if err != nil || len(keys) == 0 {
 		t.Fatalf("offline keys: %d, %v", len(keys), err)
 	}
 	for _, k := range keys {
-		priv, err := s.openOfflineKey(k)
+		priv, err := licensing.OpenOfflineKey(s, k)
 		if err != nil {
 			t.Errorf("offline key %s: %v", k.Kind, err)
 			continue
 		}
 		var pub []byte
 		switch k.Kind {
-		case store.OfflineKeyEd25519:
+		case licensing.OfflineKeyEd25519:
 			sk := ed25519.NewKeyFromSeed(priv)
 			pub = sk.Public().(ed25519.PublicKey)
 			if !ed25519.Verify(pub, []byte("license"), ed25519.Sign(sk, []byte("license"))) {
 				t.Errorf("offline signing key does not sign")
 			}
-		case store.OfflineKeyX25519:
+		case licensing.OfflineKeyX25519:
 			sk, err := ecdh.X25519().NewPrivateKey(priv)
 			if err != nil {
 				t.Fatal(err)
@@ -158,7 +155,7 @@ func check(t *testing.T, s *Service, inst installation) {
 			t.Errorf("offline %s key: the private key opened does not match the public key", k.Kind)
 		}
 	}
-	priv, pub, err := s.tenantKey(ctx, inst.tenantID)
+	priv, pub, err := licensing.TenantWebhookKey(ctx, s, inst.tenantID)
 	if err != nil {
 		t.Fatalf("webhook key: %v", err)
 	}
@@ -172,11 +169,11 @@ func check(t *testing.T, s *Service, inst installation) {
 	if !ed25519.Verify(wantPub, []byte("event"), ed25519.Sign(priv, []byte("event"))) {
 		t.Errorf("the webhook key does not sign what its public key verifies")
 	}
-	w, err := s.db.GetLicenseWebhook(ctx, inst.tenantID, inst.webhookID)
+	w, err := db.GetLicenseWebhook(ctx, inst.tenantID, inst.webhookID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := s.hooks.openHook(w.Secret, secretAAD(w.ID))
+	secret, err := licensing.OpenWebhookSecret(s, w)
 	if err != nil {
 		t.Fatalf("webhook HMAC secret: %v", err)
 	}
@@ -200,7 +197,7 @@ func noPrivateKeys(t *testing.T, db *store.DB) {
 // bound to, and the activation code hash.
 type sealedInDump struct {
 	what, sealed, aad string
-	open              func(kr keyring) sealer
+	sealer            string // of a licensing.Keyring
 }
 
 func sealedValues(t *testing.T, db *store.DB, inst installation) (vals []sealedInDump, codeHash string) {
@@ -211,18 +208,18 @@ func sealedValues(t *testing.T, db *store.DB, inst installation) (vals []sealedI
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		vals = append(vals, sealedInDump{"offline " + k.Kind + " key", k.SealedPrivate, offlineKeyAAD(k), func(kr keyring) sealer { return kr.offline }})
+		vals = append(vals, sealedInDump{"offline " + k.Kind + " key", k.SealedPrivate, licensing.OfflineKeyAAD(k), licensing.SealerOffline})
 	}
 	wk, err := db.GetWebhookKey(ctx, inst.tenantID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals = append(vals, sealedInDump{"webhook key", wk.PrivateKey, tenantKeyAAD(inst.tenantID), func(kr keyring) sealer { return kr.hooks }})
+	vals = append(vals, sealedInDump{"webhook key", wk.PrivateKey, licensing.TenantKeyAAD(inst.tenantID), licensing.SealerHooks})
 	w, err := db.GetLicenseWebhook(ctx, inst.tenantID, inst.webhookID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals = append(vals, sealedInDump{"webhook secret", w.Secret, secretAAD(w.ID), func(kr keyring) sealer { return kr.hooks }})
+	vals = append(vals, sealedInDump{"webhook secret", w.Secret, licensing.SecretAAD(w.ID), licensing.SealerHooks})
 	rows, err := db.SQL().QueryContext(ctx, "SELECT activation_id, key_hash, sealed FROM licensing_idempotency")
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +230,7 @@ func sealedValues(t *testing.T, db *store.DB, inst installation) (vals []sealedI
 		if err := rows.Scan(&act, &kh, &sealed); err != nil {
 			t.Fatal(err)
 		}
-		vals = append(vals, sealedInDump{"stored answer", sealed, act + "\x00" + kh, func(kr keyring) sealer { return kr.answers }})
+		vals = append(vals, sealedInDump{"stored answer", sealed, act + "\x00" + kh, licensing.SealerAnswers})
 	}
 	if err := db.SQL().QueryRowContext(ctx, "SELECT code_hash FROM licensing_entitlements").Scan(&codeHash); err != nil {
 		t.Fatal(err)
@@ -249,27 +246,25 @@ func sealedValues(t *testing.T, db *store.DB, inst installation) (vals []sealedI
 // the code hashes.
 func opens(c []byte, vals []sealedInDump, codeHash, code string) []string {
 	var got []string
-	norm, _ := NormalizeCode(code)
-	rings := []keyring{}
+	rings := []licensing.Keyring{}
 	if len(c) > 0 {
-		rings = append(rings, newKeyring(c), legacyKeyring(c))
+		rings = append(rings, licensing.NewKeyring(c), licensing.LegacyKeyring(c))
 	}
 	for _, kr := range rings {
-		for _, key := range [][]byte{kr.code, c} {
-			if equalHash(keyedHash(key, norm), codeHash) {
+		for _, h := range []string{kr.CodeHash(code), licensing.CodeHashWithKey(c, code)} {
+			if h == codeHash {
 				got = append(got, "activation code hash")
 			}
 		}
 		for _, v := range vals {
-			if _, err := v.open(kr).open(v.sealed, v.aad); err == nil {
+			if err := kr.Open(v.sealer, v.sealed, v.aad); err == nil {
 				got = append(got, v.what)
 			}
 		}
 	}
 	if len(c) == 32 {
-		direct := newSealer(c)
 		for _, v := range vals {
-			if _, err := direct.open(v.sealed, v.aad); err == nil {
+			if err := licensing.OpenWithKey(c, v.sealed, v.aad); err == nil {
 				got = append(got, v.what+" (as the sealing key)")
 			}
 		}
@@ -296,7 +291,7 @@ func TestDumpOpensNothing(t *testing.T) {
 		db := storetest.Open(t, dialect)
 		s := newTestService(t, db, sealKeySecret)
 		inst := build(t, s)
-		if ks, _ := db.ListLicensingKeys(t.Context(), store.LicensingKeySecret); len(ks) != 0 {
+		if ks, _ := db.ListLicensingKeys(t.Context(), licensing.KeySecret); len(ks) != 0 {
 			t.Errorf("a secret was stored in the database: %d rows", len(ks))
 		}
 		opened, vals, codeHash := attack(t, db, inst)
@@ -309,11 +304,11 @@ func TestDumpOpensNothing(t *testing.T) {
 		if got := opens(sealKeySecret, vals, codeHash, inst.code); len(got) != len(vals)+1 {
 			t.Errorf("the secret opens %v, want all %d sealed values and the code hash", got, len(vals))
 		}
-		check(t, newTestService(t, db, sealKeySecret), inst)
+		check(t, newTestService(t, db, sealKeySecret), db, inst)
 		// Another installation's secret does not start, and says why.
-		cfg := DefaultConfig()
+		cfg := licensing.DefaultConfig()
 		cfg.Secret = []byte("another-installation-seal-key-32")
-		if _, err := New(t.Context(), db, cfg); err == nil || !strings.Contains(err.Error(), "seal key") {
+		if _, err := licensing.New(t.Context(), db, cfg); err == nil || !strings.Contains(err.Error(), "seal key") {
 			t.Errorf("start with another secret: %v, want an error naming the seal key", err)
 		}
 	})
@@ -338,14 +333,14 @@ func TestLegacyInstallationMigrates(t *testing.T) {
 			t.Errorf("after the migration a dump of the database alone opens: %v", after)
 		}
 		noPrivateKeys(t, db)
-		k, err := db.ActiveLicensingKey(ctx, store.LicensingKeySecret)
-		if err != nil || !strings.HasPrefix(k.Material, sealedSecretPrefix) {
+		k, err := db.ActiveLicensingKey(ctx, licensing.KeySecret)
+		if err != nil || !strings.HasPrefix(k.Material, licensing.SealedSecretPrefix) {
 			t.Errorf("legacy secret row: %q, %v; want it sealed", k.Material, err)
 		}
-		check(t, s, inst)
+		check(t, s, db, inst)
 		// A second start finds it migrated and changes nothing.
 		sealedBefore, _ := sealedValues(t, db, inst)
-		check(t, newTestService(t, db, sealKeySecret), inst)
+		check(t, newTestService(t, db, sealKeySecret), db, inst)
 		sealedAfter, _ := sealedValues(t, db, inst)
 		for i := range sealedBefore {
 			if sealedBefore[i].sealed != sealedAfter[i].sealed && sealedBefore[i].what != "stored answer" {
@@ -353,9 +348,9 @@ func TestLegacyInstallationMigrates(t *testing.T) {
 			}
 		}
 		// Another seal key fails to start, naming the cause.
-		cfg := DefaultConfig()
+		cfg := licensing.DefaultConfig()
 		cfg.Secret = []byte("another-installation-seal-key-32")
-		if _, err := New(ctx, db, cfg); err == nil || !strings.Contains(err.Error(), "seal key") {
+		if _, err := licensing.New(ctx, db, cfg); err == nil || !strings.Contains(err.Error(), "seal key") {
 			t.Errorf("start with another seal key: %v, want an error naming the seal key", err)
 		}
 	})
@@ -384,7 +379,7 @@ func testLegacyMigrationInterrupted(t *testing.T, dialect store.Dialect) {
 		crash := errors.New("crash")
 		for _, after := range []int{0, 1, 3, 5} {
 			n := 0
-			hook := func(d *store.DB, _ store.SealedValue) error {
+			licensing.SetResealHook(func(d licensing.Store, _ licensing.SealedValue) error {
 				if d != db {
 					return nil
 				}
@@ -393,21 +388,20 @@ func testLegacyMigrationInterrupted(t *testing.T, dialect store.Dialect) {
 				}
 				n++
 				return nil
-			}
-			resealHook.Store(&hook)
-			cfg := DefaultConfig()
+			})
+			cfg := licensing.DefaultConfig()
 			cfg.Secret = sealKeySecret
-			if _, err := New(ctx, db, cfg); !errors.Is(err, crash) {
+			if _, err := licensing.New(ctx, db, cfg); !errors.Is(err, crash) {
 				t.Fatalf("interrupted after %d values: %v", after, err)
 			}
 			if got := strings.Join(storetest.Dump(t, db), "\n"); got != dumpBefore {
 				t.Fatalf("interrupted after %d values: the database changed", after)
 			}
 		}
-		resealHook.Store(nil)
+		licensing.SetResealHook(nil)
 		s := newTestService(t, db, sealKeySecret)
-		check(t, s, inst)
-		check(t, s, inst2)
+		check(t, s, db, inst)
+		check(t, s, db, inst2)
 		if opened, _, _ := attack(t, db, inst); len(opened) > 0 {
 			t.Errorf("after the completed migration a dump opens: %v", opened)
 		}
@@ -416,21 +410,21 @@ func testLegacyMigrationInterrupted(t *testing.T, dialect store.Dialect) {
 
 // build2 adds a second tenant with its own keys and webhook to an
 // installation that build made.
-func build2(t *testing.T, s *Service) installation {
+func build2(t *testing.T, s *licensing.Service) installation {
 	t.Helper()
 	ctx := t.Context()
 	tn, err := s.CreateTenant(ctx, "Globex")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ent, err := s.CreateEntitlement(ctx, NewEntitlement{TenantID: tn.ID, ProductID: "com.example.app", Seats: 5, Lease: time.Hour})
+	ent, err := s.CreateEntitlement(ctx, licensing.NewEntitlement{TenantID: tn.ID, ProductID: "com.example.app", Seats: 5, Lease: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.OfflineKey(ctx, tn.ID); err != nil {
 		t.Fatal(err)
 	}
-	wh, err := s.CreateWebhook(ctx, NewWebhook{TenantID: tn.ID, URL: "https://hooks.example.com/globex", HMAC: true})
+	wh, err := s.CreateWebhook(ctx, licensing.NewWebhook{TenantID: tn.ID, URL: "https://hooks.example.com/globex", HMAC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,11 +432,11 @@ func build2(t *testing.T, s *Service) installation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, nonce, err := s.Activate(ctx, ActivateRequest{TenantID: tn.ID, ProductID: "com.example.app", ActivationCode: ent.ActivationCode, SeatID: "seat-1"})
+	g, nonce, err := s.Activate(ctx, licensing.ActivateRequest{TenantID: tn.ID, ProductID: "com.example.app", ActivationCode: ent.ActivationCode, SeatID: "seat-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := CallRequest{TenantID: tn.ID, Token: g.AccessToken, Nonce: nonce, IdempotencyKey: "refresh-1", Request: []byte("POST /api/v1/activation/refresh")}
+	req := licensing.CallRequest{TenantID: tn.ID, Token: g.AccessToken, Nonce: nonce, IdempotencyKey: "refresh-1", Request: []byte("POST /api/v1/activation/refresh")}
 	ans, err := s.Refresh(ctx, req)
 	if err != nil {
 		t.Fatal(err)
