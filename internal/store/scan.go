@@ -288,3 +288,11 @@ func jsonText[M ~map[string]V, V any](m M) (any, error) {
 	}
 	return string(b), nil
 }
+
+// The store keeps the pipeline's records (package ci declares what it
+// needs of it).
+var (
+	_ ci.Store     = (*DB)(nil)
+	_ ci.ScanCache = (*ScanCache)(nil)
+	_ ci.Blobs     = (*Blobs)(nil)
+)
