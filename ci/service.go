@@ -16,6 +16,8 @@ import (
 // and their transitions. internal/store implements it. Its errors satisfy
 // errors.Is with ErrNotFound, ErrConflict and ErrInvalid.
 type Store interface {
+	ProjectStore
+
 	GetProject(ctx context.Context, id string) (Project, error)
 	GetProjectByName(ctx context.Context, name string) (Project, error)
 	ListProjects(ctx context.Context) ([]Project, error)
@@ -53,6 +55,7 @@ type ScanCache interface {
 type Blobs interface {
 	Put(ctx context.Context, r io.Reader) (key string, size int64, err error)
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	Size(ctx context.Context, key string) (int64, error)
 }
 
 // Queue runs the Service's work in the background: scan jobs, commit

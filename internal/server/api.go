@@ -14,12 +14,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/uuid"
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/image"
 	"github.com/vigil-sec/vigil/scanner/source"
@@ -184,29 +182,14 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, err)
 		return
 	}
-	ctx := r.Context()
-	// The forge token is sealed to the project's ID, so the ID is made
-	// here; the project, its forge and its policy are one transaction.
-	id, err := uuid.NewV7()
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	n := ci.NewProject{
-		Project: ci.Project{
-			ID:            id.String(),
-			Name:          req.Name,
-			RepoURL:       req.RepoURL,
-			DefaultBranch: req.DefaultBranch,
-			WebhookSecret: s.seal.Seal(req.Name, req.WebhookSecret),
-			Schedule:      req.Schedule,
-		},
-		Policy: req.Policy,
+	spec := ci.ProjectSpec{
+		Name: req.Name, RepoURL: req.RepoURL, DefaultBranch: req.DefaultBranch,
+		WebhookSecret: req.WebhookSecret, Schedule: req.Schedule, Policy: req.Policy,
 	}
 	if req.Forge != nil {
-		n.ForgeURL, n.ForgeToken = req.Forge.URL, s.seal.Seal(ci.ForgeTokenAAD(n.Project.ID), req.Forge.Token)
+		spec.ForgeURL, spec.ForgeToken = req.Forge.URL, req.Forge.Token
 	}
-	c, err := s.db.CreateProjectWith(ctx, n)
+	c, err := s.ci.CreateProject(r.Context(), spec)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -215,9 +198,6 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 	out := apiProject(p, c.PolicyVersion)
 	if req.Forge != nil {
 		out.Forge = &ProjectForge{URL: req.Forge.URL}
-	}
-	if err := s.ci.ScheduleRescan(p); err != nil {
-		s.log.ErrorContext(ctx, "project created, but its rescans were not scheduled; they will be at the next start", slog.String("project", p.Name), slog.Any("error", err))
 	}
 	w.Header().Set("Location", "/api/v1/projects/"+url.PathEscape(p.Name))
 	httpx.WriteJSON(w, http.StatusCreated, out)
@@ -239,12 +219,12 @@ func apiProjectSummary(p ci.ProjectSummary) Project {
 // listProjects pages through the projects, oldest first, with their
 // policy versions and forges read in the same query.
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
-	pg := store.Page{Cursor: r.URL.Query().Get("cursor")}
+	pg := ci.Page{Cursor: r.URL.Query().Get("cursor")}
 	var ok bool
-	if pg.Limit, ok = limitParam(w, r, store.MaxPageLimit); !ok {
+	if pg.Limit, ok = limitParam(w, r, ci.MaxPageLimit); !ok {
 		return
 	}
-	ps, next, err := s.db.ListProjectPage(r.Context(), pg)
+	ps, next, err := s.ci.ListProjects(r.Context(), pg)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -258,23 +238,12 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 
 // getProject answers the project a create's Location points at.
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
-	p, err := s.db.GetProjectSummary(r.Context(), r.PathValue("name"))
+	p, err := s.ci.ProjectSummary(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, apiProjectSummary(p))
-}
-
-// project finds a project by name, or by ID.
-func (s *Server) project(ctx context.Context, ref string) (ci.Project, error) {
-	p, err := s.db.GetProjectByName(ctx, ref)
-	if errors.Is(err, store.ErrNotFound) {
-		if p2, err2 := s.db.GetProject(ctx, ref); err2 == nil {
-			return p2, nil
-		}
-	}
-	return p, err
 }
 
 // Scan is a scan as the API shows it. Lists leave out the findings, the
@@ -473,22 +442,6 @@ func (s *Server) enqueueImageRef(ctx context.Context, ref string) (ci.Scan, bool
 	return s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: t.Digest, ImageRef: norm})
 }
 
-// enqueue records the scan and, while it is queued, makes sure it has a
-// job (inserting is idempotent per scan). A commit's branch is not the
-// caller's to say: the worker records it (recordBranch).
-func (s *Server) enqueue(ctx context.Context, n ci.NewScan) (ci.Scan, bool, error) {
-	sc, created, err := s.db.EnqueueScan(ctx, n)
-	if err != nil {
-		return ci.Scan{}, false, err
-	}
-	if sc.Status == ci.ScanQueued {
-		if _, err := s.queue.InsertScan(ctx, sc.ID); err != nil {
-			return ci.Scan{}, false, err
-		}
-	}
-	return sc, created, nil
-}
-
 // normalizeRef writes an image reference in its full form
 // ("index.docker.io/library/alpine:latest"), so that lookups by reference
 // match however it was written.
@@ -502,19 +455,10 @@ func normalizeRef(ref string) (string, error) {
 
 func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sc, err := s.db.GetScan(ctx, r.PathValue("id"))
+	sc, projectName, err := s.ci.Scan(ctx, r.PathValue("id"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
-	}
-	var projectName string
-	if sc.ProjectID != "" {
-		p, err := s.db.GetProject(ctx, sc.ProjectID)
-		if err != nil {
-			s.writeStoreError(w, r, err)
-			return
-		}
-		projectName = p.Name
 	}
 	out := apiScan(sc, projectName)
 	if sc.Status == ci.ScanSucceeded {
@@ -577,7 +521,7 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such report; the formats are sarif, cyclonedx and spdx")
 		return
 	}
-	sc, err := s.db.GetScan(ctx, r.PathValue("id"))
+	sc, _, err := s.ci.Scan(ctx, r.PathValue("id"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -597,13 +541,13 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NO_SBOM", "this scan has no SBOM: the sbom engine did not run")
 		return
 	}
-	rc, err := s.blobs.Open(ctx, key)
+	rc, size, err := s.ci.OpenBlob(ctx, key)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
 	defer rc.Close()
-	if size, err := s.blobs.Size(ctx, key); err == nil {
+	if size >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	w.Header().Set("Content-Type", f.contentType)
@@ -636,18 +580,7 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 		}
 		f.ProjectID = proj.ID
 	}
-	scans, next, err := s.db.ListScans(ctx, f)
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	ids := make([]string, 0, len(scans))
-	for _, sc := range scans {
-		if sc.ProjectID != "" {
-			ids = append(ids, sc.ProjectID)
-		}
-	}
-	names, err := s.db.ProjectNames(ctx, ids)
+	scans, next, names, err := s.ci.ListScans(ctx, f)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"net/http"
 	"regexp"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
@@ -80,15 +78,8 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	limit = cmp.Or(limit, ci.DefaultFindingLimit)
-	state := q.Get("state")
-	f := ci.FindingFilter{Limit: limit, Cursor: q.Get("cursor")}
-	switch state {
-	case "":
-	case ci.FindingFixed:
-		f.Fixed = new(true)
-	case ci.FindingOpen, ci.FindingWaived:
-		f.Fixed = new(false)
+	switch state := q.Get("state"); state {
+	case "", ci.FindingOpen, ci.FindingFixed, ci.FindingWaived:
 	default:
 		httpx.WriteErr(w, invalidField("state %q: want open, fixed or waived", state))
 		return
@@ -98,47 +89,14 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	f.ProjectID = p.ID
-	waivers, err := s.ci.ActiveWaivers(ctx, p)
+	found, next, err := s.ci.Findings(ctx, p, q.Get("state"), limit, q.Get("cursor"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-
-	// open and waived are told apart here, with the waivers in force now:
-	// read pages of unfixed findings until this page is full.
-	out := make([]Finding, 0, limit)
-	next := ""
-	for {
-		page, more, err := s.db.ListFindings(ctx, f)
-		if err != nil {
-			s.writeStoreError(w, r, err)
-			return
-		}
-		waived := ci.WaivedFindings(page, waivers)
-		for i, tf := range page {
-			st := ci.FindingOpen
-			switch {
-			case tf.Fixed != nil:
-				st = ci.FindingFixed
-			case waived[i]:
-				st = ci.FindingWaived
-			}
-			if state != "" && st != state {
-				continue
-			}
-			out = append(out, apiFinding(tf, p.Name, st))
-			if len(out) == limit {
-				if i < len(page)-1 || more != "" {
-					next = store.FindingCursor(tf.ID)
-				}
-				break
-			}
-		}
-		if len(out) == limit || more == "" {
-			break
-		}
-		f.Cursor = more
+	out := make([]Finding, 0, len(found))
+	for _, f := range found {
+		out = append(out, apiFinding(f.TrackedFinding, p.Name, f.State))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"findings": out, "next_cursor": next})
 }
@@ -284,7 +242,7 @@ func (s *Server) createWaiver(w http.ResponseWriter, r *http.Request) {
 	if c, ok := oauth.ClaimsFromContext(ctx); ok {
 		by = c.ClientID
 	}
-	sw, err := s.db.CreateWaiver(ctx, ci.ProjectWaiver{
+	sw, err := s.ci.CreateWaiver(ctx, ci.ProjectWaiver{
 		ProjectID: p.ID, Rule: req.Rule, Path: req.Path, Fingerprint: req.Fingerprint,
 		Owner: req.Owner, Reason: req.Reason, Expires: exp, CreatedBy: by,
 	})
@@ -303,9 +261,9 @@ func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, invalidField("project is required: the name or ID of a project"))
 		return
 	}
-	pg := store.Page{Cursor: r.URL.Query().Get("cursor")}
+	pg := ci.Page{Cursor: r.URL.Query().Get("cursor")}
 	var ok bool
-	if pg.Limit, ok = limitParam(w, r, store.MaxPageLimit); !ok {
+	if pg.Limit, ok = limitParam(w, r, ci.MaxPageLimit); !ok {
 		return
 	}
 	p, err := s.ci.Project(ctx, ref)
@@ -313,7 +271,7 @@ func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	ws, next, err := s.db.ListWaiverPage(ctx, p.ID, pg)
+	ws, next, err := s.ci.ListWaivers(ctx, p.ID, pg)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -328,20 +286,16 @@ func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getWaiver(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sw, err := s.db.GetWaiver(ctx, r.PathValue("id"))
+	sw, name, err := s.ci.Waiver(ctx, r.PathValue("id"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
-	}
-	name := sw.ProjectID
-	if p, err := s.db.GetProject(ctx, sw.ProjectID); err == nil {
-		name = p.Name
 	}
 	httpx.WriteJSON(w, http.StatusOK, apiWaiver(sw, name, now()))
 }
 
 func (s *Server) deleteWaiver(w http.ResponseWriter, r *http.Request) {
-	if err := s.db.DeleteWaiver(r.Context(), r.PathValue("id")); err != nil {
+	if err := s.ci.DeleteWaiver(r.Context(), r.PathValue("id")); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}

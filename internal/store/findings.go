@@ -5,12 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/vigil-sec/vigil/ci"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 	"weak"
+
+	"github.com/vigil-sec/vigil/ci"
 )
 
 // Findings tracked across commits, waivers and gate summaries (migration
@@ -201,7 +202,7 @@ func (d *DB) ListFindings(ctx context.Context, f ci.FindingFilter) (findings []c
 
 // FindingCursor is the cursor of the page that follows the finding, for
 // callers that stop part way through a page.
-func FindingCursor(id string) string { return encodeCursor(id) }
+func (d *DB) FindingCursor(id string) string { return encodeCursor(id) }
 
 // MaxWaivers bounds the waivers of one project, expired ones included:
 // every gate evaluation of the project reads them all.
@@ -468,7 +469,7 @@ func (d *DB) preparedRow(ctx context.Context, q string, args ...any) (*sql.Row, 
 // ListWaiverPage returns one page of the project's waivers, expired ones
 // included, oldest first (see Page), and the cursor of the next page (""
 // after the last).
-func (d *DB) ListWaiverPage(ctx context.Context, projectID string, p Page) ([]ci.ProjectWaiver, string, error) {
+func (d *DB) ListWaiverPage(ctx context.Context, projectID string, p ci.Page) ([]ci.ProjectWaiver, string, error) {
 	return listPage(ctx, d, "waivers", "waivers", waiverCols, scanWaiver,
-		func(w ci.ProjectWaiver) string { return w.ID }, p, "project_id = ?", projectID)
+		func(w ci.ProjectWaiver) string { return w.ID }, Page(p), "project_id = ?", projectID)
 }

@@ -3,8 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
-	"github.com/vigil-sec/vigil/ci"
 	"strings"
+
+	"github.com/vigil-sec/vigil/ci"
 )
 
 // SetForge records, or replaces, the forge of a project. ErrNotFound if

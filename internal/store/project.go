@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/vigil-sec/vigil/ci"
 )
 
@@ -116,9 +117,9 @@ func scanProjectSummary(row rowScanner) (ci.ProjectSummary, error) {
 // ListProjectPage returns one page of the projects, oldest first (see
 // Page), with their policy versions and forges, and the cursor of the
 // next page ("" after the last).
-func (d *DB) ListProjectPage(ctx context.Context, p Page) ([]ci.ProjectSummary, string, error) {
+func (d *DB) ListProjectPage(ctx context.Context, p ci.Page) ([]ci.ProjectSummary, string, error) {
 	return listPage(ctx, d, "projects", "projects", projectSummaryCols, scanProjectSummary,
-		func(s ci.ProjectSummary) string { return s.ID }, p, "")
+		func(s ci.ProjectSummary) string { return s.ID }, Page(p), "")
 }
 
 // GetProjectSummary returns the project with the name, with its policy

@@ -311,7 +311,7 @@ func TestListWaiverPage(t *testing.T) {
 			t.Fatalf("%d waivers (%v)", len(all), err)
 		}
 		var got []string
-		pg := store.Page{Limit: 2}
+		pg := ci.Page{Limit: 2}
 		for range 10 {
 			ws, next, err := db.ListWaiverPage(ctx, p.ID, pg)
 			if err != nil {
@@ -335,11 +335,11 @@ func TestListWaiverPage(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("paged waivers %v, want %v", got, want)
 		}
-		ows, _, err := db.ListWaiverPage(ctx, other.ID, store.Page{})
+		ows, _, err := db.ListWaiverPage(ctx, other.ID, ci.Page{})
 		if err != nil || len(ows) != 1 {
 			t.Errorf("the other project's waivers: %d %v", len(ows), err)
 		}
-		if _, _, err := db.ListWaiverPage(ctx, p.ID, store.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
+		if _, _, err := db.ListWaiverPage(ctx, p.ID, ci.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("a bad cursor: %v", err)
 		}
 	})

@@ -84,7 +84,7 @@ func TestProjectPagesAndNames(t *testing.T) {
 		var got []string
 		cursor := ""
 		for range 5 {
-			page, next, err := db.ListProjectPage(ctx, store.Page{Cursor: cursor, Limit: 2})
+			page, next, err := db.ListProjectPage(ctx, ci.Page{Cursor: cursor, Limit: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestProjectPagesAndNames(t *testing.T) {
 		if err != nil || len(names) != 3 || names[ids[1]] != "a" {
 			t.Errorf("ProjectNames = %v, %v", names, err)
 		}
-		if _, _, err := db.ListProjectPage(ctx, store.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
+		if _, _, err := db.ListProjectPage(ctx, ci.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("a foreign cursor: %v, want ErrInvalid", err)
 		}
 	})

@@ -5,8 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/vigil-sec/vigil/ci"
 	"time"
+
+	"github.com/vigil-sec/vigil/ci"
 )
 
 // Scheduled rescans (migration 0005). A rescan is a scan of its own of a

@@ -5,8 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/vigil-sec/vigil/ci"
 	"strings"
+
+	"github.com/vigil-sec/vigil/ci"
 )
 
 // The queries of the server (package internal/server) beyond the scan life
