@@ -37,6 +37,27 @@ var sarifLevel = map[scanner.Level]string{
 // #nosec, external for policy waivers) and a baselineState when the scan was
 // compared with a baseline.
 func WriteSARIF(w io.Writer, res *scanner.Result) error {
+	return EncodeSARIF(w, SARIFRun(res))
+}
+
+// EncodeSARIF writes runs as one SARIF 2.1.0 log, indented as every SARIF
+// document Vigil writes. Reports that gather several scans (reports/format)
+// write one run per scan with it.
+func EncodeSARIF(w io.Writer, runs ...*sarif.Run) error {
+	report := sarif.NewReport(sarif.Version, sarif.Schema).WithRuns(runs...)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(report)
+}
+
+// SARIFRun converts a scan result into the SARIF run WriteSARIF writes: Vigil
+// as the driver with a rule per rule ID in order of first appearance, the
+// engines as extensions, one result per finding in the result's order,
+// automationDetails.id "vigil/<kind>/", versionControlProvenance for a
+// commit of a remote repository, and a failed invocation naming the parts
+// of the target no engine analysed. Callers may amend the run before
+// encoding it.
+func SARIFRun(res *scanner.Result) *sarif.Run {
 	driver := sarif.NewToolComponent("Vigil", version.Vigil(), "https://github.com/vigil-sec/vigil")
 	if v := strings.TrimPrefix(version.Vigil(), "v"); v != "" && v[0] >= '0' && v[0] <= '9' {
 		driver.SemanticVersion = v
@@ -92,10 +113,7 @@ func WriteSARIF(w io.Writer, res *scanner.Result) error {
 		run.Invocations = []*sarif.Invocation{unanalysedInvocation(res.Unanalysed)}
 	}
 
-	report := sarif.NewReport(sarif.Version, sarif.Schema).WithRuns(run)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(report)
+	return run
 }
 
 // unanalysedInvocation reports the parts of the target that were not
