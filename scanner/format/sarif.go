@@ -67,7 +67,7 @@ func SARIFRun(res *scanner.Result) *sarif.Run {
 	run.AutomationDetails = &sarif.RunAutomationDetails{ID: "vigil/" + string(res.Target.Kind) + "/"}
 	if res.Target.Kind == scanner.KindGit && res.Target.Commit != "" && source.IsRepoURL(res.Target.Ref) {
 		run.VersionControlProvenance = []*sarif.VersionControlDetails{{
-			RepositoryURI: res.Target.Ref,
+			RepositoryURI: RepositoryURI(res.Target.Ref),
 			RevisionID:    res.Target.Commit,
 		}}
 	}
@@ -114,6 +114,19 @@ func SARIFRun(res *scanner.Result) *sarif.Run {
 	}
 
 	return run
+}
+
+// RepositoryURI returns a remote repository's address as a URI, which
+// SARIF's versionControlProvenance and the SBOM formats require: an
+// scp-like address (git@host:org/repo.git), which is not a URI, becomes
+// the ssh URL git reads the same way (ssh://git@host/org/repo.git); a
+// URL is returned as it is.
+func RepositoryURI(repo string) string {
+	if strings.Contains(repo, "://") || !source.IsRepoURL(repo) {
+		return repo
+	}
+	hostPart, path, _ := strings.Cut(repo, ":")
+	return "ssh://" + hostPart + "/" + strings.TrimPrefix(path, "/")
 }
 
 // unanalysedInvocation reports the parts of the target that were not
