@@ -12,7 +12,6 @@ import (
 
 	"github.com/CycloneDX/cyclonedx-go"
 
-	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/schematest"
 	"github.com/vigil-sec/vigil/reports"
 	"github.com/vigil-sec/vigil/reports/format"
@@ -274,42 +273,6 @@ func nested(c cyclonedx.Component, name string) *cyclonedx.Component {
 	return nil
 }
 
-// edgeRelease is a release built from data: one repository scan with
-// findings and an SBOM, one image scan with an SBOM.
-func edgeRelease() *reports.Release {
-	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	return &reports.Release{
-		ProductID: "p1", ProductName: "Product <One>", Version: "2.0", Created: created,
-		Scans: []reports.ReleaseScan{
-			{
-				Image: "registry.example.com/team/app:2.0", Digest: "sha256:" + strings.Repeat("b", 64), PolicyVersion: "1",
-				Result: &scanner.Result{
-					Target:    scanner.TargetInfo{Kind: scanner.KindImage, Ref: "registry.example.com/team/app:2.0", Platform: "linux/amd64"},
-					StartedAt: created.Add(-time.Hour), FinishedAt: created.Add(-59 * time.Minute),
-					Engines: []scanner.EngineRun{{ID: "sbom", Version: "v1.57.1"}},
-					SBOM: &scanner.SBOM{Components: []scanner.Component{
-						{Name: "zlib1g", Version: "1.2", Type: "deb", PURL: "pkg:deb/debian/zlib1g@1.2", Licenses: []string{"Zlib"}, Layer: "sha256:" + strings.Repeat("c", 64)},
-						{Name: "zlib1g", Version: "1.2", Type: "deb", PURL: "pkg:deb/debian/zlib1g@1.2", Licenses: []string{"Zlib"}, Locations: []string{"/other"}},
-						{Name: "tool", Version: "1", Type: "binary", Licenses: []string{"Apache 2.0", "MIT OR GPL-2.0-only"}},
-						{Name: "odd", Version: "1", Type: "binary", Licenses: []string{"Apache_2.0"}},
-					}},
-				},
-			},
-			{
-				Project: "api", Repository: "git@git.example.com:team/api.git", Commit: strings.Repeat("a", 40), PolicyVersion: "4",
-				Result: &scanner.Result{
-					Target:    scanner.TargetInfo{Kind: scanner.KindGit, Ref: "git@git.example.com:team/api.git", Commit: strings.Repeat("a", 40)},
-					StartedAt: created.Add(-2 * time.Hour), FinishedAt: created.Add(-119 * time.Minute),
-					Engines: []scanner.EngineRun{{ID: "sast", Version: "v2.30.0"}},
-					Findings: []scanner.Finding{{Engine: "sast", RuleID: "G101", Message: "Potential <b>hardcoded</b> credentials",
-						Severity: scanner.LevelHigh, Confidence: scanner.LevelLow, File: "cfg.go", Line: 3, Fingerprint: "fp"}},
-				},
-				Waivers: []ci.Waiver{{Fingerprint: "fp", Owner: "o", Reason: "r", Expires: created}},
-			},
-		},
-	}
-}
-
 // TestEdgeCases writes releases the fixture does not cover: no findings,
 // no SBOM, an image only, duplicate packages and free-text licenses.
 func TestEdgeCases(t *testing.T) {
@@ -329,7 +292,7 @@ func TestEdgeCases(t *testing.T) {
 		for _, w := range writers {
 			t.Run(name+"/"+w.name, func(t *testing.T) {
 				t.Parallel()
-				rel := edgeRelease()
+				rel := reporttest.Small()
 				edit(rel)
 				write(t, w.write, w.schema, rel)
 			})
@@ -338,7 +301,7 @@ func TestEdgeCases(t *testing.T) {
 
 	t.Run("licenses and remotes", func(t *testing.T) {
 		t.Parallel()
-		rel := edgeRelease()
+		rel := reporttest.Small()
 		var cdx, spdx bytes.Buffer
 		if err := format.WriteCycloneDX(&cdx, rel); err != nil {
 			t.Fatal(err)
@@ -378,7 +341,7 @@ func TestInvalidRelease(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			rel := edgeRelease()
+			rel := reporttest.Small()
 			edit(rel)
 			for _, w := range writers {
 				if err := w.write(io.Discard, rel); !errors.Is(err, scanner.ErrUsage) {

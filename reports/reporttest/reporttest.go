@@ -11,6 +11,7 @@ package reporttest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,6 +152,44 @@ func History(end time.Time, days int, decisions []string) []reports.GatePoint {
 		})
 	}
 	return out
+}
+
+// Small is a release built from data, without scanning: an image with
+// an SBOM (a package found twice, free-text licenses) and a repository
+// named by an scp-like address with a finding whose message holds HTML
+// and a waiver.
+func Small() *reports.Release {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return &reports.Release{
+		ProductID: "p1", ProductName: "Product <One>", Version: "2.0", Created: created,
+		Scans: []reports.ReleaseScan{
+			{
+				Image: "registry.example.com/team/app:2.0", Digest: "sha256:" + strings.Repeat("b", 64), PolicyVersion: "1",
+				Result: &scanner.Result{
+					Target:    scanner.TargetInfo{Kind: scanner.KindImage, Ref: "registry.example.com/team/app:2.0", Platform: "linux/amd64"},
+					StartedAt: created.Add(-time.Hour), FinishedAt: created.Add(-59 * time.Minute),
+					Engines: []scanner.EngineRun{{ID: "sbom", Version: "v1.57.1"}},
+					SBOM: &scanner.SBOM{Components: []scanner.Component{
+						{Name: "zlib1g", Version: "1.2", Type: "deb", PURL: "pkg:deb/debian/zlib1g@1.2", Licenses: []string{"Zlib"}, Layer: "sha256:" + strings.Repeat("c", 64)},
+						{Name: "zlib1g", Version: "1.2", Type: "deb", PURL: "pkg:deb/debian/zlib1g@1.2", Licenses: []string{"Zlib"}, Locations: []string{"/other"}},
+						{Name: "tool", Version: "1", Type: "binary", Licenses: []string{"Apache 2.0", "MIT OR GPL-2.0-only"}},
+						{Name: "odd", Version: "1", Type: "binary", Licenses: []string{"Apache_2.0"}},
+					}},
+				},
+			},
+			{
+				Project: "api", Repository: "git@git.example.com:team/api.git", Commit: strings.Repeat("a", 40), PolicyVersion: "4",
+				Result: &scanner.Result{
+					Target:    scanner.TargetInfo{Kind: scanner.KindGit, Ref: "git@git.example.com:team/api.git", Commit: strings.Repeat("a", 40)},
+					StartedAt: created.Add(-2 * time.Hour), FinishedAt: created.Add(-119 * time.Minute),
+					Engines: []scanner.EngineRun{{ID: "sast", Version: "v2.30.0"}},
+					Findings: []scanner.Finding{{Engine: "sast", RuleID: "G101", Message: "Potential <b>hardcoded</b> credentials",
+						Severity: scanner.LevelHigh, Confidence: scanner.LevelLow, File: "cfg.go", Line: 3, Fingerprint: "fp"}},
+				},
+				Waivers: []ci.Waiver{{Fingerprint: "fp", Owner: "o", Reason: "r", Expires: created}},
+			},
+		},
+	}
 }
 
 // Describe is a one-line account of a release for test logs.
