@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"codeberg.org/go-pdf/fpdf"
 	"golang.org/x/image/font/gofont/gobold"
@@ -485,6 +486,38 @@ func (d *doc) chart(c *chart) {
 		d.Text(x, y0+l.Y, l.Text)
 	}
 	d.SetXY(marginX, y0+c.Height+4)
+}
+
+// The Go fonts, like fpdf, cover the Basic Multilingual Plane only: the
+// text methods the summary uses write any other character (an emoji in a
+// tenant's name) as U+FFFD rather than fail.
+
+// CellFormat is fpdf's, for any text.
+func (d *doc) CellFormat(w, h float64, text, border string, ln int, align string, fill bool, link int, linkURL string) {
+	d.Fpdf.CellFormat(w, h, bmp(text), border, ln, align, fill, link, linkURL)
+}
+
+// MultiCell is fpdf's, for any text.
+func (d *doc) MultiCell(w, h float64, text, border, align string, fill bool) {
+	d.Fpdf.MultiCell(w, h, bmp(text), border, align, fill)
+}
+
+// Text is fpdf's, for any text.
+func (d *doc) Text(x, y float64, text string) { d.Fpdf.Text(x, y, bmp(text)) }
+
+// SplitText is fpdf's, for any text.
+func (d *doc) SplitText(text string, w float64) []string { return d.Fpdf.SplitText(bmp(text), w) }
+
+// GetStringWidth is fpdf's, for any text.
+func (d *doc) GetStringWidth(text string) float64 { return d.Fpdf.GetStringWidth(bmp(text)) }
+
+func bmp(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r > 0xFFFF {
+			return unicode.ReplacementChar
+		}
+		return r
+	}, s)
 }
 
 // setHex sets a colour given as "#rrggbb" with one of fpdf's setters.

@@ -56,10 +56,13 @@ func renderBoth(t *testing.T, rel *reports.Release, to reports.Recipient) (strin
 }
 
 // poppler runs one of poppler-utils' tools, skipping the test when they
-// are not installed (.ci/run installs them).
+// are not installed, except in CI, where .ci/run installs them.
 func poppler(t *testing.T, tool string, args ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not found: .ci/run should have installed poppler-utils", tool)
+		}
 		t.Skipf("%s not found: install poppler-utils (apt-get install -y poppler-utils)", tool)
 	}
 	out, err := exec.Command(tool, args...).Output()
@@ -322,6 +325,19 @@ func TestHostileNames(t *testing.T) {
 	if !strings.Contains(strings.Join(texts, "\n"), repo.Result.Findings[0].Message) {
 		t.Error("the PDF does not print the finding's message as it is")
 	}
+}
+
+// TestNamesInAnyScript renders a tenant named in several scripts and with
+// an emoji, which the PDF's fonts do not have.
+func TestNamesInAnyScript(t *testing.T) {
+	t.Parallel()
+	to := reports.Recipient{TenantID: "tnt_1", TenantName: "Ünïcødé Ωμέγα Привет 🚀", Ticket: "T-9"}
+	path, page := renderBoth(t, reporttest.Small(), to)
+	if text := textOf(checkHTML(t, page)); !strings.Contains(text, to.TenantName) {
+		t.Errorf("the HTML lacks %q", to.TenantName)
+	}
+	want := reports.Recipient{TenantName: "Ünïcødé Ωμέγα Привет \uFFFD", Ticket: to.Ticket}
+	checkWatermark(t, pages(t, path), want)
 }
 
 // TestSparseReleases renders releases with little in them: each says so
