@@ -1,6 +1,18 @@
-// Package ci is Vigil's gate: it decides whether a scan result passes.
+// Package ci is Vigil's pipeline: the gate that decides whether a scan
+// result passes, and the Service that runs scans and judges them.
 //
-// Three inputs meet in Evaluate:
+// The Service (service.go) enqueues scans of commits and images, runs them
+// (RunScan: check out or pull, run the engines, store the reports, record
+// a gate summary and the project's tracked findings), decides gates
+// (CommitGate, ImageGate, Judge, Decide: cached under everything a
+// decision depends on), posts commit statuses, schedules rescans, and
+// manages projects, policies, waivers and findings. It works on the
+// pipeline's records (model.go: Project, Scan, TrackedFinding,
+// ProjectWaiver, GateState…) through the Store it declares, which
+// internal/store implements; the HTTP API, the push and registry hooks,
+// the admission webhook and the job queue only call it.
+//
+// The gate itself is pure: three inputs meet in Evaluate:
 //
 //   - a Policy (LoadPolicy reads one from YAML, DefaultPolicy is used when
 //     there is none): the severity and confidence thresholds at or above

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
+
 	"github.com/vigil-sec/vigil/scanner"
 )
 
@@ -26,7 +27,7 @@ const (
 	CodeLicenseDenied = "LICENSE_DENIED"        // a component is under a denied license
 	CodeWaiverExpired = "WAIVER_EXPIRED"        // a waiver in the policy has expired
 	CodePassed        = "PASSED"                // nothing fails the gate
-	CodeNoResult      = "NO_RESULT"             // there is no scan result to judge
+	CodeNoResult      = "NO_RESULT"             // there is no scan result to Judge
 	CodeNotAnalysed   = scanner.CodeNotAnalysed // an engine could not analyse a part of the target
 )
 

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
-	"github.com/vigil-sec/vigil/scanner"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-sec/vigil/scanner"
 )
 
 // MaxPolicySize bounds how much of a policy file LoadPolicy reads.

@@ -22,7 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/vigil-sec/vigil/internal/server"
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/engines"
@@ -98,7 +98,7 @@ func commits(ctx context.Context, src, change, work string, cache scanner.Cache,
 	scanCommit := func(name, commit string, rescan bool) float64 {
 		start := time.Now()
 		if rescan {
-			if res, ok := server.CachedCommitScan(ctx, cache, reg, repo, commit); ok {
+			if res, ok := ci.CachedCommitScan(ctx, cache, reg, repo, commit); ok {
 				return report(name, time.Since(start), res)
 			}
 		}
@@ -109,7 +109,7 @@ func commits(ctx context.Context, src, change, work string, cache scanner.Cache,
 		must(err)
 		res, err := scanner.Scan(ctx, ws.Target, engs, scanner.Options{Cache: cache})
 		must(err)
-		server.RememberSelection(ctx, cache, ws.Target, reg, engs)
+		ci.RememberSelection(ctx, cache, ws.Target, reg, engs)
 		return report(name, time.Since(start), res)
 	}
 	tFirst = scanCommit("first scan", first, false)

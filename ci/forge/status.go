@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/vigil-sec/vigil/ci"
 )
 
 // Commit status states.
@@ -66,16 +64,19 @@ type Status struct {
 	Context     string `json:"context"`
 }
 
-// StateFor is the status state for a gate decision: pass is success, fail
-// is failure, pending is pending, and unknown (or anything else) is error,
-// so that a commit the gate could not judge never shows green.
+// StateFor is the status state for a gate decision (ci.Pass, ci.Fail,
+// ci.Pending, ci.Unknown): pass is success, fail is failure, pending is
+// pending, and unknown (or anything else) is error, so that a commit the
+// gate could not judge never shows green. The decisions are spelt out
+// here because package ci, whose Service posts statuses, imports this
+// one; TestStateFor holds them to ci's constants.
 func StateFor(decision string) string {
 	switch decision {
-	case ci.Pass:
+	case "pass":
 		return StateSuccess
-	case ci.Fail:
+	case "fail":
 		return StateFailure
-	case ci.Pending:
+	case "pending":
 		return StatePending
 	}
 	return StateError

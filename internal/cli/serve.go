@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
 	"github.com/vigil-sec/vigil/internal/server"
@@ -100,7 +101,7 @@ func (q *queueFlags) register(cmd *cobra.Command, reclaimDefault string) {
 	q.outbound.register(cmd)
 	fl := cmd.Flags()
 	fl.DurationVar(&q.rescueAfter, "rescue-after", 0, "how long a scan job may stay running before another process deems its worker dead and runs it again; must exceed the job timeout (default: job timeout + 10m = 1h10m). Shorter rescues sooner after a crash, but a scan slower than it would run twice")
-	fl.IntVar(&q.rescanDays, "rescan-days", server.DefaultRescanDays, "scheduled rescans scan again every image digest first scanned for the project in this many days")
+	fl.IntVar(&q.rescanDays, "rescan-days", ci.DefaultRescanDays, "scheduled rescans scan again every image digest first scanned for the project in this many days")
 	if reclaimDefault != "" {
 		fl.StringVar(&q.reclaim, "reclaim", reclaimDefault, "at start, run again at once the scans a dead process left running: auto (yes on SQLite, where this process is the only worker), always, never. Never 'always' with other workers on the database")
 	}

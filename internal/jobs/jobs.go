@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -306,7 +307,7 @@ func (c *Client) InsertScan(ctx context.Context, scanID string) (inserted bool, 
 // scans recorded just before a crash.
 func (c *Client) ResumeQueued(ctx context.Context) (int, error) {
 	n := 0
-	f := store.ScanFilter{Status: store.Queued, Limit: store.MaxScanLimit}
+	f := ci.ScanFilter{Status: ci.ScanQueued, Limit: ci.MaxScanLimit}
 	for {
 		scans, next, err := c.db.ListScans(ctx, f)
 		if err != nil {

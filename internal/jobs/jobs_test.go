@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -325,7 +326,7 @@ func TestResumeQueued(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db, _ := setup(t, dialect)
-		p, err := db.CreateProject(ctx, store.Project{Name: "api"})
+		p, err := db.CreateProject(ctx, ci.Project{Name: "api"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +336,7 @@ func TestResumeQueued(t *testing.T) {
 
 		var ids []string
 		for i := range 3 {
-			s, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: strings.Repeat(string(rune('a'+i)), 40)})
+			s, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: strings.Repeat(string(rune('a'+i)), 40)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,12 +14,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/uuid"
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/image"
 	"github.com/vigil-sec/vigil/scanner/source"
@@ -184,29 +182,14 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, err)
 		return
 	}
-	ctx := r.Context()
-	// The forge token is sealed to the project's ID, so the ID is made
-	// here; the project, its forge and its policy are one transaction.
-	id, err := uuid.NewV7()
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	n := store.NewProject{
-		Project: store.Project{
-			ID:            id.String(),
-			Name:          req.Name,
-			RepoURL:       req.RepoURL,
-			DefaultBranch: req.DefaultBranch,
-			WebhookSecret: s.seal.seal(req.Name, req.WebhookSecret),
-			Schedule:      req.Schedule,
-		},
-		Policy: req.Policy,
+	spec := ci.ProjectSpec{
+		Name: req.Name, RepoURL: req.RepoURL, DefaultBranch: req.DefaultBranch,
+		WebhookSecret: req.WebhookSecret, Schedule: req.Schedule, Policy: req.Policy,
 	}
 	if req.Forge != nil {
-		n.ForgeURL, n.ForgeToken = req.Forge.URL, s.seal.seal(forgeTokenAAD(n.Project.ID), req.Forge.Token)
+		spec.ForgeURL, spec.ForgeToken = req.Forge.URL, req.Forge.Token
 	}
-	c, err := s.db.CreateProjectWith(ctx, n)
+	c, err := s.ci.CreateProject(r.Context(), spec)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -216,19 +199,16 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 	if req.Forge != nil {
 		out.Forge = &ProjectForge{URL: req.Forge.URL}
 	}
-	if err := s.scheduleRescan(p); err != nil {
-		s.log.ErrorContext(ctx, "project created, but its rescans were not scheduled; they will be at the next start", slog.String("project", p.Name), slog.Any("error", err))
-	}
 	w.Header().Set("Location", "/api/v1/projects/"+url.PathEscape(p.Name))
 	httpx.WriteJSON(w, http.StatusCreated, out)
 }
 
-func apiProject(p store.Project, policyVersion int) Project {
+func apiProject(p ci.Project, policyVersion int) Project {
 	return Project{ID: p.ID, Name: p.Name, RepoURL: p.RepoURL, DefaultBranch: p.DefaultBranch,
 		Schedule: p.Schedule, PolicyVersion: policyVersion, CreatedAt: p.CreatedAt}
 }
 
-func apiProjectSummary(p store.ProjectSummary) Project {
+func apiProjectSummary(p ci.ProjectSummary) Project {
 	out := apiProject(p.Project, p.PolicyVersion)
 	if p.ForgeURL != "" {
 		out.Forge = &ProjectForge{URL: p.ForgeURL}
@@ -239,12 +219,12 @@ func apiProjectSummary(p store.ProjectSummary) Project {
 // listProjects pages through the projects, oldest first, with their
 // policy versions and forges read in the same query.
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
-	pg := store.Page{Cursor: r.URL.Query().Get("cursor")}
+	pg := ci.Page{Cursor: r.URL.Query().Get("cursor")}
 	var ok bool
-	if pg.Limit, ok = limitParam(w, r, store.MaxPageLimit); !ok {
+	if pg.Limit, ok = limitParam(w, r, ci.MaxPageLimit); !ok {
 		return
 	}
-	ps, next, err := s.db.ListProjectPage(r.Context(), pg)
+	ps, next, err := s.ci.ListProjects(r.Context(), pg)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -258,23 +238,12 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 
 // getProject answers the project a create's Location points at.
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
-	p, err := s.db.GetProjectSummary(r.Context(), r.PathValue("name"))
+	p, err := s.ci.ProjectSummary(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, apiProjectSummary(p))
-}
-
-// project finds a project by name, or by ID.
-func (s *Server) project(ctx context.Context, ref string) (store.Project, error) {
-	p, err := s.db.GetProjectByName(ctx, ref)
-	if errors.Is(err, store.ErrNotFound) {
-		if p2, err2 := s.db.GetProject(ctx, ref); err2 == nil {
-			return p2, nil
-		}
-	}
-	return p, err
 }
 
 // Scan is a scan as the API shows it. Lists leave out the findings, the
@@ -311,13 +280,13 @@ type SBOMSummary struct {
 
 // apiScan is a scan as the API shows it; projectName is the name of its
 // project ("" for an image scan).
-func apiScan(sc store.Scan, projectName string) Scan {
+func apiScan(sc ci.Scan, projectName string) Scan {
 	out := Scan{
 		ID: sc.ID, Kind: string(sc.Kind), Commit: sc.CommitSHA, Image: sc.ImageRef, ImageDigest: sc.ImageDigest,
 		Status: string(sc.Status), Error: sc.Error, Attempts: sc.Attempts, CreatedAt: sc.CreatedAt,
 		Engines: sc.EngineVersions, Project: projectName,
 	}
-	if sc.Kind == store.KindCommit {
+	if sc.Kind == ci.KindCommit {
 		out.Branch = sc.Branch
 	}
 	out.Trigger = "event"
@@ -370,7 +339,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	var (
-		sc      store.Scan
+		sc      ci.Scan
 		created bool
 		err     error
 	)
@@ -441,52 +410,36 @@ func checkCommitRequest(commit, branch string) error {
 }
 
 // enqueueCommit records the scan of a project's commit and queues its job.
-func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit string) (store.Scan, bool, error) {
-	p, err := s.project(ctx, projectRef)
+func (s *Server) enqueueCommit(ctx context.Context, projectRef, commit string) (ci.Scan, bool, error) {
+	p, err := s.ci.Project(ctx, projectRef)
 	if err != nil {
-		return store.Scan{}, false, err
+		return ci.Scan{}, false, err
 	}
-	return s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
+	return s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 }
 
 // enqueueImageRef resolves a registry reference to its digest (manifests
 // only, no layers) and records the scan of that digest.
-func (s *Server) enqueueImageRef(ctx context.Context, ref string) (store.Scan, bool, error) {
+func (s *Server) enqueueImageRef(ctx context.Context, ref string) (ci.Scan, bool, error) {
 	ref = strings.TrimSpace(ref)
 	if strings.HasPrefix(ref, image.OCIPrefix) || strings.HasPrefix(ref, image.ArchivePrefix) {
-		return store.Scan{}, false, invalidField("image %q: the server scans registry images only", ref)
+		return ci.Scan{}, false, invalidField("image %q: the server scans registry images only", ref)
 	}
 	norm, err := normalizeRef(ref)
 	if err != nil {
-		return store.Scan{}, false, invalidField("image %q: %v", ref, err)
+		return ci.Scan{}, false, invalidField("image %q: %v", ref, err)
 	}
 	if err := s.checkRegistry(norm); err != nil {
-		return store.Scan{}, false, err
+		return ci.Scan{}, false, err
 	}
-	t, err := image.Resolve(ctx, norm, s.imageOptions(norm))
+	t, err := image.Resolve(ctx, norm, s.ci.ImageOptions(norm))
 	if err != nil {
 		// Whatever the registry answered, or the network said, the
 		// caller learns only that it failed: the detail (not found,
 		// refused, a timeout, the policy) would make this a port scanner.
-		return store.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
+		return ci.Scan{}, false, fmt.Errorf("%w: %v", errRegistry, err)
 	}
-	return s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: t.Digest, ImageRef: norm})
-}
-
-// enqueue records the scan and, while it is queued, makes sure it has a
-// job (inserting is idempotent per scan). A commit's branch is not the
-// caller's to say: the worker records it (recordBranch).
-func (s *Server) enqueue(ctx context.Context, n store.NewScan) (store.Scan, bool, error) {
-	sc, created, err := s.db.EnqueueScan(ctx, n)
-	if err != nil {
-		return store.Scan{}, false, err
-	}
-	if sc.Status == store.Queued {
-		if _, err := s.queue.InsertScan(ctx, sc.ID); err != nil {
-			return store.Scan{}, false, err
-		}
-	}
-	return sc, created, nil
+	return s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: t.Digest, ImageRef: norm})
 }
 
 // normalizeRef writes an image reference in its full form
@@ -502,28 +455,19 @@ func normalizeRef(ref string) (string, error) {
 
 func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sc, err := s.db.GetScan(ctx, r.PathValue("id"))
+	sc, projectName, err := s.ci.Scan(ctx, r.PathValue("id"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	var projectName string
-	if sc.ProjectID != "" {
-		p, err := s.db.GetProject(ctx, sc.ProjectID)
-		if err != nil {
-			s.writeStoreError(w, r, err)
-			return
-		}
-		projectName = p.Name
-	}
 	out := apiScan(sc, projectName)
-	if sc.Status == store.Succeeded {
-		a, err := s.loadArtifacts(ctx, sc)
+	if sc.Status == ci.ScanSucceeded {
+		a, err := s.ci.Artifacts(ctx, sc)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		res, err := s.resultOf(ctx, sc, a)
+		res, err := s.ci.ResultOf(ctx, sc, a)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
@@ -546,7 +490,7 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	d, err := s.decide(ctx, sc)
+	d, err := s.ci.Decide(ctx, sc)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -558,11 +502,11 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 // reportFormats are the downloads of a succeeded scan.
 var reportFormats = []struct {
 	name, contentType string
-	key               func(artifacts) string
+	key               func(ci.ScanArtifacts) string
 }{
-	{"sarif", "application/sarif+json", func(a artifacts) string { return a.SARIF }},
-	{"cyclonedx", "application/vnd.cyclonedx+json; version=1.6", func(a artifacts) string { return a.CycloneDX }},
-	{"spdx", "application/spdx+json", func(a artifacts) string { return a.SPDX }},
+	{"sarif", "application/sarif+json", func(a ci.ScanArtifacts) string { return a.SARIF }},
+	{"cyclonedx", "application/vnd.cyclonedx+json; version=1.6", func(a ci.ScanArtifacts) string { return a.CycloneDX }},
+	{"spdx", "application/spdx+json", func(a ci.ScanArtifacts) string { return a.SPDX }},
 }
 
 func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
@@ -577,16 +521,16 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such report; the formats are sarif, cyclonedx and spdx")
 		return
 	}
-	sc, err := s.db.GetScan(ctx, r.PathValue("id"))
+	sc, _, err := s.ci.Scan(ctx, r.PathValue("id"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	if sc.Status != store.Succeeded {
+	if sc.Status != ci.ScanSucceeded {
 		httpx.WriteError(w, http.StatusConflict, "NOT_FINISHED", fmt.Sprintf("scan %s is %s; reports exist once it has succeeded", sc.ID, sc.Status))
 		return
 	}
-	a, err := s.loadArtifacts(ctx, sc)
+	a, err := s.ci.Artifacts(ctx, sc)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -597,13 +541,13 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NO_SBOM", "this scan has no SBOM: the sbom engine did not run")
 		return
 	}
-	rc, err := s.blobs.Open(ctx, key)
+	rc, size, err := s.ci.OpenBlob(ctx, key)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
 	defer rc.Close()
-	if size, err := s.blobs.Size(ctx, key); err == nil {
+	if size >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	w.Header().Set("Content-Type", f.contentType)
@@ -617,37 +561,26 @@ func (s *Server) downloadReport(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	f := store.ScanFilter{Cursor: q.Get("cursor"), Status: store.Status(q.Get("status"))}
+	f := ci.ScanFilter{Cursor: q.Get("cursor"), Status: ci.ScanStatus(q.Get("status"))}
 	var ok bool
-	if f.Limit, ok = limitParam(w, r, store.MaxScanLimit); !ok {
+	if f.Limit, ok = limitParam(w, r, ci.MaxScanLimit); !ok {
 		return
 	}
 	switch f.Status {
-	case "", store.Queued, store.Running, store.Succeeded, store.Failed:
+	case "", ci.ScanQueued, ci.ScanRunning, ci.ScanSucceeded, ci.ScanFailed:
 	default:
 		httpx.WriteErr(w, invalidField("status %q: want queued, running, succeeded or failed", f.Status))
 		return
 	}
 	if p := q.Get("project"); p != "" {
-		proj, err := s.project(ctx, p)
+		proj, err := s.ci.Project(ctx, p)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
 		f.ProjectID = proj.ID
 	}
-	scans, next, err := s.db.ListScans(ctx, f)
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	ids := make([]string, 0, len(scans))
-	for _, sc := range scans {
-		if sc.ProjectID != "" {
-			ids = append(ids, sc.ProjectID)
-		}
-	}
-	names, err := s.db.ProjectNames(ctx, ids)
+	scans, next, names, err := s.ci.ListScans(ctx, f)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return

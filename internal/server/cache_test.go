@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/gittest"
-	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 	"github.com/vigil-sec/vigil/scanner"
@@ -214,7 +214,7 @@ func TestCachedCommitScan(t *testing.T) {
 	})
 	reg := engines.Registry(nil)
 
-	if _, ok := server.CachedCommitScan(ctx, c, reg, r.Dir, weak); ok {
+	if _, ok := ci.CachedCommitScan(ctx, c, reg, r.Dir, weak); ok {
 		t.Fatal("CachedCommitScan answered before any scan")
 	}
 	ws, err := source.Checkout(ctx, r.Dir, weak)
@@ -230,9 +230,9 @@ func TestCachedCommitScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server.RememberSelection(ctx, c, ws.Target, reg, engs)
+	ci.RememberSelection(ctx, c, ws.Target, reg, engs)
 
-	got, ok := server.CachedCommitScan(ctx, c, reg, r.Dir, weak)
+	got, ok := ci.CachedCommitScan(ctx, c, reg, r.Dir, weak)
 	if !ok {
 		t.Fatal("CachedCommitScan declined a commit scanned before")
 	}
@@ -248,16 +248,16 @@ func TestCachedCommitScan(t *testing.T) {
 
 	// Another commit's tree, or an engine of another version: no answer.
 	other := r.Commit("another tree", map[string]string{"README": "x\n"})
-	if _, ok := server.CachedCommitScan(ctx, c, reg, r.Dir, other); ok {
+	if _, ok := ci.CachedCommitScan(ctx, c, reg, r.Dir, other); ok {
 		t.Error("CachedCommitScan answered for a tree never scanned")
 	}
 	newer := make([]scanner.Engine, len(reg))
 	copy(newer, reg)
 	newer[0].Version += "-next"
-	if _, ok := server.CachedCommitScan(ctx, c, newer, r.Dir, weak); ok {
+	if _, ok := ci.CachedCommitScan(ctx, c, newer, r.Dir, weak); ok {
 		t.Error("CachedCommitScan answered for a new engine version")
 	}
-	if _, ok := server.CachedCommitScan(ctx, c, reg, r.Dir, "0123456789abcdef0123456789abcdef01234567"); ok {
+	if _, ok := ci.CachedCommitScan(ctx, c, reg, r.Dir, "0123456789abcdef0123456789abcdef01234567"); ok {
 		t.Error("CachedCommitScan answered for a commit the repository lacks")
 	}
 }

@@ -1,10 +1,6 @@
 package server
 
 import (
-	"cmp"
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,9 +11,7 @@ import (
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/httpx"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/licensing/oauth"
-	"github.com/vigil-sec/vigil/scanner"
 )
 
 // Findings tracked across commits and waivers made through the API.
@@ -44,37 +38,6 @@ func (s *Server) registerFindings(mux *http.ServeMux) {
 	api("DELETE /api/v1/waivers/{id}", ScopeProjectsAdmin, s.deleteWaiver)
 }
 
-// recordResult stores what the gate and the findings list need of a
-// scan's result, before the scan is marked succeeded: its gate summary
-// and, for a first commit scan of a project, its findings. Both writes
-// are idempotent, so a retried scan records again safely.
-func (s *Server) recordResult(ctx context.Context, sc store.Scan, rescanOf string, res *scanner.Result, repo *repoPolicy) error {
-	if _, err := s.storeGateSummary(ctx, sc.ID, res, repo); err != nil {
-		return fmt.Errorf("record gate summary: %w", err)
-	}
-	if rescanOf != "" || sc.Kind != store.KindCommit || sc.ProjectID == "" {
-		return nil
-	}
-	found := make([]store.ObservedFinding, 0, len(res.Findings))
-	for _, f := range res.Findings {
-		found = append(found, store.ObservedFinding{
-			Fingerprint: f.Fingerprint, RuleID: f.RuleID, Severity: f.Severity.String(), Confidence: f.Confidence.String(),
-			File: f.File, Line: f.Line, Message: f.Message, Suppressed: f.SuppressedInSource(),
-		})
-	}
-	if err := s.db.RecordFindings(ctx, sc.ID, found); err != nil {
-		return fmt.Errorf("record findings: %w", err)
-	}
-	return nil
-}
-
-// The states of a tracked finding.
-const (
-	FindingOpen   = "open"   // seen in the latest scans, not suppressed
-	FindingFixed  = "fixed"  // a later default-branch scan no longer has it
-	FindingWaived = "waived" // open, but an active waiver or a #nosec comment covers it
-)
-
 // Finding is a tracked finding as the API shows it.
 type Finding struct {
 	ID          string    `json:"id"`
@@ -99,7 +62,7 @@ type Sighting struct {
 	At     time.Time `json:"at"`
 }
 
-func apiSighting(s store.Sighting) Sighting {
+func apiSighting(s ci.Sighting) Sighting {
 	return Sighting{Scan: s.ScanID, Commit: s.Commit, At: s.At}
 }
 
@@ -111,74 +74,34 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, invalidField("project is required: the name or ID of a project"))
 		return
 	}
-	limit, ok := limitParam(w, r, store.MaxFindingLimit)
+	limit, ok := limitParam(w, r, ci.MaxFindingLimit)
 	if !ok {
 		return
 	}
-	limit = cmp.Or(limit, store.DefaultFindingLimit)
-	state := q.Get("state")
-	f := store.FindingFilter{Limit: limit, Cursor: q.Get("cursor")}
-	switch state {
-	case "":
-	case FindingFixed:
-		f.Fixed = new(true)
-	case FindingOpen, FindingWaived:
-		f.Fixed = new(false)
+	switch state := q.Get("state"); state {
+	case "", ci.FindingOpen, ci.FindingFixed, ci.FindingWaived:
 	default:
 		httpx.WriteErr(w, invalidField("state %q: want open, fixed or waived", state))
 		return
 	}
-	p, err := s.project(ctx, ref)
+	p, err := s.ci.Project(ctx, ref)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	f.ProjectID = p.ID
-	waivers, err := s.activeWaivers(ctx, p)
+	found, next, err := s.ci.Findings(ctx, p, q.Get("state"), limit, q.Get("cursor"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-
-	// open and waived are told apart here, with the waivers in force now:
-	// read pages of unfixed findings until this page is full.
-	out := make([]Finding, 0, limit)
-	next := ""
-	for {
-		page, more, err := s.db.ListFindings(ctx, f)
-		if err != nil {
-			s.writeStoreError(w, r, err)
-			return
-		}
-		waived := waivedFindings(page, waivers)
-		for i, tf := range page {
-			st := FindingOpen
-			switch {
-			case tf.Fixed != nil:
-				st = FindingFixed
-			case waived[i]:
-				st = FindingWaived
-			}
-			if state != "" && st != state {
-				continue
-			}
-			out = append(out, apiFinding(tf, p.Name, st))
-			if len(out) == limit {
-				if i < len(page)-1 || more != "" {
-					next = store.FindingCursor(tf.ID)
-				}
-				break
-			}
-		}
-		if len(out) == limit || more == "" {
-			break
-		}
-		f.Cursor = more
+	out := make([]Finding, 0, len(found))
+	for _, f := range found {
+		out = append(out, apiFinding(f.TrackedFinding, p.Name, f.State))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"findings": out, "next_cursor": next})
 }
 
-func apiFinding(f store.TrackedFinding, project, state string) Finding {
+func apiFinding(f ci.TrackedFinding, project, state string) Finding {
 	out := Finding{
 		ID: f.ID, Project: project, Fingerprint: f.Fingerprint, RuleID: f.RuleID, Severity: f.Severity,
 		Confidence: f.Confidence, File: f.File, Line: f.Line, Message: f.Message, State: state,
@@ -187,52 +110,6 @@ func apiFinding(f store.TrackedFinding, project, state string) Finding {
 	if f.Fixed != nil {
 		fx := apiSighting(*f.Fixed)
 		out.FixedIn = &fx
-	}
-	return out
-}
-
-// activeWaivers are the waivers of the project's latest policy and of the
-// API, as the gate applies them.
-func (s *Server) activeWaivers(ctx context.Context, p store.Project) ([]ci.Waiver, error) {
-	var out []ci.Waiver
-	stored, err := s.db.GetPolicy(ctx, p.ID, 0)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, err
-	default:
-		// A policy that does not parse waives nothing (the gate fails).
-		if pol, err := ci.ParsePolicy("policy", []byte(stored.Body)); err == nil {
-			out = append(out, pol.Waivers...)
-		}
-	}
-	ws, err := s.db.ListWaivers(ctx, p.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range ws {
-		out = append(out, ciWaiver(w))
-	}
-	return out, nil
-}
-
-// waivedFindings reports which findings a #nosec comment or an active
-// waiver covers, as ci.Evaluate decides it.
-func waivedFindings(fs []store.TrackedFinding, waivers []ci.Waiver) []bool {
-	res := &scanner.Result{Findings: make([]scanner.Finding, len(fs))}
-	for i, f := range fs {
-		res.Findings[i] = scanner.Finding{RuleID: f.RuleID, File: f.File, Line: f.Line, Fingerprint: f.Fingerprint}
-	}
-	// Only waivers: no thresholds or exclusions, and every finding is
-	// fingerprinted, so Evaluate keeps them all (it sorts them).
-	ci.Evaluate(res, &ci.Policy{Waivers: waivers}, nil, now())
-	byFP := make(map[string]bool, len(res.Findings))
-	for _, f := range res.Findings {
-		byFP[f.Fingerprint] = f.Suppressed
-	}
-	out := make([]bool, len(fs))
-	for i, f := range fs {
-		out[i] = f.Suppressed || byFP[f.Fingerprint]
 	}
 	return out
 }
@@ -265,8 +142,8 @@ type Waiver struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-func apiWaiver(w store.Waiver, project string, at time.Time) Waiver {
-	cw := ciWaiver(w)
+func apiWaiver(w ci.ProjectWaiver, project string, at time.Time) Waiver {
+	cw := w.Waiver()
 	return Waiver{
 		ID: w.ID, Project: project, Rule: w.Rule, Path: w.Path, Fingerprint: w.Fingerprint, Owner: w.Owner,
 		Reason: w.Reason, Expires: w.Expires.Format(time.DateOnly), Active: cw.Active(at), CreatedBy: w.CreatedBy,
@@ -356,7 +233,7 @@ func (s *Server) createWaiver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	p, err := s.project(ctx, req.Project)
+	p, err := s.ci.Project(ctx, req.Project)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -365,7 +242,7 @@ func (s *Server) createWaiver(w http.ResponseWriter, r *http.Request) {
 	if c, ok := oauth.ClaimsFromContext(ctx); ok {
 		by = c.ClientID
 	}
-	sw, err := s.db.CreateWaiver(ctx, store.Waiver{
+	sw, err := s.ci.CreateWaiver(ctx, ci.ProjectWaiver{
 		ProjectID: p.ID, Rule: req.Rule, Path: req.Path, Fingerprint: req.Fingerprint,
 		Owner: req.Owner, Reason: req.Reason, Expires: exp, CreatedBy: by,
 	})
@@ -384,17 +261,17 @@ func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, invalidField("project is required: the name or ID of a project"))
 		return
 	}
-	pg := store.Page{Cursor: r.URL.Query().Get("cursor")}
+	pg := ci.Page{Cursor: r.URL.Query().Get("cursor")}
 	var ok bool
-	if pg.Limit, ok = limitParam(w, r, store.MaxPageLimit); !ok {
+	if pg.Limit, ok = limitParam(w, r, ci.MaxPageLimit); !ok {
 		return
 	}
-	p, err := s.project(ctx, ref)
+	p, err := s.ci.Project(ctx, ref)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	ws, next, err := s.db.ListWaiverPage(ctx, p.ID, pg)
+	ws, next, err := s.ci.ListWaivers(ctx, p.ID, pg)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -409,20 +286,16 @@ func (s *Server) listWaivers(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getWaiver(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sw, err := s.db.GetWaiver(ctx, r.PathValue("id"))
+	sw, name, err := s.ci.Waiver(ctx, r.PathValue("id"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
-	}
-	name := sw.ProjectID
-	if p, err := s.db.GetProject(ctx, sw.ProjectID); err == nil {
-		name = p.Name
 	}
 	httpx.WriteJSON(w, http.StatusOK, apiWaiver(sw, name, now()))
 }
 
 func (s *Server) deleteWaiver(w http.ResponseWriter, r *http.Request) {
-	if err := s.db.DeleteWaiver(r.Context(), r.PathValue("id")); err != nil {
+	if err := s.ci.DeleteWaiver(r.Context(), r.PathValue("id")); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}

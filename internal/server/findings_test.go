@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/gittest"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
@@ -183,7 +184,7 @@ func TestFindingsAndWaivers(t *testing.T) {
 
 		// A waiver that has expired (the API refuses to make one, so it is
 		// stored directly) does not pass the gate, and the gate says so.
-		old, err := e.db.CreateWaiver(context.Background(), store.Waiver{ProjectID: mustProject(t, e.db, "app"), Rule: "G404",
+		old, err := e.db.CreateWaiver(context.Background(), ci.ProjectWaiver{ProjectID: mustProject(t, e.db, "app"), Rule: "G404",
 			Owner: "sec@example.com", Reason: "was temporary", Expires: time.Now().UTC().AddDate(0, 0, -1)})
 		if err != nil {
 			t.Fatal(err)

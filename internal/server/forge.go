@@ -1,20 +1,13 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/forge"
 	"github.com/vigil-sec/vigil/internal/httpx"
-	"github.com/vigil-sec/vigil/internal/jobs"
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // Commit statuses back to the forge. A project created with a "forge"
@@ -85,167 +78,6 @@ func redactURL(s string) string {
 		return u.String()
 	}
 	return s
-}
-
-// forgeTokenAAD binds a sealed forge token to its project.
-func forgeTokenAAD(projectID string) string { return "forge-token:" + projectID }
-
-// queueCommitStatus queues the job that posts the scan's commit status
-// after the event (jobs.StatusStarted or jobs.StatusFinished), when the
-// scan is a first scan of a commit of a project with a forge. Failing to
-// queue it is logged: the scan goes on.
-func (s *Server) queueCommitStatus(ctx context.Context, log *slog.Logger, sc store.Scan, event string) {
-	if sc.Kind != store.KindCommit || sc.ProjectID == "" {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	if _, err := s.db.GetForge(ctx, sc.ProjectID); errors.Is(err, store.ErrNotFound) {
-		return
-	} else if err != nil {
-		log.WarnContext(ctx, "commit status not queued", slog.String("event", event), slog.Any("error", err))
-		return
-	}
-	if sc.RescanOf != "" {
-		return
-	}
-	if _, err := s.queue.InsertStatus(ctx, sc.ID, event); err != nil {
-		log.WarnContext(ctx, "commit status not queued", slog.String("event", event), slog.Any("error", err))
-	}
-}
-
-// PostCommitStatus posts the current state of a scan as its commit's
-// status: it is the job queue's status runner. It posts what the scan is
-// now, not what it was when the job was queued, and checks again after
-// posting, so a slow "pending" never lands after the final state.
-// A forge's 4xx refusal (other than 429) is final; other errors are
-// retried by the queue.
-func (s *Server) PostCommitStatus(ctx context.Context, scanID string) error {
-	sc, err := s.db.GetScan(ctx, scanID)
-	if errors.Is(err, store.ErrNotFound) {
-		return jobs.Permanent(err)
-	}
-	if err != nil {
-		return err
-	}
-	if sc.Kind != store.KindCommit || sc.ProjectID == "" {
-		return nil
-	}
-	if sc.RescanOf != "" {
-		return nil
-	}
-	p, err := s.db.GetProject(ctx, sc.ProjectID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	f, err := s.db.GetForge(ctx, p.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // the forge was removed since
-	}
-	if err != nil {
-		return err
-	}
-	log := s.log.With(slog.String("scan", sc.ID), slog.String("project", p.Name), slog.String("forge", f.APIURL))
-	token, err := s.seal.open(forgeTokenAAD(p.ID), f.Token)
-	if err != nil {
-		log.ErrorContext(ctx, "commit status not posted: the forge token does not open with this seal key")
-		return jobs.Permanent(errors.New("server: forge token does not open"))
-	}
-	hc := s.cfg.ForgeHTTPClient
-	if hc == nil {
-		hc = s.outbound.Client(forgeStatusTimeout)
-	}
-	cfg := forge.Config{APIURL: f.APIURL, Token: token, HTTPClient: hc, Attempts: 1}
-
-	var posted forge.Status
-	for range 3 {
-		st, err := s.commitStatus(ctx, sc)
-		if err != nil {
-			return err
-		}
-		if st == posted {
-			return nil
-		}
-		if err := forge.PostStatus(ctx, cfg, p.RepoURL, sc.CommitSHA, st); err != nil {
-			var fe *forge.Error
-			if errors.As(err, &fe) && fe.StatusCode >= 400 && fe.StatusCode < 500 && fe.StatusCode != http.StatusTooManyRequests {
-				log.ErrorContext(ctx, "the forge refused the commit status; not retrying", slog.Int("http_status", fe.StatusCode), slog.Any("error", err))
-				return jobs.Permanent(err)
-			}
-			attempt, maxAttempts := jobs.Attempt(ctx)
-			log.WarnContext(ctx, "commit status not posted", slog.Int("attempt", attempt), slog.Int("max_attempts", maxAttempts), slog.Any("error", err))
-			return err
-		}
-		log.InfoContext(ctx, "commit status posted", slog.String("state", st.State))
-		posted = st
-		if sc, err = s.db.GetScan(ctx, scanID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// commitStatus is the status that shows the scan's state on its commit.
-func (s *Server) commitStatus(ctx context.Context, sc store.Scan) (forge.Status, error) {
-	st := forge.Status{Context: forge.DefaultContext}
-	if s.cfg.PublicURL != "" {
-		st.TargetURL = strings.TrimRight(s.cfg.PublicURL, "/") + "/api/v1/scans/" + sc.ID
-	}
-	switch sc.Status {
-	case store.Queued:
-		st.State, st.Description = forge.StatePending, "Vigil: scan queued"
-	case store.Running:
-		st.State, st.Description = forge.StatePending, "Vigil: scanning"
-	case store.Failed:
-		st.State, st.Description = forge.StateError, "Vigil could not scan this commit: "+sc.Error
-	default:
-		d, err := s.decide(ctx, sc)
-		if err != nil {
-			return forge.Status{}, err
-		}
-		st.State, st.Description = forge.StateFor(d.Decision), statusDescription(d)
-	}
-	return st, nil
-}
-
-// statusDescription sums up a gate decision in a line: how many findings
-// and licenses fail it, or why it could not judge.
-func statusDescription(d *ci.Decision) string {
-	var findings, licenses int
-	for _, r := range d.Reasons {
-		switch r.Code {
-		case ci.CodeFinding:
-			findings++
-		case ci.CodeLicenseDenied:
-			licenses++
-		}
-	}
-	switch d.Decision {
-	case ci.Pass:
-		return "Vigil gate passed: no failing findings"
-	case ci.Fail:
-		msg := fmt.Sprintf("Vigil gate failed: %s", plural(findings, "failing finding"))
-		if licenses > 0 {
-			msg += ", " + plural(licenses, "denied license")
-		}
-		if findings == 0 && licenses == 0 && len(d.Reasons) > 0 {
-			msg = "Vigil gate failed: " + d.Reasons[0].Message
-		}
-		return msg
-	}
-	if len(d.Reasons) > 0 {
-		return "Vigil gate " + d.Decision + ": " + d.Reasons[0].Message
-	}
-	return "Vigil gate " + d.Decision
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // validPublicURL checks Config.PublicURL: empty, or an absolute http(s)

@@ -192,7 +192,7 @@ func TestCommitStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := len(f.requests())
-		if err := e.srv.PostCommitStatus(ctx, rescan.ID); err != nil {
+		if err := e.srv.Pipeline().PostCommitStatus(ctx, rescan.ID); err != nil {
 			t.Errorf("PostCommitStatus(rescan) = %v", err)
 		}
 		if n := len(f.requests()); n != before {
@@ -280,7 +280,7 @@ func TestCommitStatusPendingAndValidation(t *testing.T) {
 	if code := e.do("POST", "/api/v1/scans", map[string]any{"project": "app", "commit": clean}, &ref); code != http.StatusAccepted || ref.Status != "queued" {
 		t.Fatalf("POST scan: %d %+v", code, ref)
 	}
-	if err := e.srv.PostCommitStatus(context.Background(), ref.ID); err != nil {
+	if err := e.srv.Pipeline().PostCommitStatus(context.Background(), ref.ID); err != nil {
 		t.Fatal(err)
 	}
 	reqs := f.requests()

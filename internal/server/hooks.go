@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/webhook"
-	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // hookSecrets gives the push webhook handler the projects' secrets.
@@ -22,24 +22,11 @@ func (h hookSecrets) WebhookSecret(ctx context.Context, project string) (string,
 // through a rotation's grace period, the one it replaced
 // (webhook.SecretsLookup).
 func (h hookSecrets) WebhookSecrets(ctx context.Context, project string) (current, previous string, err error) {
-	p, err := h.s.db.GetProjectByName(ctx, project)
-	if errors.Is(err, store.ErrNotFound) {
+	current, previous, err = h.s.ci.WebhookSecrets(ctx, project)
+	if errors.Is(err, ci.ErrNotFound) {
 		return "", "", fmt.Errorf("%w: %q", webhook.ErrUnknownProject, project)
 	}
-	if err != nil {
-		return "", "", err
-	}
-	if p.WebhookSecret != "" {
-		if current, err = h.s.seal.open(p.Name, p.WebhookSecret); err != nil {
-			return "", "", err
-		}
-	}
-	if p.PreviousWebhookSecret != "" && now().Before(p.PreviousSecretUntil) {
-		if previous, err = h.s.seal.open(p.Name, p.PreviousWebhookSecret); err != nil {
-			return "", "", err
-		}
-	}
-	return current, previous, nil
+	return current, previous, err
 }
 
 // hookEnqueuer queues the scans that verified deliveries ask for.
@@ -49,13 +36,13 @@ type hookEnqueuer struct{ s *Server }
 // queued already are not counted. The ref the push names is not recorded:
 // the worker finds the commit's branch in the repository (commitBranch).
 func (h hookEnqueuer) EnqueueCommits(ctx context.Context, project string, p webhook.Push) (int, error) {
-	proj, err := h.s.db.GetProjectByName(ctx, project)
+	proj, err := h.s.ci.Project(ctx, project)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, c := range p.Commits {
-		_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: proj.ID, CommitSHA: c})
+		_, created, err := h.s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: proj.ID, CommitSHA: c})
 		if err != nil {
 			return n, err
 		}
@@ -71,6 +58,6 @@ func (h hookEnqueuer) EnqueueImage(ctx context.Context, ref, digest string) (boo
 	if norm, err := normalizeRef(ref); err == nil {
 		ref = norm
 	}
-	_, created, err := h.s.enqueue(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest, ImageRef: ref})
+	_, created, err := h.s.ci.Enqueue(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: digest, ImageRef: ref})
 	return created, err
 }

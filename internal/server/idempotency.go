@@ -152,7 +152,7 @@ func (m *idempotency) serve(w http.ResponseWriter, r *http.Request, key string, 
 		inUse(w)
 		return
 	case !claimed:
-		body, err := m.s.seal.open(replayAAD(claims.ClientID, hash), string(rec.Body))
+		body, err := m.s.seal.Open(replayAAD(claims.ClientID, hash), string(rec.Body))
 		if err != nil {
 			m.s.log.ErrorContext(ctx, "stored idempotent answer does not open", slog.Any("error", err))
 			httpx.WriteError(w, http.StatusInternalServerError, "INTERNAL", "the stored answer of this key cannot be read; retry with a new key")
@@ -181,7 +181,7 @@ func (m *idempotency) serve(w http.ResponseWriter, r *http.Request, key string, 
 	}
 	// The answer is sealed at rest: it may hold what is shown once (an
 	// entitlement's activation code, a webhook's signing secret).
-	sealed := m.s.seal.seal(replayAAD(claims.ClientID, hash), cw.body.String())
+	sealed := m.s.seal.Seal(replayAAD(claims.ClientID, hash), cw.body.String())
 	err = m.s.db.CompleteIdempotencyKey(bg, claims.ClientID, key, hash, cw.statusCode(),
 		cw.Header().Get("Content-Type"), cw.Header().Get("Location"), []byte(sealed))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -46,7 +47,7 @@ func newMetrics(reg *prometheus.Registry, db *store.DB) *metrics {
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		n, err := db.CountScans(ctx, store.Queued)
+		n, err := db.CountScans(ctx, ci.ScanQueued)
 		if err != nil {
 			return -1
 		}

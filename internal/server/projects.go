@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -17,7 +16,6 @@ import (
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/forge"
 	"github.com/vigil-sec/vigil/internal/httpx"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/strictjson"
 )
 
@@ -86,7 +84,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ctx := r.Context()
-	p, err := s.db.GetProjectByName(ctx, r.PathValue("name"))
+	p, err := s.ci.ProjectSummary(ctx, r.PathValue("name"))
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -100,12 +98,11 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteErr(w, err)
 			return
 		}
-		sealed := s.seal.seal(forgeTokenAAD(p.ID), f.Token)
-		u.ForgeURL, u.ForgeToken = &f.URL, &sealed
+		u.ForgeURL, u.ForgeToken = &f.URL, &f.Token // sealed by the service
 	}
 	// The fields are checked together as they will be, in the update's
 	// transaction: a repo_url given alone must still suit the forge.
-	u.Check = func(after store.ProjectSummary) error {
+	u.Check = func(after ci.ProjectSummary) error {
 		if err := checkProjectFields(after.RepoURL, after.DefaultBranch, after.Schedule); err != nil {
 			return err
 		}
@@ -116,7 +113,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	}
-	after, err := s.db.UpdateProject(ctx, p.ID, u)
+	after, err := s.ci.UpdateProject(ctx, p.Name, u)
 	if err != nil {
 		var he *httpx.Error
 		if errors.As(err, &he) {
@@ -126,11 +123,6 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	if req.Schedule != nil {
-		if err := s.scheduleRescan(after.Project); err != nil {
-			s.log.ErrorContext(ctx, "project updated, but its rescans were not rescheduled; they will be at the next start", slog.String("project", p.Name), slog.Any("error", err))
-		}
-	}
 	httpx.WriteJSON(w, http.StatusOK, apiProjectSummary(after))
 }
 
@@ -139,7 +131,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 // returned apart, to be validated with the project's repo_url and
 // sealed to its ID. The rest is checked as createProjectRequest.validate
 // checks a new project, in the update's transaction.
-func (req *updateProjectRequest) update() (u store.ProjectUpdate, f *forgeRequest, err error) {
+func (req *updateProjectRequest) update() (u ci.ProjectUpdate, f *forgeRequest, err error) {
 	for _, f := range []struct {
 		name string
 		v    **string
@@ -175,23 +167,10 @@ func (req *updateProjectRequest) update() (u store.ProjectUpdate, f *forgeReques
 // store.DB.DeleteProject. Its scans' blobs (results, reports) stay in
 // the blob store.
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	p, err := s.db.GetProjectByName(ctx, r.PathValue("name"))
-	if err != nil {
+	if _, err := s.ci.DeleteProject(r.Context(), r.PathValue("name")); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	if err := s.db.DeleteProject(ctx, p.ID); err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	// A project without a schedule has no periodic rescan. Other
-	// processes drop theirs when it next fires (RunPeriodic).
-	p.Schedule = ""
-	if err := s.scheduleRescan(p); err != nil {
-		s.log.ErrorContext(ctx, "project deleted, but its rescans were not unscheduled", slog.String("project", p.Name), slog.Any("error", err))
-	}
-	s.log.InfoContext(ctx, "project deleted", slog.String("project", p.Name), slog.String("id", p.ID))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -217,20 +196,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
 		}
 		version = n
 	}
-	p, err := s.db.GetProjectByName(ctx, r.PathValue("name"))
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	pol, err := s.db.GetPolicy(ctx, p.ID, version)
-	if errors.Is(err, store.ErrNotFound) {
-		msg := fmt.Sprintf("project %q has no policy: its gate uses the default policy", p.Name)
-		if version > 0 {
-			msg = fmt.Sprintf("project %q has no policy version %d", p.Name, version)
-		}
-		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", msg)
-		return
-	}
+	p, pol, err := s.ci.Policy(ctx, r.PathValue("name"), version)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -238,7 +204,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, apiPolicy(p.Name, pol))
 }
 
-func apiPolicy(project string, p store.Policy) PolicyVersion {
+func apiPolicy(project string, p ci.PolicyVersion) PolicyVersion {
 	return PolicyVersion{Project: project, Version: p.Version, Policy: p.Body, CreatedAt: p.CreatedAt}
 }
 
@@ -262,17 +228,11 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteErr(w, err)
 		return
 	}
-	if _, err := ci.ParsePolicy("policy", []byte(body)); err != nil {
-		httpx.WriteErr(w, invalidField("%v", err))
+	p, pol, created, err := s.ci.SetPolicy(r.Context(), r.PathValue("name"), body)
+	if pe, ok := errors.AsType[*ci.PolicyError](err); ok {
+		httpx.WriteErr(w, invalidField("%v", pe))
 		return
 	}
-	ctx := r.Context()
-	p, err := s.db.GetProjectByName(ctx, r.PathValue("name"))
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
-	pol, created, err := s.db.SetPolicy(ctx, p.ID, body)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -280,7 +240,6 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
-		s.log.InfoContext(ctx, "new policy version", slog.String("project", p.Name), slog.Int("version", pol.Version))
 	}
 	w.Header().Set("Location", "/api/v1/projects/"+url.PathEscape(p.Name)+"/policy?version="+strconv.Itoa(pol.Version))
 	httpx.WriteJSON(w, status, apiPolicy(p.Name, pol))
@@ -344,18 +303,9 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 			grace = time.Duration(*req.GraceSeconds) * time.Second
 		}
 	}
-	ctx := r.Context()
-	p, err := s.db.GetProjectByName(ctx, r.PathValue("name"))
-	if err != nil {
-		s.writeStoreError(w, r, err)
-		return
-	}
 	secret := rand.Text() // 26 base32 characters: 130 random bits
-	var until time.Time
-	if grace > 0 && p.WebhookSecret != "" {
-		until = now().Add(grace).UTC().Truncate(time.Second)
-	}
-	if _, err := s.db.RotateWebhookSecret(ctx, p.ID, s.seal.seal(p.Name, secret), until); err != nil {
+	until, err := s.ci.RotateWebhookSecret(r.Context(), r.PathValue("name"), secret, grace)
+	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
@@ -363,7 +313,6 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 	if !until.IsZero() {
 		out.PreviousValidUntil = &until
 	}
-	s.log.InfoContext(ctx, "webhook secret rotated", slog.String("project", p.Name), slog.Time("previous_valid_until", until))
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusOK, out)
 }

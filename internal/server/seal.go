@@ -3,10 +3,7 @@ package server
 import (
 	"crypto/hkdf"
 	"crypto/sha256"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/vigil-sec/vigil/internal/seal"
 )
@@ -38,44 +35,4 @@ func deriveFromSealKey(sealKey []byte, info string) ([]byte, error) {
 		return nil, fmt.Errorf("server: seal key is %d bytes, want %d", len(sealKey), SealKeySize)
 	}
 	return hkdf.Key(sha256.New, sealKey, nil, info, 32)
-}
-
-// sealPrefix marks a sealed secret and the scheme that sealed it.
-const sealPrefix = "aesgcm1:"
-
-// sealer seals the webhook secrets the store keeps: verifying an HMAC
-// needs the secret itself, so it cannot be hashed, and a copy of the
-// database alone must not reveal it.
-type sealer struct{ s *seal.Sealer }
-
-func newSealer(key []byte) (*sealer, error) {
-	if len(key) != SealKeySize {
-		return nil, fmt.Errorf("server: seal key is %d bytes, want %d", len(key), SealKeySize)
-	}
-	s, err := seal.New(key, base64.RawStdEncoding)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	return &sealer{s: s}, nil
-}
-
-// seal encrypts secret, bound to the project name (a sealed secret copied
-// to another project does not open).
-func (s *sealer) seal(project, secret string) string {
-	return sealPrefix + s.s.Seal([]byte(secret), []byte(project))
-}
-
-func (s *sealer) open(project, sealed string) (string, error) {
-	b64, ok := strings.CutPrefix(sealed, sealPrefix)
-	if !ok {
-		return "", errors.New("server: the stored value is not sealed")
-	}
-	pt, err := s.s.Open(b64, []byte(project))
-	if errors.Is(err, seal.ErrMalformed) {
-		return "", errors.New("server: a sealed value is malformed")
-	}
-	if err != nil {
-		return "", errors.New("server: a sealed value does not open with this seal key (another installation's seal.key?)")
-	}
-	return string(pt), nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/admission"
 	"github.com/vigil-sec/vigil/ci/webhook"
 	"github.com/vigil-sec/vigil/internal/httpx"
@@ -20,7 +21,6 @@ import (
 	licapi "github.com/vigil-sec/vigil/licensing/api"
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/scanner"
-	"github.com/vigil-sec/vigil/scanner/engines"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
 
@@ -94,13 +94,10 @@ type Config struct {
 	// process works the same queue: the single-host SQLite deployment.
 	ReclaimOnStart bool
 	// RescanDays is how far back a project's scheduled rescan looks for
-	// image digests to scan again. Default DefaultRescanDays.
+	// image digests to scan again. Default ci.DefaultRescanDays.
 	RescanDays int
 	Logger     *slog.Logger
 }
-
-// DefaultRescanDays is the default of Config.RescanDays.
-const DefaultRescanDays = 30
 
 // Server is the Vigil service.
 type Server struct {
@@ -111,20 +108,23 @@ type Server struct {
 	oauth   *oauth.Server
 	queue   *jobs.Client
 	lic     *licensing.Service
-	seal    *sealer
-	engines []scanner.Engine
+	ci      *ci.Service // the pipeline
+	seal    *ci.Sealer
 	metrics *metrics
 	http    *httpx.Metrics
 	handler http.Handler
-	gates   *gateCache // gate.go
 
 	// outbound.go: the outbound policy and the clients made from it
 	outbound          *httpx.OutboundPolicy
 	git               *source.Policy
 	registryTransport http.RoundTripper
-
-	scanDelay time.Duration // TestScanDelayEnv: tests only
 }
+
+// TestScanDelayEnv names an environment variable for tests only: a Go
+// duration that every scan attempt waits, once marked running, before it
+// starts work (ci.Config.ScanDelay), so that a test can kill the process
+// in the middle of a scan. Never set it in production.
+const TestScanDelayEnv = "VIGIL_TEST_SCAN_DELAY"
 
 // New makes a server on a migrated store (store and job queue: see
 // store.DB.Migrate and jobs.Migrate). It starts nothing: call Start to
@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	case cfg.Blobs == nil:
 		return nil, errors.New("server: Config.Blobs is required")
 	}
-	seal, err := newSealer(cfg.SealKey)
+	seal, err := ci.NewSealer(cfg.SealKey)
 	if err != nil {
 		return nil, err
 	}
@@ -144,18 +144,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, blobs: cfg.Blobs, log: log, seal: seal, engines: cfg.Engines, gates: newGateCache()}
-	if s.engines == nil {
-		s.engines = engines.Worker(nil)
-	}
-	if s.cfg.RescanDays <= 0 {
-		s.cfg.RescanDays = DefaultRescanDays
-	}
+	s := &Server{cfg: cfg, db: cfg.DB, blobs: cfg.Blobs, log: log, seal: seal}
+	var scanDelay time.Duration
 	if v := os.Getenv(TestScanDelayEnv); v != "" {
-		if s.scanDelay, err = time.ParseDuration(v); err != nil {
+		if scanDelay, err = time.ParseDuration(v); err != nil {
 			return nil, fmt.Errorf("server: $%s: %w", TestScanDelayEnv, err)
 		}
-		log.Warn("test hook: every scan attempt waits first", slog.String("env", TestScanDelayEnv), slog.Duration("delay", s.scanDelay))
+		log.Warn("test hook: every scan attempt waits first", slog.String("env", TestScanDelayEnv), slog.Duration("delay", scanDelay))
 	}
 
 	s.initOutbound()
@@ -193,9 +188,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Jobs != nil {
 		jcfg = *cfg.Jobs
 	}
-	jcfg.Scans = s
-	jcfg.Periodic = s
-	jcfg.Statuses = s
+	jcfg.Scans = jobRunner{s}
+	jcfg.Periodic = jobRunner{s}
+	jcfg.Statuses = jobRunner{s}
 	jcfg.Deliveries = sweeper{s} // licensehooks.go
 	jcfg.Logger = log
 	if s.queue, err = jobs.New(cfg.DB, &jcfg); err != nil {
@@ -205,11 +200,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	s.http = httpx.NewMetrics()
 	s.metrics = newMetrics(s.http.Registry, cfg.DB)
+	if s.ci, err = s.newPipeline(scanDelay); err != nil {
+		return nil, err
+	}
 	if s.handler, err = s.routes(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
+
+// Pipeline returns the pipeline service: what the API, the hooks and the
+// job queue call to enqueue, run and judge scans.
+func (s *Server) Pipeline() *ci.Service { return s.ci }
 
 // OAuth returns the token server, to manage clients.
 func (s *Server) OAuth() *oauth.Server { return s.oauth }
@@ -248,7 +250,7 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := s.scheduleRescans(ctx); err != nil {
+	if err := s.ci.ScheduleRescans(ctx); err != nil {
 		return err
 	}
 	if err := s.queue.Start(ctx); err != nil {
@@ -377,11 +379,11 @@ func requireAnyScope(next http.Handler, scope string, or ...string) http.Handler
 // is safe to show, the rest of the message is for logs.
 func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, ci.ErrNotFound):
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", safeMessage(err))
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, ci.ErrConflict):
 		httpx.WriteError(w, http.StatusConflict, "CONFLICT", safeMessage(err))
-	case errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, ci.ErrInvalid):
 		httpx.WriteError(w, http.StatusBadRequest, httpx.CodeInvalidField, safeMessage(err))
 	default:
 		s.log.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", err))
@@ -395,7 +397,7 @@ func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err err
 func safeMessage(err error) string {
 	msg := err.Error()
 	if len(msg) > 300 || containsAny(msg, "store: ", "SQL", "sql:") {
-		for _, e := range []error{store.ErrNotFound, store.ErrConflict, store.ErrInvalid} {
+		for _, e := range []error{store.ErrNotFound, store.ErrConflict, store.ErrInvalid, ci.ErrNotFound, ci.ErrConflict, ci.ErrInvalid} {
 			if errors.Is(err, e) {
 				return e.Error()
 			}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/gittest"
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/internal/jobs"
@@ -402,7 +403,7 @@ func mustProject(t *testing.T, db *store.DB, name string) string {
 
 func countScans(t *testing.T, db *store.DB) int {
 	t.Helper()
-	scans, _, err := db.ListScans(context.Background(), store.ScanFilter{Limit: store.MaxScanLimit})
+	scans, _, err := db.ListScans(context.Background(), ci.ScanFilter{Limit: ci.MaxScanLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

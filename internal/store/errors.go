@@ -8,6 +8,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/licensing"
 	"github.com/vigil-sec/vigil/licensing/oauth"
 )
@@ -17,18 +18,19 @@ import (
 // full text of a wrapped error is for logs only, as it may hold SQL.
 //
 // Each is also the like sentinel of the domains whose Store this package
-// implements (errors.Is(err, oauth.ErrNotFound) and errors.Is(err,
-// licensing.ErrNotFound) hold for an ErrNotFound), so a domain tests the
+// implements (errors.Is(err, oauth.ErrNotFound), errors.Is(err,
+// licensing.ErrNotFound) and errors.Is(err, ci.ErrNotFound) hold for an
+// ErrNotFound), so a domain tests the
 // errors of its store without importing this package.
 var (
 	// ErrNotFound: the row (or blob) does not exist.
-	ErrNotFound error = &sentinel{"not found", []error{oauth.ErrNotFound, licensing.ErrNotFound}}
+	ErrNotFound error = &sentinel{"not found", []error{oauth.ErrNotFound, licensing.ErrNotFound, ci.ErrNotFound}}
 	// ErrConflict: the write contradicts the stored state (a duplicate
 	// name, a status transition that is not allowed).
-	ErrConflict error = &sentinel{"conflict", []error{licensing.ErrConflict}}
+	ErrConflict error = &sentinel{"conflict", []error{licensing.ErrConflict, ci.ErrConflict}}
 	// ErrInvalid: the input is malformed (an empty name, a bad digest,
 	// a bad cursor).
-	ErrInvalid error = &sentinel{"invalid input", []error{licensing.ErrInvalid}}
+	ErrInvalid error = &sentinel{"invalid input", []error{licensing.ErrInvalid, ci.ErrInvalid}}
 )
 
 // sentinel is an error that is also each of the domain errors in is.

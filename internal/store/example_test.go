@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -26,11 +27,11 @@ func ExampleDB_EnqueueScan() {
 	}
 	defer db.Close()
 
-	p, err := db.CreateProject(ctx, store.Project{Name: "api", DefaultBranch: "main"})
+	p, err := db.CreateProject(ctx, ci.Project{Name: "api", DefaultBranch: "main"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	push := store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: strings.Repeat("ab", 20)}
+	push := ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: strings.Repeat("ab", 20)}
 	first, created, err := db.EnqueueScan(ctx, push)
 	if err != nil {
 		log.Fatal(err)

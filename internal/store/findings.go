@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"weak"
+
+	"github.com/vigil-sec/vigil/ci"
 )
 
 // Findings tracked across commits, waivers and gate summaries (migration
@@ -24,36 +26,6 @@ import (
 // A scan that sees a finding after the scan that fixed it reopens it (the
 // next default-branch scan without it fixes it again).
 
-// Sighting is a scan in which a finding was seen, or fixed.
-type Sighting struct {
-	ScanID string
-	Commit string
-	At     time.Time // when the scan was created
-}
-
-// ObservedFinding is a finding as one scan saw it.
-type ObservedFinding struct {
-	Fingerprint string
-	RuleID      string
-	Severity    string
-	Confidence  string
-	File        string
-	Line        int
-	Message     string
-	Suppressed  bool // a comment in the source (#nosec) suppresses it
-}
-
-// TrackedFinding is a finding of a project across its scans. Its details
-// (rule, file, line, message) are as the latest scan that saw it has them.
-type TrackedFinding struct {
-	ID        string
-	ProjectID string
-	ObservedFinding
-	First Sighting
-	Last  Sighting
-	Fixed *Sighting // nil while the finding is open
-}
-
 // MaxFindingMessage bounds the message kept for a tracked finding.
 const MaxFindingMessage = 2000
 
@@ -61,17 +33,17 @@ const findingCols = `id, project_id, fingerprint, rule_id, severity, confidence,
 	first_scan_id, first_commit, first_seen_at, last_scan_id, last_commit, last_seen_at,
 	fixed_scan_id, fixed_commit, fixed_at`
 
-func scanFinding(row rowScanner) (TrackedFinding, error) {
+func scanFinding(row rowScanner) (ci.TrackedFinding, error) {
 	var (
-		f     TrackedFinding
-		fixed Sighting
+		f     ci.TrackedFinding
+		fixed ci.Sighting
 	)
 	err := row.Scan(&f.ID, &f.ProjectID, &f.Fingerprint, &f.RuleID, &f.Severity, &f.Confidence, &f.File, &f.Line,
 		&f.Message, &f.Suppressed,
 		&f.First.ScanID, &f.First.Commit, timeCol{&f.First.At}, &f.Last.ScanID, &f.Last.Commit, timeCol{&f.Last.At},
 		textCol{&fixed.ScanID}, textCol{&fixed.Commit}, timeCol{&fixed.At})
 	if err != nil {
-		return TrackedFinding{}, err
+		return ci.TrackedFinding{}, err
 	}
 	if fixed.ScanID != "" {
 		f.Fixed = &fixed
@@ -84,12 +56,12 @@ func scanFinding(row rowScanner) (TrackedFinding, error) {
 // idempotent: recording a scan again changes nothing. Findings without a
 // fingerprint are skipped. ErrInvalid for an image scan or a rescan,
 // ErrNotFound if there is no such scan.
-func (d *DB) RecordFindings(ctx context.Context, scanID string, found []ObservedFinding) error {
+func (d *DB) RecordFindings(ctx context.Context, scanID string, found []ci.ObservedFinding) error {
 	sc, err := d.GetScan(ctx, scanID)
 	if err != nil {
 		return err
 	}
-	if sc.Kind != KindCommit || sc.ProjectID == "" {
+	if sc.Kind != ci.KindCommit || sc.ProjectID == "" {
 		return fmt.Errorf("%w: scan %s is not a commit scan of a project", ErrInvalid, scanID)
 	}
 	var branch, rescanOf, defaultBranch string
@@ -187,33 +159,17 @@ func truncateUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// Page sizes of ListFindings.
-const (
-	DefaultFindingLimit = 50
-	MaxFindingLimit     = 500
-)
-
-// FindingFilter selects a page of a project's findings, newest first.
-type FindingFilter struct {
-	ProjectID string // required
-	// Fixed selects fixed findings when true, unfixed ones when false;
-	// nil selects both.
-	Fixed  *bool
-	Limit  int    // 0 means DefaultFindingLimit; capped at MaxFindingLimit
-	Cursor string // from the previous page's next cursor; "" for the first page
-}
-
 // ListFindings returns a project's tracked findings newest first (by when
 // they were first recorded), one page at a time, paged like ListScans.
-func (d *DB) ListFindings(ctx context.Context, f FindingFilter) (findings []TrackedFinding, next string, err error) {
+func (d *DB) ListFindings(ctx context.Context, f ci.FindingFilter) (findings []ci.TrackedFinding, next string, err error) {
 	if f.ProjectID == "" {
 		return nil, "", fmt.Errorf("%w: listing findings needs a project", ErrInvalid)
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = DefaultFindingLimit
+		limit = ci.DefaultFindingLimit
 	}
-	limit = min(limit, MaxFindingLimit)
+	limit = min(limit, ci.MaxFindingLimit)
 	where := []string{"project_id = ?"}
 	args := []any{f.ProjectID}
 	if f.Fixed != nil {
@@ -246,23 +202,7 @@ func (d *DB) ListFindings(ctx context.Context, f FindingFilter) (findings []Trac
 
 // FindingCursor is the cursor of the page that follows the finding, for
 // callers that stop part way through a page.
-func FindingCursor(id string) string { return encodeCursor(id) }
-
-// Waiver is a project's waiver made through the API. It suppresses the
-// findings it matches (by rule, optionally narrowed to a path glob, or by
-// fingerprint) through the end of its Expires day, UTC.
-type Waiver struct {
-	ID          string
-	ProjectID   string
-	Rule        string
-	Path        string
-	Fingerprint string
-	Owner       string
-	Reason      string
-	Expires     time.Time // a date: midnight UTC of the last day it applies
-	CreatedBy   string    // the API client that made it
-	CreatedAt   time.Time
-}
+func (d *DB) FindingCursor(id string) string { return encodeCursor(id) }
 
 // MaxWaivers bounds the waivers of one project, expired ones included:
 // every gate evaluation of the project reads them all.
@@ -273,18 +213,18 @@ const dateLayout = "2006-01-02"
 
 const waiverCols = "id, project_id, rule, path, fingerprint, owner, reason, expires, created_by, created_at"
 
-func scanWaiver(row rowScanner) (Waiver, error) {
+func scanWaiver(row rowScanner) (ci.ProjectWaiver, error) {
 	var (
-		w       Waiver
+		w       ci.ProjectWaiver
 		expires string
 	)
 	err := row.Scan(&w.ID, &w.ProjectID, &w.Rule, &w.Path, &w.Fingerprint, &w.Owner, &w.Reason, &expires,
 		&w.CreatedBy, timeCol{&w.CreatedAt})
 	if err != nil {
-		return Waiver{}, err
+		return ci.ProjectWaiver{}, err
 	}
 	if w.Expires, err = time.Parse(dateLayout, expires); err != nil {
-		return Waiver{}, fmt.Errorf("store: waiver %s: bad stored expiry %q", w.ID, expires)
+		return ci.ProjectWaiver{}, fmt.Errorf("store: waiver %s: bad stored expiry %q", w.ID, expires)
 	}
 	return w, nil
 }
@@ -294,12 +234,12 @@ func scanWaiver(row rowScanner) (Waiver, error) {
 // it names a rule or a fingerprint, an owner, a reason and an expiry
 // (ErrInvalid). ErrNotFound if the project does not exist, ErrConflict if
 // it has MaxWaivers waivers already.
-func (d *DB) CreateWaiver(ctx context.Context, w Waiver) (Waiver, error) {
+func (d *DB) CreateWaiver(ctx context.Context, w ci.ProjectWaiver) (ci.ProjectWaiver, error) {
 	switch {
 	case w.Rule == "" && w.Fingerprint == "":
-		return Waiver{}, fmt.Errorf("%w: a waiver needs a rule or a fingerprint", ErrInvalid)
+		return ci.ProjectWaiver{}, fmt.Errorf("%w: a waiver needs a rule or a fingerprint", ErrInvalid)
 	case w.Owner == "" || w.Reason == "" || w.Expires.IsZero():
-		return Waiver{}, fmt.Errorf("%w: a waiver needs an owner, a reason and an expiry", ErrInvalid)
+		return ci.ProjectWaiver{}, fmt.Errorf("%w: a waiver needs an owner, a reason and an expiry", ErrInvalid)
 	}
 	w.ID = newID()
 	w.CreatedAt = now()
@@ -319,7 +259,7 @@ func (d *DB) CreateWaiver(ctx context.Context, w Waiver) (Waiver, error) {
 		return err
 	})
 	if err != nil {
-		return Waiver{}, err
+		return ci.ProjectWaiver{}, err
 	}
 	return w, nil
 }
@@ -375,34 +315,20 @@ func (d *DB) waiverTx(ctx context.Context, projectID string, fn func(*sql.Tx) er
 }
 
 // GetWaiver returns the waiver with the ID, or ErrNotFound.
-func (d *DB) GetWaiver(ctx context.Context, id string) (Waiver, error) {
+func (d *DB) GetWaiver(ctx context.Context, id string) (ci.ProjectWaiver, error) {
 	return getRow(ctx, d, "waiver", id, scanWaiver, "SELECT "+waiverCols+" FROM waivers WHERE id = ?", id)
 }
 
 // ListWaivers returns every waiver of the project, expired ones included,
 // oldest first.
-func (d *DB) ListWaivers(ctx context.Context, projectID string) ([]Waiver, error) {
+func (d *DB) ListWaivers(ctx context.Context, projectID string) ([]ci.ProjectWaiver, error) {
 	return listRows(ctx, d, "waivers", scanWaiver,
 		"SELECT "+waiverCols+" FROM waivers WHERE project_id = ? ORDER BY id", projectID)
 }
 
-// GateState is what a gate decision of a scan depends on besides the scan
-// itself and the current time: each field changes when its input does,
-// so a decision cached under an equal GateState is still right.
-type GateState struct {
-	Branch string // the branch recorded for the scan, "" if none
-	// PolicyVersion is the project's latest policy version, 0 for none.
-	PolicyVersion int
-	// WaiverVersion counts changes of the project's waivers, 0 for none.
-	WaiverVersion int64
-	// BaselineScanID is the newest succeeded scan (rescans included) of
-	// another commit on the project's default branch, "" for none.
-	BaselineScanID string
-}
-
 // GateState reads, in one indexed query, what a gate decision of the
 // scan depends on. ErrNotFound if there is no such scan.
-func (d *DB) GateState(ctx context.Context, scanID string) (GateState, error) {
+func (d *DB) GateState(ctx context.Context, scanID string) (ci.GateState, error) {
 	g, err := d.scanGate(ctx, fmt.Sprintf("scan %q", scanID), "WHERE id = ?", scanID)
 	return g.State, err
 }
@@ -434,15 +360,6 @@ func (d *DB) GetGateSummary(ctx context.Context, scanID string) ([]byte, error) 
 	return []byte(s), nil
 }
 
-// ScanGate is what a gate query reads: the scan, its project and the
-// state of the project the decision depends on. Project is zero for an
-// image scan (read it by Scan.ProjectID when needed).
-type ScanGate struct {
-	Scan    Scan
-	Project Project
-	State   GateState
-}
-
 // scanGateQuery selects a scan with its GateState (the baseline on its
 // project's default branch); the caller appends the WHERE clause. It has
 // no join, and no bound value in a subquery: SQLite plans those anew at
@@ -456,9 +373,9 @@ var scanGateQuery = "SELECT " + scanCols + `,
 		AND b.commit_sha <> s.commit_sha ORDER BY b.id DESC LIMIT 1)
 	FROM scans s `
 
-func (d *DB) scanGate(ctx context.Context, what, where string, args ...any) (ScanGate, error) {
+func (d *DB) scanGate(ctx context.Context, what, where string, args ...any) (ci.ScanGate, error) {
 	var (
-		g                 ScanGate
+		g                 ci.ScanGate
 		policies, waivers sql.NullInt64
 	)
 	row, err := d.preparedRow(ctx, scanGateQuery+where, args...)
@@ -466,10 +383,10 @@ func (d *DB) scanGate(ctx context.Context, what, where string, args ...any) (Sca
 		g.Scan, err = scanScanWith(row, &policies, &waivers, textCol{&g.State.BaselineScanID})
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return ScanGate{}, fmt.Errorf("%s: %w", what, ErrNotFound)
+		return ci.ScanGate{}, fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	if err != nil {
-		return ScanGate{}, fmt.Errorf("store: %s: %w", what, err)
+		return ci.ScanGate{}, fmt.Errorf("store: %s: %w", what, err)
 	}
 	g.State.Branch = g.Scan.Branch
 	g.State.PolicyVersion, g.State.WaiverVersion = int(policies.Int64), waivers.Int64
@@ -479,17 +396,17 @@ func (d *DB) scanGate(ctx context.Context, what, where string, args ...any) (Sca
 // CommitScanGate is the ScanGate of the first scan (not a rescan) of the
 // commit of the project with the name, in two indexed reads. ErrNotFound
 // when there is no such project or no such scan.
-func (d *DB) CommitScanGate(ctx context.Context, projectName, commit string) (ScanGate, error) {
+func (d *DB) CommitScanGate(ctx context.Context, projectName, commit string) (ci.ScanGate, error) {
 	row, err := d.preparedRow(ctx, "SELECT "+projectCols+" FROM projects WHERE name = ?", projectName)
-	var p Project
+	var p ci.Project
 	if err == nil {
 		p, err = scanProject(row)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return ScanGate{}, fmt.Errorf("project %q: %w", projectName, ErrNotFound)
+		return ci.ScanGate{}, fmt.Errorf("project %q: %w", projectName, ErrNotFound)
 	}
 	if err != nil {
-		return ScanGate{}, fmt.Errorf("store: get project %q: %w", projectName, err)
+		return ci.ScanGate{}, fmt.Errorf("store: get project %q: %w", projectName, err)
 	}
 	commit = strings.ToLower(strings.TrimSpace(commit))
 	g, err := d.scanGate(ctx, "scan of commit "+commit,
@@ -500,14 +417,14 @@ func (d *DB) CommitScanGate(ctx context.Context, projectName, commit string) (Sc
 
 // ImageScanGate is the ScanGate of the first scan of the image digest, or
 // ErrNotFound.
-func (d *DB) ImageScanGate(ctx context.Context, digest string) (ScanGate, error) {
+func (d *DB) ImageScanGate(ctx context.Context, digest string) (ci.ScanGate, error) {
 	digest = strings.TrimSpace(digest)
 	return d.scanGate(ctx, "scan of image "+digest, "WHERE image_digest = ? AND rescan_of IS NULL", digest)
 }
 
 // ImageRefScanGate is the ScanGate of the newest first scan of an image
 // recorded with the reference, or ErrNotFound.
-func (d *DB) ImageRefScanGate(ctx context.Context, ref string) (ScanGate, error) {
+func (d *DB) ImageRefScanGate(ctx context.Context, ref string) (ci.ScanGate, error) {
 	return d.scanGate(ctx, "scan of image "+ref, "WHERE image_ref = ? AND kind = 'image' AND rescan_of IS NULL ORDER BY s.id DESC LIMIT 1", ref)
 }
 
@@ -552,7 +469,7 @@ func (d *DB) preparedRow(ctx context.Context, q string, args ...any) (*sql.Row, 
 // ListWaiverPage returns one page of the project's waivers, expired ones
 // included, oldest first (see Page), and the cursor of the next page (""
 // after the last).
-func (d *DB) ListWaiverPage(ctx context.Context, projectID string, p Page) ([]Waiver, string, error) {
+func (d *DB) ListWaiverPage(ctx context.Context, projectID string, p ci.Page) ([]ci.ProjectWaiver, string, error) {
 	return listPage(ctx, d, "waivers", "waivers", waiverCols, scanWaiver,
-		func(w Waiver) string { return w.ID }, p, "project_id = ?", projectID)
+		func(w ci.ProjectWaiver) string { return w.ID }, Page(p), "project_id = ?", projectID)
 }

@@ -11,15 +11,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
 
 // commitScan enqueues a scan of the i'th commit on the branch.
-func commitScan(t *testing.T, db *store.DB, p store.Project, i int, branch string) store.Scan {
+func commitScan(t *testing.T, db *store.DB, p ci.Project, i int, branch string) ci.Scan {
 	t.Helper()
 	ctx := context.Background()
-	sc, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: sha(i)})
+	sc, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: sha(i)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +34,10 @@ func commitScan(t *testing.T, db *store.DB, p store.Project, i int, branch strin
 	return sc
 }
 
-func observed(fps ...string) []store.ObservedFinding {
-	var out []store.ObservedFinding
+func observed(fps ...string) []ci.ObservedFinding {
+	var out []ci.ObservedFinding
 	for _, fp := range fps {
-		out = append(out, store.ObservedFinding{Fingerprint: fp, RuleID: "G" + fp[:3], Severity: "high", Confidence: "medium",
+		out = append(out, ci.ObservedFinding{Fingerprint: fp, RuleID: "G" + fp[:3], Severity: "high", Confidence: "medium",
 			File: "pkg/" + fp + ".go", Line: 3, Message: "finding " + fp})
 	}
 	return out
@@ -47,7 +48,7 @@ type state struct{ First, Last, Fixed string }
 
 func findingStates(t *testing.T, db *store.DB, projectID string) map[string]state {
 	t.Helper()
-	fs, next, err := db.ListFindings(context.Background(), store.FindingFilter{ProjectID: projectID, Limit: store.MaxFindingLimit})
+	fs, next, err := db.ListFindings(context.Background(), ci.FindingFilter{ProjectID: projectID, Limit: ci.MaxFindingLimit})
 	if err != nil || next != "" {
 		t.Fatalf("ListFindings: %v (next %q)", err, next)
 	}
@@ -77,7 +78,7 @@ func TestRecordFindings(t *testing.T) {
 		s5 := commitScan(t, db, p, 5, "main")
 
 		// Recorded out of order: s2 (aaa, bbb) finishes before s1 (aaa).
-		record := func(sc store.Scan, fps ...string) {
+		record := func(sc ci.Scan, fps ...string) {
 			t.Helper()
 			if err := db.RecordFindings(ctx, sc.ID, observed(fps...)); err != nil {
 				t.Fatalf("RecordFindings(%s): %v", sc.CommitSHA[36:], err)
@@ -113,7 +114,7 @@ func TestRecordFindings(t *testing.T) {
 		}
 
 		// The fix records the commit and the scan's time.
-		fs, _, err := db.ListFindings(ctx, store.FindingFilter{ProjectID: p.ID, Fixed: new(true)})
+		fs, _, err := db.ListFindings(ctx, ci.FindingFilter{ProjectID: p.ID, Fixed: new(true)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +134,7 @@ func TestRecordFindings(t *testing.T) {
 		if _, err := db.MarkRunning(ctx, s5.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.MarkSucceeded(ctx, s5.ID, store.ScanResult{ResultKey: "k"}); err != nil {
+		if _, err := db.MarkSucceeded(ctx, s5.ID, ci.ScanResult{ResultKey: "k"}); err != nil {
 			t.Fatal(err)
 		}
 		re, _, err := db.EnqueueRescan(ctx, s5)
@@ -143,7 +144,7 @@ func TestRecordFindings(t *testing.T) {
 		if err := db.RecordFindings(ctx, re.ID, observed("ddd")); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("RecordFindings of a rescan: %v, want ErrInvalid", err)
 		}
-		img, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest(1)})
+		img, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: digest(1)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +169,7 @@ func TestListFindingsPages(t *testing.T) {
 		seen := map[string]bool{}
 		cursor, pages := "", 0
 		for {
-			fs, next, err := db.ListFindings(ctx, store.FindingFilter{ProjectID: p.ID, Limit: 3, Cursor: cursor})
+			fs, next, err := db.ListFindings(ctx, ci.FindingFilter{ProjectID: p.ID, Limit: 3, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +188,7 @@ func TestListFindingsPages(t *testing.T) {
 		if len(seen) != 7 || pages != 3 {
 			t.Errorf("%d findings on %d pages, want 7 on 3", len(seen), pages)
 		}
-		if _, _, err := db.ListFindings(ctx, store.FindingFilter{ProjectID: p.ID, Cursor: "not-a-cursor"}); !errors.Is(err, store.ErrInvalid) {
+		if _, _, err := db.ListFindings(ctx, ci.FindingFilter{ProjectID: p.ID, Cursor: "not-a-cursor"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("bad cursor: %v, want ErrInvalid", err)
 		}
 	})
@@ -205,7 +206,7 @@ func TestWaiversAndGateState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(st, store.GateState{Branch: "feature"}); diff != "" {
+		if diff := cmp.Diff(st, ci.GateState{Branch: "feature"}); diff != "" {
 			t.Errorf("gate state before anything (-got +want):\n%s", diff)
 		}
 
@@ -214,14 +215,14 @@ func TestWaiversAndGateState(t *testing.T) {
 		if _, err := db.MarkRunning(ctx, main1.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.MarkSucceeded(ctx, main1.ID, store.ScanResult{ResultKey: "k"}); err != nil {
+		if _, err := db.MarkSucceeded(ctx, main1.ID, ci.ScanResult{ResultKey: "k"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.AddPolicy(ctx, p.ID, "fail_on:\n  severity: low\n"); err != nil {
 			t.Fatal(err)
 		}
 		expires := time.Now().UTC().AddDate(0, 1, 0)
-		w, err := db.CreateWaiver(ctx, store.Waiver{ProjectID: p.ID, Rule: "G404", Path: "cmd/**", Owner: "sec@example.com",
+		w, err := db.CreateWaiver(ctx, ci.ProjectWaiver{ProjectID: p.ID, Rule: "G404", Path: "cmd/**", Owner: "sec@example.com",
 			Reason: "test data", Expires: expires, CreatedBy: "client-1"})
 		if err != nil {
 			t.Fatal(err)
@@ -230,7 +231,7 @@ func TestWaiversAndGateState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(st, store.GateState{Branch: "feature", PolicyVersion: 1, WaiverVersion: 1, BaselineScanID: main1.ID}); diff != "" {
+		if diff := cmp.Diff(st, ci.GateState{Branch: "feature", PolicyVersion: 1, WaiverVersion: 1, BaselineScanID: main1.ID}); diff != "" {
 			t.Errorf("gate state (-got +want):\n%s", diff)
 		}
 
@@ -239,25 +240,25 @@ func TestWaiversAndGateState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(g, store.ScanGate{Scan: feat, Project: p, State: st}); diff != "" {
+		if diff := cmp.Diff(g, ci.ScanGate{Scan: feat, Project: p, State: st}); diff != "" {
 			t.Errorf("CommitScanGate (-got +want):\n%s", diff)
 		}
 		if _, err := db.CommitScanGate(ctx, "other", sha(2)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("CommitScanGate of another project: %v, want ErrNotFound", err)
 		}
-		img, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest(7), ImageRef: "registry.example.com/app:7"})
+		img, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: digest(7), ImageRef: "registry.example.com/app:7"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, get := range []func() (store.ScanGate, error){
-			func() (store.ScanGate, error) { return db.ImageScanGate(ctx, digest(7)) },
-			func() (store.ScanGate, error) { return db.ImageRefScanGate(ctx, "registry.example.com/app:7") },
+		for _, get := range []func() (ci.ScanGate, error){
+			func() (ci.ScanGate, error) { return db.ImageScanGate(ctx, digest(7)) },
+			func() (ci.ScanGate, error) { return db.ImageRefScanGate(ctx, "registry.example.com/app:7") },
 		} {
 			g, err := get()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(g, store.ScanGate{Scan: img}); diff != "" {
+			if diff := cmp.Diff(g, ci.ScanGate{Scan: img}); diff != "" {
 				t.Errorf("image scan gate (-got +want):\n%s", diff)
 			}
 		}
@@ -268,7 +269,7 @@ func TestWaiversAndGateState(t *testing.T) {
 		}
 		y, m, d := expires.Date()
 		w.Expires = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-		if diff := cmp.Diff(got, []store.Waiver{w}); diff != "" {
+		if diff := cmp.Diff(got, []ci.ProjectWaiver{w}); diff != "" {
 			t.Errorf("ListWaivers (-got +want):\n%s", diff)
 		}
 		if err := db.DeleteWaiver(ctx, w.ID); err != nil {
@@ -280,10 +281,10 @@ func TestWaiversAndGateState(t *testing.T) {
 		if st, err = db.GateState(ctx, feat.ID); err != nil || st.WaiverVersion != 2 {
 			t.Errorf("waiver version after a delete: %d, %v; want 2", st.WaiverVersion, err)
 		}
-		if _, err := db.CreateWaiver(ctx, store.Waiver{ProjectID: p.ID, Owner: "o", Reason: "r", Expires: expires}); !errors.Is(err, store.ErrInvalid) {
+		if _, err := db.CreateWaiver(ctx, ci.ProjectWaiver{ProjectID: p.ID, Owner: "o", Reason: "r", Expires: expires}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("waiver without rule or fingerprint: %v, want ErrInvalid", err)
 		}
-		if _, err := db.CreateWaiver(ctx, store.Waiver{ProjectID: "nope", Rule: "G1", Owner: "o", Reason: "r", Expires: expires}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.CreateWaiver(ctx, ci.ProjectWaiver{ProjectID: "nope", Rule: "G1", Owner: "o", Reason: "r", Expires: expires}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("waiver of a missing project: %v, want ErrNotFound", err)
 		}
 		if _, err := db.GateState(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
@@ -317,7 +318,7 @@ func TestRecordFindingsConcurrent(t *testing.T) {
 		ctx := context.Background()
 		db, p := setup(t, dialect)
 		seen := [][]string{{"aaa"}, {"aaa", "bbb"}, {"aaa"}, {}, {"bbb"}, {"bbb"}}
-		var scans []store.Scan
+		var scans []ci.Scan
 		for i := range seen {
 			scans = append(scans, commitScan(t, db, p, i+1, "main"))
 		}

@@ -4,48 +4,37 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
-)
 
-// Forge is where a project's commit statuses go (migration 0007).
-type Forge struct {
-	ProjectID string
-	// APIURL is the base of the forge's API (https://api.github.com, a
-	// GitHub Enterprise or Gitea API base).
-	APIURL string
-	// Token is stored as given: posting a status needs the token itself,
-	// so callers seal it with a server key before storing it.
-	Token     string
-	CreatedAt time.Time
-}
+	"github.com/vigil-sec/vigil/ci"
+)
 
 // SetForge records, or replaces, the forge of a project. ErrNotFound if
 // the project does not exist.
-func (d *DB) SetForge(ctx context.Context, f Forge) (Forge, error) {
+func (d *DB) SetForge(ctx context.Context, f ci.Forge) (ci.Forge, error) {
 	if f.ProjectID == "" || strings.TrimSpace(f.APIURL) == "" || f.Token == "" {
-		return Forge{}, fmt.Errorf("%w: a forge needs a project, an API URL and a token", ErrInvalid)
+		return ci.Forge{}, fmt.Errorf("%w: a forge needs a project, an API URL and a token", ErrInvalid)
 	}
 	f.CreatedAt = now()
 	_, err := d.exec(ctx, `INSERT INTO project_forges (project_id, api_url, token, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (project_id) DO UPDATE SET api_url = excluded.api_url, token = excluded.token, created_at = excluded.created_at`,
 		f.ProjectID, f.APIURL, f.Token, d.timeArg(f.CreatedAt))
 	if isForeignKeyViolation(err) {
-		return Forge{}, fmt.Errorf("project %q: %w", f.ProjectID, ErrNotFound)
+		return ci.Forge{}, fmt.Errorf("project %q: %w", f.ProjectID, ErrNotFound)
 	}
 	if err != nil {
-		return Forge{}, fmt.Errorf("store: set forge of project %q: %w", f.ProjectID, err)
+		return ci.Forge{}, fmt.Errorf("store: set forge of project %q: %w", f.ProjectID, err)
 	}
 	return f, nil
 }
 
 // GetForge returns the forge of a project; ErrNotFound if it has none.
-func (d *DB) GetForge(ctx context.Context, projectID string) (Forge, error) {
+func (d *DB) GetForge(ctx context.Context, projectID string) (ci.Forge, error) {
 	return getRow(ctx, d, "forge of project", projectID, scanForge,
 		"SELECT project_id, api_url, token, created_at FROM project_forges WHERE project_id = ?", projectID)
 }
 
-func scanForge(row rowScanner) (Forge, error) {
-	var f Forge
+func scanForge(row rowScanner) (ci.Forge, error) {
+	var f ci.Forge
 	err := row.Scan(&f.ProjectID, &f.APIURL, &f.Token, timeCol{&f.CreatedAt})
 	return f, err
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -39,7 +40,7 @@ func TestMigrate(t *testing.T) {
 			}
 		}
 		// The schema is usable.
-		if _, err := db.CreateProject(ctx, store.Project{Name: "p"}); err != nil {
+		if _, err := db.CreateProject(ctx, ci.Project{Name: "p"}); err != nil {
 			t.Fatal(err)
 		}
 	})

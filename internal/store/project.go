@@ -9,35 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/vigil-sec/vigil/ci"
 )
-
-// Project is a repository Vigil scans.
-type Project struct {
-	ID            string
-	Name          string // unique
-	RepoURL       string
-	DefaultBranch string
-	// WebhookSecret is stored as given. Verifying an HMAC signature needs
-	// the secret itself (a hash of it cannot verify one), so callers seal
-	// it with a server key before storing it.
-	WebhookSecret string
-	Schedule      string // a cron spec, or "" for no scheduled rescans
-	CreatedAt     time.Time
-
-	// PreviousWebhookSecret is the secret a rotation replaced (stored as
-	// given, like WebhookSecret), still accepted until
-	// PreviousSecretUntil; "" for none. See RotateWebhookSecret.
-	PreviousWebhookSecret string
-	PreviousSecretUntil   time.Time
-}
-
-// Policy is one version of a project's gate policy.
-type Policy struct {
-	ProjectID string
-	Version   int // 1, 2, … per project
-	Body      string
-	CreatedAt time.Time
-}
 
 // newID returns a new row ID: a UUIDv7, whose text order is creation order.
 func newID() string {
@@ -46,8 +20,8 @@ func newID() string {
 
 const projectCols = "id, name, repo_url, default_branch, webhook_secret, schedule, created_at, previous_webhook_secret, previous_secret_until"
 
-func scanProject(row interface{ Scan(...any) error }) (Project, error) {
-	var p Project
+func scanProject(row interface{ Scan(...any) error }) (ci.Project, error) {
+	var p ci.Project
 	err := row.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, textCol{&p.WebhookSecret}, &p.Schedule, timeCol{&p.CreatedAt},
 		textCol{&p.PreviousWebhookSecret}, timeCol{&p.PreviousSecretUntil})
 	return p, err
@@ -56,46 +30,28 @@ func scanProject(row interface{ Scan(...any) error }) (Project, error) {
 // CreateProject stores a new project and returns it with its ID and
 // creation time set. The name must be unique (ErrConflict) and not empty
 // (ErrInvalid).
-func (d *DB) CreateProject(ctx context.Context, p Project) (Project, error) {
-	out, err := d.CreateProjectWith(ctx, NewProject{Project: p})
+func (d *DB) CreateProject(ctx context.Context, p ci.Project) (ci.Project, error) {
+	out, err := d.CreateProjectWith(ctx, ci.NewProject{Project: p})
 	return out.Project, err
-}
-
-// NewProject is a project with what CreateProjectWith stores with it.
-type NewProject struct {
-	// Project: ID is made when empty (a caller that seals data to the
-	// project's ID before it exists sets a new UUID); CreatedAt is set.
-	Project Project
-	// ForgeURL and ForgeToken, when ForgeURL is set, are the project's
-	// forge (see SetForge).
-	ForgeURL, ForgeToken string
-	// Policy, when not empty, is the first version of its policy.
-	Policy string
-}
-
-// CreatedProject is what CreateProjectWith stored.
-type CreatedProject struct {
-	Project       Project
-	PolicyVersion int // 0 without a policy
 }
 
 // CreateProjectWith stores a project, its forge and its first policy in
 // one transaction: when any write fails, none is kept.
-func (d *DB) CreateProjectWith(ctx context.Context, n NewProject) (CreatedProject, error) {
+func (d *DB) CreateProjectWith(ctx context.Context, n ci.NewProject) (ci.CreatedProject, error) {
 	p := n.Project
 	p.Name = strings.TrimSpace(p.Name)
 	if p.Name == "" {
-		return CreatedProject{}, fmt.Errorf("%w: project name is empty", ErrInvalid)
+		return ci.CreatedProject{}, fmt.Errorf("%w: project name is empty", ErrInvalid)
 	}
 	if n.ForgeURL != "" && n.ForgeToken == "" {
-		return CreatedProject{}, fmt.Errorf("%w: a forge needs a project, an API URL and a token", ErrInvalid)
+		return ci.CreatedProject{}, fmt.Errorf("%w: a forge needs a project, an API URL and a token", ErrInvalid)
 	}
 	if p.ID == "" {
 		p.ID = newID()
 	}
 	p.CreatedAt = now()
-	fail := func(err error) (CreatedProject, error) {
-		return CreatedProject{}, fmt.Errorf("store: create project %q: %w", p.Name, err)
+	fail := func(err error) (ci.CreatedProject, error) {
+		return ci.CreatedProject{}, fmt.Errorf("store: create project %q: %w", p.Name, err)
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -105,7 +61,7 @@ func (d *DB) CreateProjectWith(ctx context.Context, n NewProject) (CreatedProjec
 	_, err = tx.ExecContext(ctx, d.rebind("INSERT INTO projects (id, name, repo_url, default_branch, webhook_secret, schedule, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
 		p.ID, p.Name, p.RepoURL, p.DefaultBranch, nullString(p.WebhookSecret), p.Schedule, d.timeArg(p.CreatedAt))
 	if isUniqueViolation(err) {
-		return CreatedProject{}, fmt.Errorf("%w: a project named %q exists", ErrConflict, p.Name)
+		return ci.CreatedProject{}, fmt.Errorf("%w: a project named %q exists", ErrConflict, p.Name)
 	}
 	if err != nil {
 		return fail(err)
@@ -116,7 +72,7 @@ func (d *DB) CreateProjectWith(ctx context.Context, n NewProject) (CreatedProjec
 			return fail(err)
 		}
 	}
-	out := CreatedProject{Project: p}
+	out := ci.CreatedProject{Project: p}
 	if n.Policy != "" {
 		if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO policies (project_id, version, body, created_at) VALUES (?, 1, ?, ?)"),
 			p.ID, n.Policy, d.timeArg(p.CreatedAt)); err != nil {
@@ -131,26 +87,18 @@ func (d *DB) CreateProjectWith(ctx context.Context, n NewProject) (CreatedProjec
 }
 
 // GetProject returns the project with the ID, or ErrNotFound.
-func (d *DB) GetProject(ctx context.Context, id string) (Project, error) {
+func (d *DB) GetProject(ctx context.Context, id string) (ci.Project, error) {
 	return getRow(ctx, d, "project", id, scanProject, "SELECT "+projectCols+" FROM projects WHERE id = ?", id)
 }
 
 // GetProjectByName returns the project with the name, or ErrNotFound.
-func (d *DB) GetProjectByName(ctx context.Context, name string) (Project, error) {
+func (d *DB) GetProjectByName(ctx context.Context, name string) (ci.Project, error) {
 	return getRow(ctx, d, "project", name, scanProject, "SELECT "+projectCols+" FROM projects WHERE name = ?", name)
 }
 
 // ListProjects returns all projects ordered by name.
-func (d *DB) ListProjects(ctx context.Context) ([]Project, error) {
+func (d *DB) ListProjects(ctx context.Context) ([]ci.Project, error) {
 	return listRows(ctx, d, "projects", scanProject, "SELECT "+projectCols+" FROM projects ORDER BY name")
-}
-
-// ProjectSummary is a project as lists show it: with the version of its
-// latest policy (0 for none) and its forge's API URL ("" for none).
-type ProjectSummary struct {
-	Project
-	PolicyVersion int
-	ForgeURL      string
 }
 
 // projectSummaryCols read a ProjectSummary in one query, without a query
@@ -159,8 +107,8 @@ const projectSummaryCols = projectCols + `,
 	(SELECT COALESCE(MAX(version), 0) FROM policies WHERE policies.project_id = projects.id),
 	COALESCE((SELECT api_url FROM project_forges WHERE project_forges.project_id = projects.id), '')`
 
-func scanProjectSummary(row rowScanner) (ProjectSummary, error) {
-	var p ProjectSummary
+func scanProjectSummary(row rowScanner) (ci.ProjectSummary, error) {
+	var p ci.ProjectSummary
 	err := row.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, textCol{&p.WebhookSecret}, &p.Schedule, timeCol{&p.CreatedAt},
 		textCol{&p.PreviousWebhookSecret}, timeCol{&p.PreviousSecretUntil}, &p.PolicyVersion, &p.ForgeURL)
 	return p, err
@@ -169,25 +117,25 @@ func scanProjectSummary(row rowScanner) (ProjectSummary, error) {
 // ListProjectPage returns one page of the projects, oldest first (see
 // Page), with their policy versions and forges, and the cursor of the
 // next page ("" after the last).
-func (d *DB) ListProjectPage(ctx context.Context, p Page) ([]ProjectSummary, string, error) {
+func (d *DB) ListProjectPage(ctx context.Context, p ci.Page) ([]ci.ProjectSummary, string, error) {
 	return listPage(ctx, d, "projects", "projects", projectSummaryCols, scanProjectSummary,
-		func(s ProjectSummary) string { return s.ID }, p, "")
+		func(s ci.ProjectSummary) string { return s.ID }, Page(p), "")
 }
 
 // GetProjectSummary returns the project with the name, with its policy
 // version and forge, or ErrNotFound.
-func (d *DB) GetProjectSummary(ctx context.Context, name string) (ProjectSummary, error) {
+func (d *DB) GetProjectSummary(ctx context.Context, name string) (ci.ProjectSummary, error) {
 	return getRow(ctx, d, "project", name, scanProjectSummary, "SELECT "+projectSummaryCols+" FROM projects WHERE name = ?", name)
 }
 
 // AddPolicy stores body as the next version of the project's policy and
 // returns it. ErrNotFound if the project does not exist.
-func (d *DB) AddPolicy(ctx context.Context, projectID, body string) (Policy, error) {
+func (d *DB) AddPolicy(ctx context.Context, projectID, body string) (ci.PolicyVersion, error) {
 	created := now()
 	// Two concurrent writers on PostgreSQL may compute the same next
 	// version; the loser retries.
 	for range 10 {
-		var pol Policy
+		var pol ci.PolicyVersion
 		err := d.writeRow(ctx, `INSERT INTO policies (project_id, version, body, created_at)
 			VALUES (?, (SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE project_id = ?), ?, ?)
 			RETURNING project_id, version, body, created_at`,
@@ -197,31 +145,31 @@ func (d *DB) AddPolicy(ctx context.Context, projectID, body string) (Policy, err
 		case isUniqueViolation(err):
 			continue
 		case isForeignKeyViolation(err):
-			return Policy{}, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
+			return ci.PolicyVersion{}, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
 		case err != nil:
-			return Policy{}, fmt.Errorf("store: add policy to project %q: %w", projectID, err)
+			return ci.PolicyVersion{}, fmt.Errorf("store: add policy to project %q: %w", projectID, err)
 		}
 		return pol, nil
 	}
-	return Policy{}, fmt.Errorf("%w: concurrent policy updates of project %q, try again", ErrConflict, projectID)
+	return ci.PolicyVersion{}, fmt.Errorf("%w: concurrent policy updates of project %q, try again", ErrConflict, projectID)
 }
 
 // GetPolicy returns a version of the project's policy; version 0 means the
 // latest. ErrNotFound if there is none.
-func (d *DB) GetPolicy(ctx context.Context, projectID string, version int) (Policy, error) {
+func (d *DB) GetPolicy(ctx context.Context, projectID string, version int) (ci.PolicyVersion, error) {
 	q := "SELECT project_id, version, body, created_at FROM policies WHERE project_id = ? AND version = ?"
 	args := []any{projectID, version}
 	if version == 0 {
 		q = "SELECT project_id, version, body, created_at FROM policies WHERE project_id = ? ORDER BY version DESC LIMIT 1"
 		args = args[:1]
 	}
-	var pol Policy
+	var pol ci.PolicyVersion
 	err := d.queryRow(ctx, q, args...).Scan(&pol.ProjectID, &pol.Version, &pol.Body, timeCol{&pol.CreatedAt})
 	if errors.Is(err, sql.ErrNoRows) {
-		return Policy{}, fmt.Errorf("policy of project %q: %w", projectID, ErrNotFound)
+		return ci.PolicyVersion{}, fmt.Errorf("policy of project %q: %w", projectID, ErrNotFound)
 	}
 	if err != nil {
-		return Policy{}, fmt.Errorf("store: get policy of project %q: %w", projectID, err)
+		return ci.PolicyVersion{}, fmt.Errorf("store: get policy of project %q: %w", projectID, err)
 	}
 	return pol, nil
 }
@@ -260,31 +208,15 @@ func (d *DB) ProjectNames(ctx context.Context, ids []string) (map[string]string,
 	return names, nil
 }
 
-// ProjectUpdate changes some of a project's settings; a nil field is left
-// as it is. The name is not changed (it keys the webhook URLs, and the
-// server seals the webhook secret to it).
-type ProjectUpdate struct {
-	RepoURL, DefaultBranch, Schedule *string
-	// ForgeURL and ForgeToken, when ForgeURL is not nil, replace the
-	// project's forge (or give it one); RemoveForge deletes it.
-	ForgeURL, ForgeToken *string
-	RemoveForge          bool
-	// Check, when not nil, is called in the transaction with the project
-	// as it will be; an error it returns is returned and nothing is
-	// changed. It checks what depends on several fields (a forge needs a
-	// repo_url it can read an owner and a repository from).
-	Check func(ProjectSummary) error
-}
-
 // UpdateProject applies u to the project with the ID in one transaction
 // and returns the project as it is now. ErrNotFound if there is no such
 // project.
-func (d *DB) UpdateProject(ctx context.Context, id string, u ProjectUpdate) (ProjectSummary, error) {
+func (d *DB) UpdateProject(ctx context.Context, id string, u ci.ProjectUpdate) (ci.ProjectSummary, error) {
 	if u.ForgeURL != nil && (u.RemoveForge || u.ForgeToken == nil || *u.ForgeToken == "" || *u.ForgeURL == "") {
-		return ProjectSummary{}, fmt.Errorf("%w: a forge needs an API URL and a token", ErrInvalid)
+		return ci.ProjectSummary{}, fmt.Errorf("%w: a forge needs an API URL and a token", ErrInvalid)
 	}
-	fail := func(err error) (ProjectSummary, error) {
-		return ProjectSummary{}, fmt.Errorf("store: update project %q: %w", id, err)
+	fail := func(err error) (ci.ProjectSummary, error) {
+		return ci.ProjectSummary{}, fmt.Errorf("store: update project %q: %w", id, err)
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -302,7 +234,7 @@ func (d *DB) UpdateProject(ctx context.Context, id string, u ProjectUpdate) (Pro
 	if n, err := res.RowsAffected(); err != nil {
 		return fail(err)
 	} else if n == 0 {
-		return ProjectSummary{}, fmt.Errorf("project %q: %w", id, ErrNotFound)
+		return ci.ProjectSummary{}, fmt.Errorf("project %q: %w", id, ErrNotFound)
 	}
 	switch {
 	case u.RemoveForge:
@@ -322,7 +254,7 @@ func (d *DB) UpdateProject(ctx context.Context, id string, u ProjectUpdate) (Pro
 	}
 	if u.Check != nil {
 		if err := u.Check(p); err != nil {
-			return ProjectSummary{}, err
+			return ci.ProjectSummary{}, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -384,7 +316,7 @@ func (d *DB) DeleteProject(ctx context.Context, id string) error {
 	}
 	var active int
 	if err := tx.QueryRowContext(ctx, d.rebind("SELECT count(*) FROM scans WHERE project_id = ? AND status IN (?, ?)"),
-		id, Queued, Running).Scan(&active); err != nil {
+		id, ci.ScanQueued, ci.ScanRunning).Scan(&active); err != nil {
 		return fail(err)
 	}
 	if active > 0 {
@@ -405,7 +337,7 @@ func (d *DB) DeleteProject(ctx context.Context, id string) error {
 // version, unless it is the latest version already, which it returns
 // with created false (setting the same policy twice makes one version).
 // ErrNotFound if the project does not exist.
-func (d *DB) SetPolicy(ctx context.Context, projectID, body string) (pol Policy, created bool, err error) {
+func (d *DB) SetPolicy(ctx context.Context, projectID, body string) (pol ci.PolicyVersion, created bool, err error) {
 	// Two concurrent writers on PostgreSQL may compute the same next
 	// version; the loser tries again, and may find its body stored.
 	for range 10 {
@@ -414,37 +346,37 @@ func (d *DB) SetPolicy(ctx context.Context, projectID, body string) (pol Policy,
 			return pol, created, err
 		}
 	}
-	return Policy{}, false, fmt.Errorf("%w: concurrent policy updates of project %q, try again", ErrConflict, projectID)
+	return ci.PolicyVersion{}, false, fmt.Errorf("%w: concurrent policy updates of project %q, try again", ErrConflict, projectID)
 }
 
-func (d *DB) setPolicy(ctx context.Context, projectID, body string) (Policy, bool, error) {
+func (d *DB) setPolicy(ctx context.Context, projectID, body string) (ci.PolicyVersion, bool, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Policy{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
+		return ci.PolicyVersion{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
 	}
 	defer tx.Rollback()
-	var latest Policy
+	var latest ci.PolicyVersion
 	err = tx.QueryRowContext(ctx, d.rebind("SELECT project_id, version, body, created_at FROM policies WHERE project_id = ? ORDER BY version DESC LIMIT 1"), projectID).
 		Scan(&latest.ProjectID, &latest.Version, &latest.Body, timeCol{&latest.CreatedAt})
 	switch {
 	case err == nil && latest.Body == body:
 		return latest, false, nil
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
-		return Policy{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
+		return ci.PolicyVersion{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
 	}
-	pol := Policy{ProjectID: projectID, Version: latest.Version + 1, Body: body, CreatedAt: now()}
+	pol := ci.PolicyVersion{ProjectID: projectID, Version: latest.Version + 1, Body: body, CreatedAt: now()}
 	_, err = tx.ExecContext(ctx, d.rebind("INSERT INTO policies (project_id, version, body, created_at) VALUES (?, ?, ?, ?)"),
 		projectID, pol.Version, body, d.timeArg(pol.CreatedAt))
 	switch {
 	case isUniqueViolation(err):
-		return Policy{}, false, err // SetPolicy tries again
+		return ci.PolicyVersion{}, false, err // SetPolicy tries again
 	case isForeignKeyViolation(err):
-		return Policy{}, false, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
+		return ci.PolicyVersion{}, false, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
 	case err != nil:
-		return Policy{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
+		return ci.PolicyVersion{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return Policy{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
+		return ci.PolicyVersion{}, false, fmt.Errorf("store: set policy of project %q: %w", projectID, err)
 	}
 	pol.CreatedAt = pol.CreatedAt.UTC().Truncate(time.Microsecond)
 	return pol, true, nil
@@ -456,9 +388,9 @@ func (d *DB) setPolicy(ctx context.Context, projectID, body string) (Policy, boo
 // until, the replaced secret stops working at once. Only one previous
 // secret is kept: rotating again drops the one before. It returns the
 // project as it is now; ErrNotFound if there is no such project.
-func (d *DB) RotateWebhookSecret(ctx context.Context, id, secret string, until time.Time) (Project, error) {
+func (d *DB) RotateWebhookSecret(ctx context.Context, id, secret string, until time.Time) (ci.Project, error) {
 	if secret == "" {
-		return Project{}, fmt.Errorf("%w: a webhook secret cannot be empty", ErrInvalid)
+		return ci.Project{}, fmt.Errorf("%w: a webhook secret cannot be empty", ErrInvalid)
 	}
 	q := `UPDATE projects SET previous_webhook_secret = webhook_secret, previous_secret_until = ?, webhook_secret = ?
 		WHERE id = ? RETURNING ` + projectCols
@@ -470,10 +402,10 @@ func (d *DB) RotateWebhookSecret(ctx context.Context, id, secret string, until t
 	}
 	p, err := scanProject(d.writeRow(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Project{}, fmt.Errorf("project %q: %w", id, ErrNotFound)
+		return ci.Project{}, fmt.Errorf("project %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Project{}, fmt.Errorf("store: rotate the webhook secret of project %q: %w", id, err)
+		return ci.Project{}, fmt.Errorf("store: rotate the webhook secret of project %q: %w", id, err)
 	}
 	return p, nil
 }

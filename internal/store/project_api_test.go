@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -15,11 +16,11 @@ import (
 // projectWithEverything makes a project with a policy, a forge, a waiver,
 // a succeeded commit scan (gate summary, tracked findings) and a
 // succeeded rescan of it; it returns the project.
-func projectWithEverything(t *testing.T, db *store.DB, name string) store.Project {
+func projectWithEverything(t *testing.T, db *store.DB, name string) ci.Project {
 	t.Helper()
 	ctx := context.Background()
-	c, err := db.CreateProjectWith(ctx, store.NewProject{
-		Project:  store.Project{Name: name, RepoURL: "https://example.com/acme/" + name, DefaultBranch: "main", WebhookSecret: "sealed"},
+	c, err := db.CreateProjectWith(ctx, ci.NewProject{
+		Project:  ci.Project{Name: name, RepoURL: "https://example.com/acme/" + name, DefaultBranch: "main", WebhookSecret: "sealed"},
 		ForgeURL: "https://api.example.com", ForgeToken: "sealed-token", Policy: "fail_on: {severity: high}\n",
 	})
 	if err != nil {
@@ -27,7 +28,7 @@ func projectWithEverything(t *testing.T, db *store.DB, name string) store.Projec
 	}
 	p := c.Project
 	commit := strings.Repeat(fmt.Sprintf("%x", len(name)%16), 40)
-	sc, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
+	sc, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: commit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func projectWithEverything(t *testing.T, db *store.DB, name string) store.Projec
 		if _, err := db.MarkRunning(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.MarkSucceeded(ctx, id, store.ScanResult{ResultKey: "k"}); err != nil {
+		if _, err := db.MarkSucceeded(ctx, id, ci.ScanResult{ResultKey: "k"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.PutGateSummary(ctx, id, []byte(`{}`)); err != nil {
@@ -46,7 +47,7 @@ func projectWithEverything(t *testing.T, db *store.DB, name string) store.Projec
 		}
 	}
 	finish(sc.ID)
-	if err := db.RecordFindings(ctx, sc.ID, []store.ObservedFinding{{Fingerprint: "fp", RuleID: "G404", Severity: "high", Confidence: "high", File: "a.go", Line: 1, Message: "m"}}); err != nil {
+	if err := db.RecordFindings(ctx, sc.ID, []ci.ObservedFinding{{Fingerprint: "fp", RuleID: "G404", Severity: "high", Confidence: "high", File: "a.go", Line: 1, Message: "m"}}); err != nil {
 		t.Fatal(err)
 	}
 	if sc, err = db.GetScan(ctx, sc.ID); err != nil {
@@ -57,7 +58,7 @@ func projectWithEverything(t *testing.T, db *store.DB, name string) store.Projec
 		t.Fatal(err)
 	}
 	finish(re.ID)
-	if _, err := db.CreateWaiver(ctx, store.Waiver{ProjectID: p.ID, Rule: "G404", Owner: "o", Reason: "r", Expires: time.Now().AddDate(0, 1, 0)}); err != nil {
+	if _, err := db.CreateWaiver(ctx, ci.ProjectWaiver{ProjectID: p.ID, Rule: "G404", Owner: "o", Reason: "r", Expires: time.Now().AddDate(0, 1, 0)}); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -116,7 +117,7 @@ func rowsNaming(t *testing.T, db *store.DB, projectID string, scanIDs []string) 
 
 func scanIDsOf(t *testing.T, db *store.DB, projectID string) []string {
 	t.Helper()
-	scans, _, err := db.ListScans(context.Background(), store.ScanFilter{ProjectID: projectID, Limit: store.MaxScanLimit})
+	scans, _, err := db.ListScans(context.Background(), ci.ScanFilter{ProjectID: projectID, Limit: ci.MaxScanLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestDeleteProjectLeavesNothing(t *testing.T) {
 			t.Errorf("delete again: %v, want ErrNotFound", err)
 		}
 		// The name is free again.
-		if _, err := db.CreateProject(ctx, store.Project{Name: "gone"}); err != nil {
+		if _, err := db.CreateProject(ctx, ci.Project{Name: "gone"}); err != nil {
 			t.Errorf("create a project of the deleted one's name: %v", err)
 		}
 	})
@@ -168,7 +169,7 @@ func TestDeleteProjectRefusedWhileScanning(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
 		p := projectWithEverything(t, db, "busy")
-		sc, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: strings.Repeat("b", 40)})
+		sc, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: strings.Repeat("b", 40)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,14 +207,14 @@ func TestUpdateProject(t *testing.T) {
 		str := func(s string) *string { return &s }
 
 		// Only what is given changes.
-		got, err := db.UpdateProject(ctx, p.ID, store.ProjectUpdate{Schedule: str("0 3 * * *")})
+		got, err := db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{Schedule: str("0 3 * * *")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Schedule != "0 3 * * *" || got.RepoURL != p.RepoURL || got.DefaultBranch != "main" || got.ForgeURL != "https://api.example.com" || got.PolicyVersion != 1 {
 			t.Errorf("after a schedule update: %+v", got)
 		}
-		got, err = db.UpdateProject(ctx, p.ID, store.ProjectUpdate{RepoURL: str("https://example.com/acme/other"), DefaultBranch: str("dev"),
+		got, err = db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{RepoURL: str("https://example.com/acme/other"), DefaultBranch: str("dev"),
 			ForgeURL: str("https://forge.example.com/api/v1"), ForgeToken: str("sealed-2")})
 		if err != nil {
 			t.Fatal(err)
@@ -224,7 +225,7 @@ func TestUpdateProject(t *testing.T) {
 		}
 		// A refused check changes nothing.
 		refused := errors.New("refused")
-		_, err = db.UpdateProject(ctx, p.ID, store.ProjectUpdate{RemoveForge: true, Schedule: str(""), Check: func(s store.ProjectSummary) error {
+		_, err = db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{RemoveForge: true, Schedule: str(""), Check: func(s ci.ProjectSummary) error {
 			if s.ForgeURL != "" || s.Schedule != "" {
 				t.Errorf("the check sees %+v, not the project as it will be", s)
 			}
@@ -236,14 +237,14 @@ func TestUpdateProject(t *testing.T) {
 		if again, err := db.GetProjectSummary(ctx, "app"); err != nil || again != got {
 			t.Errorf("a refused update changed the project: %+v (%v), was %+v", again, err, got)
 		}
-		got, err = db.UpdateProject(ctx, p.ID, store.ProjectUpdate{RemoveForge: true})
+		got, err = db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{RemoveForge: true})
 		if _, ferr := db.GetForge(ctx, p.ID); err != nil || got.ForgeURL != "" || !errors.Is(ferr, store.ErrNotFound) {
 			t.Errorf("remove the forge: %+v %v %v", got, err, ferr)
 		}
-		if _, err := db.UpdateProject(ctx, "nope", store.ProjectUpdate{Schedule: str("")}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.UpdateProject(ctx, "nope", ci.ProjectUpdate{Schedule: str("")}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("update an unknown project: %v", err)
 		}
-		if _, err := db.UpdateProject(ctx, p.ID, store.ProjectUpdate{ForgeURL: str("https://x")}); !errors.Is(err, store.ErrInvalid) {
+		if _, err := db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{ForgeURL: str("https://x")}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("a forge without a token: %v", err)
 		}
 	})
@@ -301,7 +302,7 @@ func TestListWaiverPage(t *testing.T) {
 		p := projectWithEverything(t, db, "app")
 		other := projectWithEverything(t, db, "other")
 		for i := range 4 {
-			if _, err := db.CreateWaiver(ctx, store.Waiver{ProjectID: p.ID, Rule: fmt.Sprintf("G%d", i), Owner: "o", Reason: "r", Expires: time.Now()}); err != nil {
+			if _, err := db.CreateWaiver(ctx, ci.ProjectWaiver{ProjectID: p.ID, Rule: fmt.Sprintf("G%d", i), Owner: "o", Reason: "r", Expires: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -310,7 +311,7 @@ func TestListWaiverPage(t *testing.T) {
 			t.Fatalf("%d waivers (%v)", len(all), err)
 		}
 		var got []string
-		pg := store.Page{Limit: 2}
+		pg := ci.Page{Limit: 2}
 		for range 10 {
 			ws, next, err := db.ListWaiverPage(ctx, p.ID, pg)
 			if err != nil {
@@ -334,11 +335,11 @@ func TestListWaiverPage(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("paged waivers %v, want %v", got, want)
 		}
-		ows, _, err := db.ListWaiverPage(ctx, other.ID, store.Page{})
+		ows, _, err := db.ListWaiverPage(ctx, other.ID, ci.Page{})
 		if err != nil || len(ows) != 1 {
 			t.Errorf("the other project's waivers: %d %v", len(ows), err)
 		}
-		if _, _, err := db.ListWaiverPage(ctx, p.ID, store.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
+		if _, _, err := db.ListWaiverPage(ctx, p.ID, ci.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("a bad cursor: %v", err)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -19,7 +20,7 @@ func TestProjects(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
 
-		want := store.Project{
+		want := ci.Project{
 			Name:          "api",
 			RepoURL:       "https://git.example.com/api.git",
 			DefaultBranch: "main",
@@ -51,10 +52,10 @@ func TestProjects(t *testing.T) {
 			t.Errorf("GetProjectByName() mismatch (-want +got):\n%s", diff)
 		}
 
-		if _, err := db.CreateProject(ctx, store.Project{Name: "api"}); !errors.Is(err, store.ErrConflict) {
+		if _, err := db.CreateProject(ctx, ci.Project{Name: "api"}); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("CreateProject(duplicate name) error = %v, want ErrConflict", err)
 		}
-		if _, err := db.CreateProject(ctx, store.Project{Name: " "}); !errors.Is(err, store.ErrInvalid) {
+		if _, err := db.CreateProject(ctx, ci.Project{Name: " "}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("CreateProject(empty name) error = %v, want ErrInvalid", err)
 		}
 		if _, err := db.GetProject(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
@@ -64,7 +65,7 @@ func TestProjects(t *testing.T) {
 			t.Errorf("GetProjectByName(unknown) error = %v, want ErrNotFound", err)
 		}
 
-		if _, err := db.CreateProject(ctx, store.Project{Name: "web"}); err != nil {
+		if _, err := db.CreateProject(ctx, ci.Project{Name: "web"}); err != nil {
 			t.Fatal(err)
 		}
 		ps, err := db.ListProjects(ctx)
@@ -86,7 +87,7 @@ func TestPolicies(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		p, err := db.CreateProject(ctx, store.Project{Name: "api"})
+		p, err := db.CreateProject(ctx, ci.Project{Name: "api"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -33,8 +34,8 @@ func TestCreateProjectWithIsOneTransaction(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
 
-		c, err := db.CreateProjectWith(ctx, store.NewProject{
-			Project:  store.Project{Name: "ok", RepoURL: "https://example.com/a/b"},
+		c, err := db.CreateProjectWith(ctx, ci.NewProject{
+			Project:  ci.Project{Name: "ok", RepoURL: "https://example.com/a/b"},
 			ForgeURL: "https://api.example.com", ForgeToken: "sealed", Policy: "fail_on: {severity: high}\n",
 		})
 		if err != nil || c.PolicyVersion != 1 || c.Project.ID == "" {
@@ -46,8 +47,8 @@ func TestCreateProjectWithIsOneTransaction(t *testing.T) {
 		}
 
 		failPolicyWrites(t, db)
-		_, err = db.CreateProjectWith(ctx, store.NewProject{
-			Project:  store.Project{Name: "broken", RepoURL: "https://example.com/a/c"},
+		_, err = db.CreateProjectWith(ctx, ci.NewProject{
+			Project:  ci.Project{Name: "broken", RepoURL: "https://example.com/a/c"},
 			ForgeURL: "https://api.example.com", ForgeToken: "sealed", Policy: "fail_on: {severity: high}\n",
 		})
 		if err == nil {
@@ -61,7 +62,7 @@ func TestCreateProjectWithIsOneTransaction(t *testing.T) {
 			t.Errorf("%d forges after the failed create (%v), want only the first project's", forges, err)
 		}
 		// The name is free again.
-		if _, err := db.CreateProject(ctx, store.Project{Name: "broken"}); err != nil {
+		if _, err := db.CreateProject(ctx, ci.Project{Name: "broken"}); err != nil {
 			t.Errorf("create after the failed create: %v", err)
 		}
 	})
@@ -74,7 +75,7 @@ func TestProjectPagesAndNames(t *testing.T) {
 		db := storetest.Open(t, dialect)
 		var ids []string
 		for _, n := range []string{"c", "a", "b"} {
-			p, err := db.CreateProject(ctx, store.Project{Name: n})
+			p, err := db.CreateProject(ctx, ci.Project{Name: n})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +84,7 @@ func TestProjectPagesAndNames(t *testing.T) {
 		var got []string
 		cursor := ""
 		for range 5 {
-			page, next, err := db.ListProjectPage(ctx, store.Page{Cursor: cursor, Limit: 2})
+			page, next, err := db.ListProjectPage(ctx, ci.Page{Cursor: cursor, Limit: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +102,7 @@ func TestProjectPagesAndNames(t *testing.T) {
 		if err != nil || len(names) != 3 || names[ids[1]] != "a" {
 			t.Errorf("ProjectNames = %v, %v", names, err)
 		}
-		if _, _, err := db.ListProjectPage(ctx, store.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
+		if _, _, err := db.ListProjectPage(ctx, ci.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("a foreign cursor: %v, want ErrInvalid", err)
 		}
 	})

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/vigil-sec/vigil/ci"
 )
 
 // Scheduled rescans (migration 0005). A rescan is a scan of its own of a
@@ -19,24 +21,24 @@ import (
 // rescan of it is queued or running already: then it returns that one,
 // with created false. A rescan of a rescan is a rescan of its first scan.
 // The new scan inherits the branch of the first.
-func (d *DB) EnqueueRescan(ctx context.Context, of Scan) (scan Scan, created bool, err error) {
+func (d *DB) EnqueueRescan(ctx context.Context, of ci.Scan) (scan ci.Scan, created bool, err error) {
 	firstID := of.ID
 	if r, err := d.RescanOf(ctx, of.ID); err != nil {
-		return Scan{}, false, err
+		return ci.Scan{}, false, err
 	} else if r != "" {
 		firstID = r
 	}
 	pending, err := scanScan(d.writeRow(ctx, "SELECT "+scanCols+` FROM scans WHERE rescan_of = ? AND status IN (?, ?)
-		ORDER BY id DESC LIMIT 1`, firstID, Queued, Running))
+		ORDER BY id DESC LIMIT 1`, firstID, ci.ScanQueued, ci.ScanRunning))
 	switch {
 	case err == nil:
 		return pending, false, nil
 	case !errors.Is(err, sql.ErrNoRows):
-		return Scan{}, false, fmt.Errorf("store: enqueue rescan of %s: %w", firstID, err)
+		return ci.Scan{}, false, fmt.Errorf("store: enqueue rescan of %s: %w", firstID, err)
 	}
 	first, err := d.GetScan(ctx, firstID)
 	if err != nil {
-		return Scan{}, false, err
+		return ci.Scan{}, false, err
 	}
 	branch := first.Branch
 	id := newID()
@@ -44,19 +46,19 @@ func (d *DB) EnqueueRescan(ctx context.Context, of Scan) (scan Scan, created boo
 		(id, project_id, kind, commit_sha, image_digest, image_ref, status, attempts, created_at, branch, rescan_of)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
 		id, nullString(first.ProjectID), first.Kind, nullString(first.CommitSHA), nullString(first.ImageDigest),
-		nullString(first.ImageRef), Queued, d.timeArg(now()), nullString(branch), firstID)
+		nullString(first.ImageRef), ci.ScanQueued, d.timeArg(now()), nullString(branch), firstID)
 	if isForeignKeyViolation(err) {
-		return Scan{}, false, fmt.Errorf("scan %q: %w", firstID, ErrNotFound)
+		return ci.Scan{}, false, fmt.Errorf("scan %q: %w", firstID, ErrNotFound)
 	}
 	if err != nil {
-		return Scan{}, false, fmt.Errorf("store: enqueue rescan of %s: %w", firstID, err)
+		return ci.Scan{}, false, fmt.Errorf("store: enqueue rescan of %s: %w", firstID, err)
 	}
 	scan, err = scanScan(d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Scan{}, false, fmt.Errorf("scan %q: %w", firstID, ErrNotFound)
+		return ci.Scan{}, false, fmt.Errorf("scan %q: %w", firstID, ErrNotFound)
 	}
 	if err != nil {
-		return Scan{}, false, fmt.Errorf("store: enqueue rescan of %s: %w", firstID, err)
+		return ci.Scan{}, false, fmt.Errorf("store: enqueue rescan of %s: %w", firstID, err)
 	}
 	return scan, true, nil
 }
@@ -77,10 +79,10 @@ func (d *DB) RescanOf(ctx context.Context, id string) (string, error) {
 
 // RecentImageScans returns the first scans of image digests recorded for
 // the project since the time, newest first.
-func (d *DB) RecentImageScans(ctx context.Context, projectID string, since time.Time) ([]Scan, error) {
+func (d *DB) RecentImageScans(ctx context.Context, projectID string, since time.Time) ([]ci.Scan, error) {
 	return listRows(ctx, d, "recent image scans", scanScan, "SELECT "+scanCols+` FROM scans
 		WHERE project_id = ? AND kind = ? AND rescan_of IS NULL AND created_at >= ?
-		ORDER BY id DESC LIMIT ?`, projectID, KindImage, d.timeArg(since), MaxScanLimit)
+		ORDER BY id DESC LIMIT ?`, projectID, ci.KindImage, d.timeArg(since), ci.MaxScanLimit)
 }
 
 // RequeueRunning moves running scans back to queued, for scans whose job a
@@ -89,7 +91,7 @@ func (d *DB) RecentImageScans(ctx context.Context, projectID string, since time.
 func (d *DB) RequeueRunning(ctx context.Context, ids ...string) (int, error) {
 	n := 0
 	for _, id := range ids {
-		res, err := d.exec(ctx, "UPDATE scans SET status = ? WHERE id = ? AND status = ?", Queued, id, Running)
+		res, err := d.exec(ctx, "UPDATE scans SET status = ? WHERE id = ? AND status = ?", ci.ScanQueued, id, ci.ScanRunning)
 		if err != nil {
 			return n, fmt.Errorf("store: requeue scan %q: %w", id, err)
 		}

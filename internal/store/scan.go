@@ -9,89 +9,24 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/vigil-sec/vigil/ci"
 )
-
-// ScanKind says what a scan looks at.
-type ScanKind string
-
-// The kinds of scan.
-const (
-	KindCommit ScanKind = "commit" // a commit of a project's repository
-	KindImage  ScanKind = "image"  // a container image, by digest
-)
-
-// Status is where a scan is in its life.
-//
-//	queued ──> running ──> succeeded
-//	   │          │ ▲
-//	   └──────────┴─┼──> failed
-//	                └──────┘ (retry)
-//
-// A running scan may be marked running again (a retry after a crash); a
-// failed scan may be retried; a succeeded scan is final.
-type Status string
-
-// The statuses of a scan.
-const (
-	Queued    Status = "queued"
-	Running   Status = "running"
-	Succeeded Status = "succeeded"
-	Failed    Status = "failed"
-)
-
-// Scan is one scan of a commit or an image digest. There is at most one
-// first scan per (project, commit) and one per image digest; scheduled
-// rescans of them are scans of their own (see EnqueueRescan).
-type Scan struct {
-	ID          string
-	ProjectID   string // "" for an image scan outside any project
-	Kind        ScanKind
-	CommitSHA   string // KindCommit only
-	ImageDigest string // KindImage only, "sha256:…"
-	ImageRef    string // KindImage only, the reference the digest was resolved from
-	Status      Status
-	Error       string // why the scan failed; shown to API users
-	Attempts    int    // how many times the scan was marked running
-	// EngineVersions maps an engine ID to the version that ran.
-	EngineVersions map[string]string
-	// Timings maps a phase (an engine ID, "checkout", "pull") to its
-	// duration.
-	Timings   map[string]time.Duration
-	ResultKey string // the blob key of the stored result, once succeeded
-	// Branch is the branch a commit scan was pushed to or asked for, ""
-	// when unknown (SetScanBranch sets it once).
-	Branch string
-	// RescanOf is the first scan that a scheduled rescan runs again, ""
-	// for a first scan.
-	RescanOf string
-	// Times are UTC; StartedAt and FinishedAt are zero until set.
-	CreatedAt  time.Time
-	StartedAt  time.Time
-	FinishedAt time.Time
-}
-
-// NewScan names what to scan.
-type NewScan struct {
-	Kind        ScanKind
-	ProjectID   string // required for KindCommit, optional for KindImage
-	CommitSHA   string // KindCommit: the full SHA-1 or SHA-256 commit ID
-	ImageDigest string // KindImage: "sha256:<64 hex>" or "sha512:<128 hex>"
-	ImageRef    string // KindImage: optional, the reference it came from
-}
 
 var (
 	commitRE = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 	digestRE = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
 )
 
-func (n *NewScan) validate() error {
+// validateNewScan normalises n and checks it names one commit of a
+// project or one image digest.
+func validateNewScan(n *ci.NewScan) error {
 	n.CommitSHA = strings.ToLower(strings.TrimSpace(n.CommitSHA))
 	n.ImageDigest = strings.TrimSpace(n.ImageDigest)
 	switch n.Kind {
-	case KindCommit:
+	case ci.KindCommit:
 		if n.ProjectID == "" {
 			return fmt.Errorf("%w: a commit scan needs a project", ErrInvalid)
 		}
@@ -101,7 +36,7 @@ func (n *NewScan) validate() error {
 		if n.ImageDigest != "" || n.ImageRef != "" {
 			return fmt.Errorf("%w: a commit scan has no image", ErrInvalid)
 		}
-	case KindImage:
+	case ci.KindImage:
 		if !digestRE.MatchString(n.ImageDigest) {
 			return fmt.Errorf("%w: image digest %q is not sha256:<64 hex> or sha512:<128 hex>", ErrInvalid, n.ImageDigest)
 		}
@@ -109,7 +44,7 @@ func (n *NewScan) validate() error {
 			return fmt.Errorf("%w: an image scan has no commit", ErrInvalid)
 		}
 	default:
-		return fmt.Errorf("%w: scan kind %q is not %q or %q", ErrInvalid, n.Kind, KindCommit, KindImage)
+		return fmt.Errorf("%w: scan kind %q is not %q or %q", ErrInvalid, n.Kind, ci.KindCommit, ci.KindImage)
 	}
 	return nil
 }
@@ -117,15 +52,15 @@ func (n *NewScan) validate() error {
 const scanCols = `id, project_id, kind, commit_sha, image_digest, image_ref, status, error, attempts,
 	engine_versions, timings, result_key, created_at, started_at, finished_at, branch, rescan_of`
 
-func scanScan(row interface{ Scan(...any) error }) (Scan, error) {
+func scanScan(row interface{ Scan(...any) error }) (ci.Scan, error) {
 	return scanScanWith(row)
 }
 
 // scanScanWith scans the scanCols of a row followed by the extra columns
 // a query selected after them.
-func scanScanWith(row interface{ Scan(...any) error }, extra ...any) (Scan, error) {
+func scanScanWith(row interface{ Scan(...any) error }, extra ...any) (ci.Scan, error) {
 	var (
-		s               Scan
+		s               ci.Scan
 		engines, timing string
 	)
 	err := row.Scan(append([]any{&s.ID, textCol{&s.ProjectID}, &s.Kind, textCol{&s.CommitSHA}, textCol{&s.ImageDigest},
@@ -134,16 +69,16 @@ func scanScanWith(row interface{ Scan(...any) error }, extra ...any) (Scan, erro
 		timeCol{&s.CreatedAt}, timeCol{&s.StartedAt}, timeCol{&s.FinishedAt},
 		textCol{&s.Branch}, textCol{&s.RescanOf}}, extra...)...)
 	if err != nil {
-		return Scan{}, err
+		return ci.Scan{}, err
 	}
 	if engines != "" {
 		if err := json.Unmarshal([]byte(engines), &s.EngineVersions); err != nil {
-			return Scan{}, fmt.Errorf("store: scan %s: bad engine_versions: %w", s.ID, err)
+			return ci.Scan{}, fmt.Errorf("store: scan %s: bad engine_versions: %w", s.ID, err)
 		}
 	}
 	if timing != "" {
 		if err := json.Unmarshal([]byte(timing), &s.Timings); err != nil {
-			return Scan{}, fmt.Errorf("store: scan %s: bad timings: %w", s.ID, err)
+			return ci.Scan{}, fmt.Errorf("store: scan %s: bad timings: %w", s.ID, err)
 		}
 	}
 	return s, nil
@@ -156,30 +91,30 @@ func scanScanWith(row interface{ Scan(...any) error }, extra ...any) (Scan, erro
 // return the same row.
 //
 // ErrInvalid if n is malformed, ErrNotFound if its project does not exist.
-func (d *DB) EnqueueScan(ctx context.Context, n NewScan) (scan Scan, created bool, err error) {
-	if err := n.validate(); err != nil {
-		return Scan{}, false, err
+func (d *DB) EnqueueScan(ctx context.Context, n ci.NewScan) (scan ci.Scan, created bool, err error) {
+	if err := validateNewScan(&n); err != nil {
+		return ci.Scan{}, false, err
 	}
 	res, err := d.exec(ctx, `INSERT INTO scans
 		(id, project_id, kind, commit_sha, image_digest, image_ref, status, attempts, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
 		ON CONFLICT DO NOTHING`,
 		newID(), nullString(n.ProjectID), n.Kind, nullString(n.CommitSHA), nullString(n.ImageDigest),
-		nullString(n.ImageRef), Queued, d.timeArg(now()))
+		nullString(n.ImageRef), ci.ScanQueued, d.timeArg(now()))
 	if isForeignKeyViolation(err) {
-		return Scan{}, false, fmt.Errorf("project %q: %w", n.ProjectID, ErrNotFound)
+		return ci.Scan{}, false, fmt.Errorf("project %q: %w", n.ProjectID, ErrNotFound)
 	}
 	if err != nil {
-		return Scan{}, false, fmt.Errorf("store: enqueue scan: %w", err)
+		return ci.Scan{}, false, fmt.Errorf("store: enqueue scan: %w", err)
 	}
 	rows, err := res.RowsAffected()
 	if err != nil {
-		return Scan{}, false, fmt.Errorf("store: enqueue scan: %w", err)
+		return ci.Scan{}, false, fmt.Errorf("store: enqueue scan: %w", err)
 	}
 
 	// Read the row back from the write pool: it has the newest state.
 	var row *sql.Row
-	if n.Kind == KindCommit {
+	if n.Kind == ci.KindCommit {
 		row = d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ? AND rescan_of IS NULL", n.ProjectID, n.CommitSHA)
 	} else {
 		row = d.writeRow(ctx, "SELECT "+scanCols+" FROM scans WHERE image_digest = ? AND rescan_of IS NULL", n.ImageDigest)
@@ -187,40 +122,26 @@ func (d *DB) EnqueueScan(ctx context.Context, n NewScan) (scan Scan, created boo
 	scan, err = scanScan(row)
 	if err != nil {
 		// ErrNoRows here would mean the row was deleted in between.
-		return Scan{}, false, fmt.Errorf("store: enqueue scan: read back: %w", err)
+		return ci.Scan{}, false, fmt.Errorf("store: enqueue scan: read back: %w", err)
 	}
 	return scan, rows == 1, nil
 }
 
 // GetScan returns the scan with the ID, or ErrNotFound.
-func (d *DB) GetScan(ctx context.Context, id string) (Scan, error) {
+func (d *DB) GetScan(ctx context.Context, id string) (ci.Scan, error) {
 	return getRow(ctx, d, "scan", id, scanScan, "SELECT "+scanCols+" FROM scans WHERE id = ?", id)
-}
-
-// Page sizes of ListScans.
-const (
-	DefaultScanLimit = 50
-	MaxScanLimit     = 500
-)
-
-// ScanFilter selects a page of scans. Zero fields select everything.
-type ScanFilter struct {
-	ProjectID string
-	Status    Status
-	Limit     int    // 0 means DefaultScanLimit; capped at MaxScanLimit
-	Cursor    string // from the previous page's next cursor; "" for the first page
 }
 
 // ListScans returns scans newest first, one page at a time. next is the
 // cursor of the following page, "" on the last page. The order is stable:
 // scans created while paging appear on no later page, and none is seen
 // twice. ErrInvalid if the cursor is malformed.
-func (d *DB) ListScans(ctx context.Context, f ScanFilter) (scans []Scan, next string, err error) {
+func (d *DB) ListScans(ctx context.Context, f ci.ScanFilter) (scans []ci.Scan, next string, err error) {
 	limit := f.Limit
 	if limit <= 0 {
-		limit = DefaultScanLimit
+		limit = ci.DefaultScanLimit
 	}
-	limit = min(limit, MaxScanLimit)
+	limit = min(limit, ci.MaxScanLimit)
 
 	var (
 		where []string
@@ -279,10 +200,10 @@ func decodeCursor(c string) (string, error) {
 // MarkRunning moves a queued, running (a retry) or failed (a retry) scan to
 // running, counts the attempt and clears the previous error. ErrConflict if
 // the scan succeeded already, ErrNotFound if there is no such scan.
-func (d *DB) MarkRunning(ctx context.Context, id string) (Scan, error) {
-	return d.transition(ctx, id, Running, []Status{Queued, Running, Failed},
+func (d *DB) MarkRunning(ctx context.Context, id string) (ci.Scan, error) {
+	return d.transition(ctx, id, ci.ScanRunning, []ci.ScanStatus{ci.ScanQueued, ci.ScanRunning, ci.ScanFailed},
 		"status = ?, started_at = ?, finished_at = NULL, error = NULL, attempts = attempts + 1",
-		Running, d.timeArg(now()))
+		ci.ScanRunning, d.timeArg(now()))
 }
 
 // RecordScanBranch records the branch of a first commit scan as the
@@ -292,7 +213,7 @@ func (d *DB) MarkRunning(ctx context.Context, id string) (Scan, error) {
 // ErrNotFound if there is no such running commit scan.
 func (d *DB) RecordScanBranch(ctx context.Context, id, branch string) error {
 	res, err := d.exec(ctx, "UPDATE scans SET branch = ? WHERE id = ? AND kind = ? AND status = ? AND rescan_of IS NULL",
-		nullString(strings.TrimSpace(branch)), id, KindCommit, Running)
+		nullString(strings.TrimSpace(branch)), id, ci.KindCommit, ci.ScanRunning)
 	if err != nil {
 		return fmt.Errorf("store: record branch of scan %q: %w", id, err)
 	}
@@ -304,46 +225,39 @@ func (d *DB) RecordScanBranch(ctx context.Context, id, branch string) error {
 	return nil
 }
 
-// ScanResult is what a successful scan leaves behind.
-type ScanResult struct {
-	ResultKey      string // blob key of the stored result
-	EngineVersions map[string]string
-	Timings        map[string]time.Duration
-}
-
 // MarkSucceeded moves a running scan to succeeded with its result.
 // ErrConflict if the scan is not running, ErrNotFound if there is no such
 // scan.
-func (d *DB) MarkSucceeded(ctx context.Context, id string, res ScanResult) (Scan, error) {
+func (d *DB) MarkSucceeded(ctx context.Context, id string, res ci.ScanResult) (ci.Scan, error) {
 	engines, err := jsonText(res.EngineVersions)
 	if err != nil {
-		return Scan{}, fmt.Errorf("store: mark scan %q succeeded: %w", id, err)
+		return ci.Scan{}, fmt.Errorf("store: mark scan %q succeeded: %w", id, err)
 	}
 	timings, err := jsonText(res.Timings)
 	if err != nil {
-		return Scan{}, fmt.Errorf("store: mark scan %q succeeded: %w", id, err)
+		return ci.Scan{}, fmt.Errorf("store: mark scan %q succeeded: %w", id, err)
 	}
-	return d.transition(ctx, id, Succeeded, []Status{Running},
+	return d.transition(ctx, id, ci.ScanSucceeded, []ci.ScanStatus{ci.ScanRunning},
 		"status = ?, finished_at = ?, error = NULL, result_key = ?, engine_versions = ?, timings = ?",
-		Succeeded, d.timeArg(now()), nullString(res.ResultKey), engines, timings)
+		ci.ScanSucceeded, d.timeArg(now()), nullString(res.ResultKey), engines, timings)
 }
 
 // MarkFailed moves a queued or running scan to failed. reason is shown to
 // API users: it must say what went wrong without internal detail.
 // ErrConflict if the scan is not queued or running, ErrNotFound if there is
 // no such scan.
-func (d *DB) MarkFailed(ctx context.Context, id, reason string) (Scan, error) {
+func (d *DB) MarkFailed(ctx context.Context, id, reason string) (ci.Scan, error) {
 	if reason == "" {
 		reason = "scan failed"
 	}
-	return d.transition(ctx, id, Failed, []Status{Queued, Running},
+	return d.transition(ctx, id, ci.ScanFailed, []ci.ScanStatus{ci.ScanQueued, ci.ScanRunning},
 		"status = ?, finished_at = ?, error = ?",
-		Failed, d.timeArg(now()), reason)
+		ci.ScanFailed, d.timeArg(now()), reason)
 }
 
 // transition updates the scan if its status is one of from, and returns
 // the updated row.
-func (d *DB) transition(ctx context.Context, id string, to Status, from []Status, set string, setArgs ...any) (Scan, error) {
+func (d *DB) transition(ctx context.Context, id string, to ci.ScanStatus, from []ci.ScanStatus, set string, setArgs ...any) (ci.Scan, error) {
 	in := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
 	args := append(setArgs, id)
 	for _, s := range from {
@@ -355,13 +269,13 @@ func (d *DB) transition(ctx context.Context, id string, to Status, from []Status
 		return s, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return Scan{}, fmt.Errorf("store: mark scan %q %s: %w", id, to, err)
+		return ci.Scan{}, fmt.Errorf("store: mark scan %q %s: %w", id, to, err)
 	}
 	cur, err := d.GetScan(ctx, id)
 	if err != nil {
-		return Scan{}, err
+		return ci.Scan{}, err
 	}
-	return Scan{}, fmt.Errorf("%w: scan %q is %s and cannot become %s", ErrConflict, id, cur.Status, to)
+	return ci.Scan{}, fmt.Errorf("%w: scan %q is %s and cannot become %s", ErrConflict, id, cur.Status, to)
 }
 
 // jsonText encodes a map as JSON text, nil as NULL.
@@ -375,3 +289,11 @@ func jsonText[M ~map[string]V, V any](m M) (any, error) {
 	}
 	return string(b), nil
 }
+
+// The store keeps the pipeline's records (package ci declares what it
+// needs of it).
+var (
+	_ ci.Store     = (*DB)(nil)
+	_ ci.ScanCache = (*ScanCache)(nil)
+	_ ci.Blobs     = (*Blobs)(nil)
+)

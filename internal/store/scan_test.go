@@ -11,15 +11,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
 
 // setup returns a fresh database with one project.
-func setup(t *testing.T, dialect store.Dialect) (*store.DB, store.Project) {
+func setup(t *testing.T, dialect store.Dialect) (*store.DB, ci.Project) {
 	t.Helper()
 	db := storetest.Open(t, dialect)
-	p, err := db.CreateProject(context.Background(), store.Project{Name: "api", DefaultBranch: "main"})
+	p, err := db.CreateProject(context.Background(), ci.Project{Name: "api", DefaultBranch: "main"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,14 +37,14 @@ func TestEnqueueScanConcurrent(t *testing.T) {
 		ctx := context.Background()
 		db, p := setup(t, dialect)
 
-		for _, n := range []store.NewScan{
-			{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: sha(1)},
-			{Kind: store.KindImage, ImageDigest: digest(1), ImageRef: "registry.example.com/app:1"},
+		for _, n := range []ci.NewScan{
+			{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: sha(1)},
+			{Kind: ci.KindImage, ImageDigest: digest(1), ImageRef: "registry.example.com/app:1"},
 		} {
 			const callers = 50
 			var (
 				wg      sync.WaitGroup
-				scans   = make([]store.Scan, callers)
+				scans   = make([]ci.Scan, callers)
 				created = make([]bool, callers)
 				start   = make(chan struct{})
 			)
@@ -72,7 +73,7 @@ func TestEnqueueScanConcurrent(t *testing.T) {
 			if nCreated != 1 {
 				t.Errorf("%s: %d callers were told they created the scan, want 1", n.Kind, nCreated)
 			}
-			all, _, err := db.ListScans(ctx, store.ScanFilter{Limit: store.MaxScanLimit})
+			all, _, err := db.ListScans(ctx, ci.ScanFilter{Limit: ci.MaxScanLimit})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,18 +95,18 @@ func TestEnqueueScan(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db, p := setup(t, dialect)
-		other, err := db.CreateProject(ctx, store.Project{Name: "web"})
+		other, err := db.CreateProject(ctx, ci.Project{Name: "web"})
 		if err != nil {
 			t.Fatal(err)
 		}
 
-		s, created, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: strings.ToUpper(sha(0xabc))})
+		s, created, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: strings.ToUpper(sha(0xabc))})
 		if err != nil || !created {
 			t.Fatalf("EnqueueScan() = %v, %v; want created", created, err)
 		}
-		want := store.Scan{
-			ID: s.ID, ProjectID: p.ID, Kind: store.KindCommit, CommitSHA: sha(0xabc),
-			Status: store.Queued, CreatedAt: s.CreatedAt,
+		want := ci.Scan{
+			ID: s.ID, ProjectID: p.ID, Kind: ci.KindCommit, CommitSHA: sha(0xabc),
+			Status: ci.ScanQueued, CreatedAt: s.CreatedAt,
 		}
 		if diff := cmp.Diff(want, s); diff != "" {
 			t.Errorf("EnqueueScan() mismatch (-want +got):\n%s", diff)
@@ -118,22 +119,22 @@ func TestEnqueueScan(t *testing.T) {
 			t.Errorf("GetScan() mismatch (-want +got):\n%s", diff)
 		}
 		// The same commit in another project is another scan.
-		s2, created, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: other.ID, CommitSHA: sha(0xabc)})
+		s2, created, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: other.ID, CommitSHA: sha(0xabc)})
 		if err != nil || !created || s2.ID == s.ID {
 			t.Errorf("EnqueueScan(other project) = %s, %v, %v; want a new scan", s2.ID, created, err)
 		}
 
 		for _, tc := range []struct {
 			name string
-			in   store.NewScan
+			in   ci.NewScan
 			want error
 		}{
-			{"no kind", store.NewScan{ProjectID: p.ID, CommitSHA: sha(1)}, store.ErrInvalid},
-			{"short commit", store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: "abc123"}, store.ErrInvalid},
-			{"commit without project", store.NewScan{Kind: store.KindCommit, CommitSHA: sha(1)}, store.ErrInvalid},
-			{"commit with image", store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: sha(1), ImageDigest: digest(1)}, store.ErrInvalid},
-			{"bad digest", store.NewScan{Kind: store.KindImage, ImageDigest: "sha256:../../etc/passwd"}, store.ErrInvalid},
-			{"unknown project", store.NewScan{Kind: store.KindCommit, ProjectID: "nope", CommitSHA: sha(1)}, store.ErrNotFound},
+			{"no kind", ci.NewScan{ProjectID: p.ID, CommitSHA: sha(1)}, store.ErrInvalid},
+			{"short commit", ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: "abc123"}, store.ErrInvalid},
+			{"commit without project", ci.NewScan{Kind: ci.KindCommit, CommitSHA: sha(1)}, store.ErrInvalid},
+			{"commit with image", ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: sha(1), ImageDigest: digest(1)}, store.ErrInvalid},
+			{"bad digest", ci.NewScan{Kind: ci.KindImage, ImageDigest: "sha256:../../etc/passwd"}, store.ErrInvalid},
+			{"unknown project", ci.NewScan{Kind: ci.KindCommit, ProjectID: "nope", CommitSHA: sha(1)}, store.ErrNotFound},
 		} {
 			if _, _, err := db.EnqueueScan(ctx, tc.in); !errors.Is(err, tc.want) {
 				t.Errorf("EnqueueScan(%s) error = %v, want %v", tc.name, err, tc.want)
@@ -154,13 +155,13 @@ func TestListScans(t *testing.T) {
 		const n = 23
 		var ids []string // newest first
 		for i := range n {
-			s, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: sha(i)})
+			s, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: sha(i)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ids = append([]string{s.ID}, ids...)
 			// Images outside the project must not show in its list.
-			if _, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest(i)}); err != nil {
+			if _, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: digest(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -171,7 +172,7 @@ func TestListScans(t *testing.T) {
 			pages  int
 		)
 		for {
-			page, next, err := db.ListScans(ctx, store.ScanFilter{ProjectID: p.ID, Limit: 5, Cursor: cursor})
+			page, next, err := db.ListScans(ctx, ci.ScanFilter{ProjectID: p.ID, Limit: 5, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +185,7 @@ func TestListScans(t *testing.T) {
 			}
 			if pages == 2 {
 				// A scan created while paging is not seen on later pages.
-				if _, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: sha(1000)}); err != nil {
+				if _, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: sha(1000)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -197,19 +198,19 @@ func TestListScans(t *testing.T) {
 			t.Errorf("%d pages, want 5", pages)
 		}
 
-		all, next, err := db.ListScans(ctx, store.ScanFilter{})
+		all, next, err := db.ListScans(ctx, ci.ScanFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(all) != 2*n+1 || next != "" {
 			t.Errorf("ListScans(all) = %d scans, next %q; want %d, \"\"", len(all), next, 2*n+1)
 		}
-		queued, _, err := db.ListScans(ctx, store.ScanFilter{ProjectID: p.ID, Status: store.Running})
+		queued, _, err := db.ListScans(ctx, ci.ScanFilter{ProjectID: p.ID, Status: ci.ScanRunning})
 		if err != nil || len(queued) != 0 {
 			t.Errorf("ListScans(running) = %d scans, %v; want none", len(queued), err)
 		}
 		for _, c := range []string{"!!", "bm9wZQ"} { // not base64; base64 of "nope"
-			if _, _, err := db.ListScans(ctx, store.ScanFilter{Cursor: c}); !errors.Is(err, store.ErrInvalid) {
+			if _, _, err := db.ListScans(ctx, ci.ScanFilter{Cursor: c}); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("ListScans(cursor %q) error = %v, want ErrInvalid", c, err)
 			}
 		}
@@ -221,26 +222,26 @@ func TestScanStatus(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db, p := setup(t, dialect)
-		s, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: sha(1)})
+		s, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: sha(1)})
 		if err != nil {
 			t.Fatal(err)
 		}
 
-		if _, err := db.MarkSucceeded(ctx, s.ID, store.ScanResult{}); !errors.Is(err, store.ErrConflict) {
+		if _, err := db.MarkSucceeded(ctx, s.ID, ci.ScanResult{}); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("MarkSucceeded(queued) error = %v, want ErrConflict", err)
 		}
 		run, err := db.MarkRunning(ctx, s.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if run.Status != store.Running || run.Attempts != 1 || run.StartedAt.IsZero() || run.StartedAt.Location() != time.UTC {
+		if run.Status != ci.ScanRunning || run.Attempts != 1 || run.StartedAt.IsZero() || run.StartedAt.Location() != time.UTC {
 			t.Errorf("MarkRunning() = %+v", run)
 		}
 		failed, err := db.MarkFailed(ctx, s.ID, "registry unreachable")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if failed.Status != store.Failed || failed.Error != "registry unreachable" || failed.FinishedAt.IsZero() {
+		if failed.Status != ci.ScanFailed || failed.Error != "registry unreachable" || failed.FinishedAt.IsZero() {
 			t.Errorf("MarkFailed() = %+v", failed)
 		}
 		// A failed scan may be retried; the retry clears the error.
@@ -255,7 +256,7 @@ func TestScanStatus(t *testing.T) {
 			t.Errorf("MarkRunning(running) error = %v", err)
 		}
 
-		res := store.ScanResult{
+		res := ci.ScanResult{
 			ResultKey:      "sha256:" + strings.Repeat("ab", 32),
 			EngineVersions: map[string]string{"sast": "gosec 2.30.0", "sbom": "syft 1.57.1"},
 			Timings:        map[string]time.Duration{"sast": 1500 * time.Millisecond, "checkout": time.Second},
@@ -271,7 +272,7 @@ func TestScanStatus(t *testing.T) {
 		if diff := cmp.Diff(done, got); diff != "" {
 			t.Errorf("GetScan() after MarkSucceeded mismatch (-want +got):\n%s", diff)
 		}
-		if got.Status != store.Succeeded || got.ResultKey != res.ResultKey ||
+		if got.Status != ci.ScanSucceeded || got.ResultKey != res.ResultKey ||
 			!cmp.Equal(got.EngineVersions, res.EngineVersions) || !cmp.Equal(got.Timings, res.Timings) ||
 			got.FinishedAt.Before(got.StartedAt) || got.StartedAt.Before(got.CreatedAt) {
 			t.Errorf("after MarkSucceeded: %+v", got)
@@ -292,7 +293,7 @@ func TestScanStatus(t *testing.T) {
 		}
 
 		// A queued scan can fail without running (a bad reference).
-		q, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: digest(1)})
+		q, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: digest(1)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +308,7 @@ func TestRecordScanBranch(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		db, p := setup(t, dialect)
 		ctx := context.Background()
-		sc, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: sha(1)})
+		sc, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: sha(1)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +336,7 @@ func TestRecordScanBranch(t *testing.T) {
 		if err := db.RecordScanBranch(ctx, sc.ID, "feature"); err != nil || branch() != "feature" {
 			t.Errorf("RecordScanBranch(feature) = %v, branch %q", err, branch())
 		}
-		if _, err := db.MarkSucceeded(ctx, sc.ID, store.ScanResult{ResultKey: "k"}); err != nil {
+		if _, err := db.MarkSucceeded(ctx, sc.ID, ci.ScanResult{ResultKey: "k"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.RecordScanBranch(ctx, sc.ID, "main"); !errors.Is(err, store.ErrNotFound) || branch() != "feature" {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/vigil-sec/vigil/ci"
 )
 
 // The queries of the server (package internal/server) beyond the scan life
@@ -19,7 +21,7 @@ func (d *DB) SetScanBranch(ctx context.Context, id, branch string) error {
 	if branch == "" {
 		return nil
 	}
-	if _, err := d.exec(ctx, "UPDATE scans SET branch = ? WHERE id = ? AND kind = ? AND branch IS NULL", branch, id, KindCommit); err != nil {
+	if _, err := d.exec(ctx, "UPDATE scans SET branch = ? WHERE id = ? AND kind = ? AND branch IS NULL", branch, id, ci.KindCommit); err != nil {
 		return fmt.Errorf("store: set branch of scan %q: %w", id, err)
 	}
 	return nil
@@ -27,7 +29,7 @@ func (d *DB) SetScanBranch(ctx context.Context, id, branch string) error {
 
 // FindCommitScan returns the (first, not a rescan) scan of the project's
 // commit, or ErrNotFound.
-func (d *DB) FindCommitScan(ctx context.Context, projectID, commit string) (Scan, error) {
+func (d *DB) FindCommitScan(ctx context.Context, projectID, commit string) (ci.Scan, error) {
 	commit = strings.ToLower(strings.TrimSpace(commit))
 	return d.oneScan(ctx, fmt.Sprintf("scan of commit %s", commit),
 		"SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ? AND rescan_of IS NULL", projectID, commit)
@@ -35,7 +37,7 @@ func (d *DB) FindCommitScan(ctx context.Context, projectID, commit string) (Scan
 
 // FindImageScan returns the (first, not a rescan) scan of the image
 // digest, or ErrNotFound.
-func (d *DB) FindImageScan(ctx context.Context, digest string) (Scan, error) {
+func (d *DB) FindImageScan(ctx context.Context, digest string) (ci.Scan, error) {
 	return d.oneScan(ctx, "scan of image "+digest,
 		"SELECT "+scanCols+" FROM scans WHERE image_digest = ? AND rescan_of IS NULL", strings.TrimSpace(digest))
 }
@@ -43,23 +45,23 @@ func (d *DB) FindImageScan(ctx context.Context, digest string) (Scan, error) {
 // LatestImageScanByRef returns the newest first scan (not a rescan) of an
 // image recorded with the reference (as given when it was enqueued), or
 // ErrNotFound.
-func (d *DB) LatestImageScanByRef(ctx context.Context, ref string) (Scan, error) {
+func (d *DB) LatestImageScanByRef(ctx context.Context, ref string) (ci.Scan, error) {
 	return d.oneScan(ctx, "scan of image "+ref,
-		"SELECT "+scanCols+" FROM scans WHERE image_ref = ? AND kind = ? AND rescan_of IS NULL ORDER BY id DESC LIMIT 1", ref, KindImage)
+		"SELECT "+scanCols+" FROM scans WHERE image_ref = ? AND kind = ? AND rescan_of IS NULL ORDER BY id DESC LIMIT 1", ref, ci.KindImage)
 }
 
 // LatestBranchScan returns the newest succeeded scan of the project
 // recorded for the branch, other than of commit exceptCommit, or
 // ErrNotFound. A rescan counts: the baseline of change gates then holds
 // what new rules found in old code, which no change introduced.
-func (d *DB) LatestBranchScan(ctx context.Context, projectID, branch, exceptCommit string) (Scan, error) {
+func (d *DB) LatestBranchScan(ctx context.Context, projectID, branch, exceptCommit string) (ci.Scan, error) {
 	return d.oneScan(ctx, "succeeded scan of branch "+branch,
 		"SELECT "+scanCols+` FROM scans WHERE project_id = ? AND branch = ? AND status = ? AND commit_sha <> ?
-		ORDER BY id DESC LIMIT 1`, projectID, branch, Succeeded, exceptCommit)
+		ORDER BY id DESC LIMIT 1`, projectID, branch, ci.ScanSucceeded, exceptCommit)
 }
 
 // CountScans returns how many scans have the status.
-func (d *DB) CountScans(ctx context.Context, status Status) (int, error) {
+func (d *DB) CountScans(ctx context.Context, status ci.ScanStatus) (int, error) {
 	var n int
 	if err := d.queryRow(ctx, "SELECT count(*) FROM scans WHERE status = ?", status).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count %s scans: %w", status, err)
@@ -81,13 +83,13 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-func (d *DB) oneScan(ctx context.Context, what, q string, args ...any) (Scan, error) {
+func (d *DB) oneScan(ctx context.Context, what, q string, args ...any) (ci.Scan, error) {
 	s, err := scanScan(d.queryRow(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Scan{}, fmt.Errorf("%s: %w", what, ErrNotFound)
+		return ci.Scan{}, fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	if err != nil {
-		return Scan{}, fmt.Errorf("store: %s: %w", what, err)
+		return ci.Scan{}, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return s, nil
 }

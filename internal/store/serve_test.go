@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -14,12 +15,12 @@ func TestServeLookups(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		p, err := db.CreateProject(ctx, store.Project{Name: "app", DefaultBranch: "main"})
+		p, err := db.CreateProject(ctx, ci.Project{Name: "app", DefaultBranch: "main"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c1, c2 := strings.Repeat("a", 40), strings.Repeat("b", 40)
-		s1, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: c1})
+		s1, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindCommit, ProjectID: p.ID, CommitSHA: c1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +39,7 @@ func TestServeLookups(t *testing.T) {
 		if _, err := db.MarkRunning(ctx, s1.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.MarkSucceeded(ctx, s1.ID, store.ScanResult{}); err != nil {
+		if _, err := db.MarkSucceeded(ctx, s1.ID, ci.ScanResult{}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := db.LatestBranchScan(ctx, p.ID, "main", c2)
@@ -53,7 +54,7 @@ func TestServeLookups(t *testing.T) {
 		}
 
 		dg := "sha256:" + strings.Repeat("c", 64)
-		img, _, err := db.EnqueueScan(ctx, store.NewScan{Kind: store.KindImage, ImageDigest: dg, ImageRef: "reg.example/app:1"})
+		img, _, err := db.EnqueueScan(ctx, ci.NewScan{Kind: ci.KindImage, ImageDigest: dg, ImageRef: "reg.example/app:1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +67,7 @@ func TestServeLookups(t *testing.T) {
 		if _, err := db.LatestImageScanByRef(ctx, "reg.example/app:2"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("LatestImageScanByRef of an unknown ref: %v", err)
 		}
-		if n, err := db.CountScans(ctx, store.Queued); err != nil || n != 1 {
+		if n, err := db.CountScans(ctx, ci.ScanQueued); err != nil || n != 1 {
 			t.Fatalf("CountScans(queued) = %d, %v; want 1", n, err)
 		}
 		if err := db.Ping(ctx); err != nil {

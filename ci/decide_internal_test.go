@@ -1,4 +1,4 @@
-package server
+package ci
 
 import (
 	"encoding/json"
@@ -7,13 +7,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/vigil-sec/vigil/ci"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
 )
 
 // TestGateSummaryDecidesLikeTheResult checks that the gate summary, once
-// stored and read back, gives ci.Evaluate the decision the full result
+// stored and read back, gives Evaluate the decision the full result
 // gives, for policies that use every part of it: thresholds, exclusions,
 // in-source suppressions, active and expired waivers, a baseline and
 // denied licenses.
@@ -42,22 +40,22 @@ func TestGateSummaryDecidesLikeTheResult(t *testing.T) {
 		}
 	}
 	day := func(d int) time.Time { return time.Date(2026, 6, d, 0, 0, 0, 0, time.UTC) }
-	policies := map[string]*ci.Policy{
-		"default": ci.DefaultPolicy(),
-		"strict with licenses": {FailOn: ci.Thresholds{Severity: scanner.LevelLow, Confidence: scanner.LevelLow},
-			Licenses: ci.LicensePolicy{Deny: []string{"GPL-3.0-only"}}},
-		"exclusions and waivers": {FailOn: ci.Thresholds{Severity: scanner.LevelMedium, Confidence: scanner.LevelLow},
-			Rules: ci.RuleFilter{Exclude: []string{"G304"}}, Paths: ci.PathFilter{Exclude: []string{"cmd/**"}},
-			Waivers: []ci.Waiver{
+	policies := map[string]*Policy{
+		"default": DefaultPolicy(),
+		"strict with licenses": {FailOn: Thresholds{Severity: scanner.LevelLow, Confidence: scanner.LevelLow},
+			Licenses: LicensePolicy{Deny: []string{"GPL-3.0-only"}}},
+		"exclusions and waivers": {FailOn: Thresholds{Severity: scanner.LevelMedium, Confidence: scanner.LevelLow},
+			Rules: RuleFilter{Exclude: []string{"G304"}}, Paths: PathFilter{Exclude: []string{"cmd/**"}},
+			Waivers: []Waiver{
 				{Rule: "G404", Reason: "r", Owner: "o", Expires: day(20)},
 				{Fingerprint: "f2", Reason: "r", Owner: "o", Expires: day(1)},
 			}},
-		"expired waiver": {FailOn: ci.Thresholds{Severity: scanner.LevelHigh, Confidence: scanner.LevelLow},
-			Waivers: []ci.Waiver{{Rule: "G404", Path: "*.go", Reason: "r", Owner: "o", Expires: day(14)}}},
+		"expired waiver": {FailOn: Thresholds{Severity: scanner.LevelHigh, Confidence: scanner.LevelLow},
+			Waivers: []Waiver{{Rule: "G404", Path: "*.go", Reason: "r", Owner: "o", Expires: day(14)}}},
 	}
 	for name, pol := range policies {
-		for _, base := range []*ci.Baseline{nil, ci.NewBaseline("f1", "f3")} {
-			want := ci.Evaluate(full(), pol, base, at)
+		for _, base := range []*Baseline{nil, NewBaseline("f1", "f3")} {
+			want := Evaluate(full(), pol, base, at)
 
 			b, err := json.Marshal(summarize(full()))
 			if err != nil {
@@ -67,10 +65,10 @@ func TestGateSummaryDecidesLikeTheResult(t *testing.T) {
 			if err := json.Unmarshal(b, &sum); err != nil {
 				t.Fatal(err)
 			}
-			got := ci.Evaluate(sum.result(), pol, base, at)
+			got := Evaluate(sum.result(), pol, base, at)
 			// A second evaluation of the same summary is not changed by
 			// the first (Evaluate changes what it is given).
-			again := ci.Evaluate(sum.result(), pol, base, at)
+			again := Evaluate(sum.result(), pol, base, at)
 			if diff := cmp.Diff(got, want); diff != "" {
 				t.Errorf("%s, baseline %v: decision from the summary (-got +want):\n%s", name, base != nil, diff)
 			}
@@ -85,10 +83,10 @@ func TestGateCacheDeadline(t *testing.T) {
 	t.Parallel()
 	c := newGateCache()
 	at := time.Date(2026, 6, 15, 23, 0, 0, 0, time.UTC)
-	k := gateKey{scan: "s1", state: store.GateState{PolicyVersion: 1}}
-	d := verdict{d: &ci.Decision{Decision: ci.Pass}}
+	k := gateKey{scan: "s1", state: GateState{PolicyVersion: 1}}
+	d := Verdict{Decision: &Decision{Decision: Pass}}
 	c.put(k, d, at.Add(time.Hour))
-	if got, ok := c.get(k, at); !ok || got.d != d.d {
+	if got, ok := c.get(k, at); !ok || got.Decision != d.Decision {
 		t.Errorf("get before the deadline: %v, %v", got, ok)
 	}
 	if _, ok := c.get(k, at.Add(time.Hour)); ok {
@@ -110,14 +108,14 @@ func TestGateCacheDeadline(t *testing.T) {
 func TestNameAPIWaivers(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
-	ws := []store.Waiver{{ID: "w-api", Rule: "G404", Owner: "o", Reason: "r", Expires: at.AddDate(0, 0, -2)}}
-	pol := &ci.Policy{FailOn: ci.Thresholds{Severity: scanner.LevelLow}, Waivers: []ci.Waiver{
+	ws := []ProjectWaiver{{ID: "w-api", Rule: "G404", Owner: "o", Reason: "r", Expires: at.AddDate(0, 0, -2)}}
+	pol := &Policy{FailOn: Thresholds{Severity: scanner.LevelLow}, Waivers: []Waiver{
 		{Rule: "G101", Owner: "o", Reason: "r", Expires: at.AddDate(0, 0, -1), Line: 7},
-		ciWaiver(ws[0]),
+		ws[0].Waiver(),
 	}}
 	pol.Source = "policy.yaml"
 	res := &scanner.Result{Findings: []scanner.Finding{{RuleID: "G404", Severity: scanner.LevelHigh, Confidence: scanner.LevelHigh, File: "a.go", Line: 1, Fingerprint: "f"}}}
-	d := ci.Evaluate(res, pol, nil, at)
+	d := Evaluate(res, pol, nil, at)
 	nameAPIWaivers(d, 1, ws)
 	var msgs []string
 	for _, r := range d.Reasons {

@@ -1,4 +1,4 @@
-package server
+package ci
 
 import (
 	"crypto/sha256"
@@ -9,13 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/vigil-sec/vigil/ci"
 )
 
-// repoPolicy is the policy file a commit carries (ci.RepoPolicyFile at its
+// repoPolicy is the policy file a commit carries (RepoPolicyFile at its
 // root), as the worker found it in the checkout. It is kept with the
-// scan (in its gate summary and its artifacts manifest): the file of a
+// scan (in its gate summary and its ScanArtifacts manifest): the file of a
 // commit never changes, so a decision cached under the scan's ID stays
 // right, and SHA256 records which file decided.
 type repoPolicy struct {
@@ -31,7 +29,7 @@ type repoPolicy struct {
 // symbolic link is refused rather than followed: it could point out of
 // the checkout, at a file of the server's.
 func readRepoPolicy(root string) *repoPolicy {
-	p := filepath.Join(root, ci.RepoPolicyFile)
+	p := filepath.Join(root, RepoPolicyFile)
 	st, err := os.Lstat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -42,20 +40,20 @@ func readRepoPolicy(root string) *repoPolicy {
 		return &repoPolicy{Present: true, Err: "is a symbolic link; the server reads a regular file only"}
 	case !st.Mode().IsRegular():
 		return &repoPolicy{Present: true, Err: "is not a regular file"}
-	case st.Size() > ci.MaxPolicySize:
-		return &repoPolicy{Present: true, Err: fmt.Sprintf("is larger than %d bytes", ci.MaxPolicySize)}
+	case st.Size() > MaxPolicySize:
+		return &repoPolicy{Present: true, Err: fmt.Sprintf("is larger than %d bytes", MaxPolicySize)}
 	}
 	f, err := os.Open(p)
 	if err != nil {
 		return &repoPolicy{Present: true, Err: "cannot be read"}
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, ci.MaxPolicySize+1))
+	b, err := io.ReadAll(io.LimitReader(f, MaxPolicySize+1))
 	switch {
 	case err != nil:
 		return &repoPolicy{Present: true, Err: "cannot be read"}
-	case len(b) > ci.MaxPolicySize:
-		return &repoPolicy{Present: true, Err: fmt.Sprintf("is larger than %d bytes", ci.MaxPolicySize)}
+	case len(b) > MaxPolicySize:
+		return &repoPolicy{Present: true, Err: fmt.Sprintf("is larger than %d bytes", MaxPolicySize)}
 	}
 	sum := sha256.Sum256(b)
 	return &repoPolicy{Present: true, SHA256: hex.EncodeToString(sum[:]), Body: string(b)}
@@ -63,18 +61,18 @@ func readRepoPolicy(root string) *repoPolicy {
 
 // repoPolicyName names the file of a commit in messages.
 func repoPolicyName(commit string) string {
-	return ci.RepoPolicyFile + " at " + commit
+	return RepoPolicyFile + " at " + commit
 }
 
 // parse returns the repository's policy, nil when the commit has none.
-// A file that cannot be used is a *ci.PolicyError naming it.
-func (rp *repoPolicy) parse(commit string) (*ci.Policy, error) {
+// A file that cannot be used is a *PolicyError naming it.
+func (rp *repoPolicy) parse(commit string) (*Policy, error) {
 	if rp == nil || !rp.Present {
 		return nil, nil
 	}
 	name := repoPolicyName(commit)
 	if rp.Err != "" {
-		return nil, &ci.PolicyError{File: name, Msg: rp.Err}
+		return nil, &PolicyError{File: name, Msg: rp.Err}
 	}
-	return ci.ParsePolicy(name, []byte(rp.Body))
+	return ParsePolicy(name, []byte(rp.Body))
 }

@@ -1,4 +1,4 @@
-package server
+package ci
 
 import (
 	"bytes"
@@ -12,17 +12,15 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/vigil-sec/vigil/internal/jobs"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/format"
 	"github.com/vigil-sec/vigil/scanner/image"
 )
 
-// artifacts is the manifest blob a succeeded scan's ResultKey names: the
+// ScanArtifacts is the manifest blob a succeeded scan's ResultKey names: the
 // blob keys of its reports. SBOM documents are written at scan time, as
 // only then does the engine's full document exist.
-type artifacts struct {
+type ScanArtifacts struct {
 	Result    string `json:"result"` // Vigil JSON, without a gate decision
 	SARIF     string `json:"sarif,omitempty"`
 	CycloneDX string `json:"cyclonedx,omitempty"`
@@ -37,19 +35,19 @@ type artifacts struct {
 // results are never written twice. Bad input (an unknown commit, an image
 // no engine applies to) fails the scan at once; other errors are retried
 // by the queue, and the last attempt's failure is recorded.
-func (s *Server) RunScan(ctx context.Context, scanID string) error {
-	sc, err := s.db.GetScan(ctx, scanID)
-	if errors.Is(err, store.ErrNotFound) {
-		return jobs.Permanent(err)
+func (s *Service) RunScan(ctx context.Context, scanID string) error {
+	sc, err := s.store.GetScan(ctx, scanID)
+	if errors.Is(err, ErrNotFound) {
+		return permanent(err)
 	}
 	if err != nil {
 		return err
 	}
-	if sc.Status == store.Succeeded {
+	if sc.Status == ScanSucceeded {
 		return nil
 	}
-	sc, err = s.db.MarkRunning(ctx, scanID)
-	if errors.Is(err, store.ErrConflict) {
+	sc, err = s.store.MarkRunning(ctx, scanID)
+	if errors.Is(err, ErrConflict) {
 		return nil // it succeeded meanwhile
 	}
 	if err != nil {
@@ -61,7 +59,7 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 		log = log.With(slog.String("rescan_of", rescanOf))
 	}
 	log.InfoContext(ctx, "scan started", slog.String("kind", string(sc.Kind)))
-	s.queueCommitStatus(ctx, log, sc, jobs.StatusStarted)
+	s.queueCommitStatus(ctx, log, sc, StatusStarted)
 	if s.scanDelay > 0 {
 		select {
 		case <-time.After(s.scanDelay):
@@ -83,34 +81,28 @@ func (s *Server) RunScan(ctx context.Context, scanID string) error {
 	for _, e := range res.Engines {
 		versions[e.ID] = e.Version
 		timings[e.ID] = time.Duration(e.Seconds * float64(time.Second))
-		s.metrics.engineSeconds.WithLabelValues(e.ID).Observe(e.Seconds)
+		s.metrics.EngineSeconds(e.ID, e.Seconds)
 	}
 	if err := s.recordResult(ctx, sc, rescanOf, res, repo); err != nil { // gate summary, tracked findings
 		return s.scanFailed(ctx, log, sc, err)
 	}
-	if _, err := s.db.MarkSucceeded(ctx, scanID, store.ScanResult{ResultKey: arts, EngineVersions: versions, Timings: timings}); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+	if _, err := s.store.MarkSucceeded(ctx, scanID, ScanResult{ResultKey: arts, EngineVersions: versions, Timings: timings}); err != nil {
+		if errors.Is(err, ErrConflict) {
 			return nil
 		}
 		return err
 	}
 	log.InfoContext(ctx, "scan succeeded", slog.Int("findings", len(res.Findings)))
-	s.queueCommitStatus(ctx, log, sc, jobs.StatusFinished)
+	s.queueCommitStatus(ctx, log, sc, StatusFinished)
 	if rescanOf != "" {
 		s.rescanFinished(ctx, log, sc.Kind, rescanOf, res)
 	}
 	return nil
 }
 
-// TestScanDelayEnv names an environment variable for tests only: a Go
-// duration that every scan attempt waits, once marked running, before it
-// starts work, so that a test can kill the process in the middle of a
-// scan. Never set it in production.
-const TestScanDelayEnv = "VIGIL_TEST_SCAN_DELAY"
-
 // scan checks out or resolves the target and runs the engines. For a
 // commit it also returns the policy file the commit carries.
-func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[string]time.Duration, *repoPolicy, error) {
+func (s *Service) scan(ctx context.Context, sc Scan) (*scanner.Result, map[string]time.Duration, *repoPolicy, error) {
 	timings := map[string]time.Duration{}
 	cache := s.scanCache(s.log.With(slog.String("scan", sc.ID)))
 	var (
@@ -118,8 +110,8 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 		repo *repoPolicy
 	)
 	switch sc.Kind {
-	case store.KindCommit:
-		p, err := s.db.GetProject(ctx, sc.ProjectID)
+	case KindCommit:
+		p, err := s.store.GetProject(ctx, sc.ProjectID)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -131,13 +123,13 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 		// gets a checkout, to read it.
 		if sc.RescanOf != "" {
 			if first := s.firstRepoPolicy(ctx, sc.RescanOf); first != nil {
-				if res, ok := cachedCommitScan(ctx, s.gitPolicy(), cache, s.engines, p.RepoURL, sc.CommitSHA); ok {
+				if res, ok := cachedCommitScan(ctx, s.git, cache, s.engines, p.RepoURL, sc.CommitSHA); ok {
 					timings["checkout"] = time.Since(start)
 					return res, timings, first, nil
 				}
 			}
 		}
-		ws, err := s.gitPolicy().Checkout(ctx, p.RepoURL, sc.CommitSHA)
+		ws, err := s.git.Checkout(ctx, p.RepoURL, sc.CommitSHA)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -150,13 +142,13 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 				return nil, nil, nil, err
 			}
 		}
-	case store.KindImage:
+	case KindImage:
 		ref, err := digestRef(sc.ImageRef, sc.ImageDigest)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		start := time.Now()
-		if t, err = image.Resolve(ctx, ref, s.imageOptions(ref)); err != nil {
+		if t, err = image.Resolve(ctx, ref, s.ImageOptions(ref)); err != nil {
 			return nil, nil, nil, err
 		}
 		timings["pull"] = time.Since(start)
@@ -179,7 +171,7 @@ func (s *Server) scan(ctx context.Context, sc store.Scan) (*scanner.Result, map[
 // commitBranch): the default branch only when its head reaches the
 // commit. A repository that cannot say records no branch, which is never
 // the default one.
-func (s *Server) recordBranch(ctx context.Context, sc store.Scan, p store.Project, dir string) error {
+func (s *Service) recordBranch(ctx context.Context, sc Scan, p Project, dir string) error {
 	branch, err := commitBranch(ctx, dir, sc.CommitSHA, p.DefaultBranch)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -188,14 +180,14 @@ func (s *Server) recordBranch(ctx context.Context, sc store.Scan, p store.Projec
 		s.log.WarnContext(ctx, "the commit's branch could not be found; none recorded", slog.String("scan", sc.ID), slog.Any("error", err))
 		branch = ""
 	}
-	return s.db.RecordScanBranch(ctx, sc.ID, branch)
+	return s.store.RecordScanBranch(ctx, sc.ID, branch)
 }
 
 // firstRepoPolicy is the policy file a succeeded first scan kept, nil if
 // it kept none (or cannot be read).
-func (s *Server) firstRepoPolicy(ctx context.Context, firstID string) *repoPolicy {
-	first, err := s.db.GetScan(ctx, firstID)
-	if err != nil || first.Status != store.Succeeded {
+func (s *Service) firstRepoPolicy(ctx context.Context, firstID string) *repoPolicy {
+	first, err := s.store.GetScan(ctx, firstID)
+	if err != nil || first.Status != ScanSucceeded {
 		return nil
 	}
 	sum, err := s.gateSummary(ctx, first)
@@ -215,13 +207,13 @@ func digestRef(ref, digest string) (string, error) {
 	return r.Context().Digest(digest).String(), nil
 }
 
-// imageOptions allows plain HTTP for the configured insecure registries,
+// ImageOptions allows plain HTTP for the configured insecure registries,
 // and dials registries through the outbound policy.
-func (s *Server) imageOptions(ref string) image.Options {
-	opts := image.Options{Transport: s.registryTransport}
+func (s *Service) ImageOptions(ref string) image.Options {
+	opts := image.Options{Transport: s.registries.Transport}
 	if r, err := name.ParseReference(ref); err == nil {
 		host := r.Context().RegistryStr()
-		for _, h := range s.cfg.InsecureRegistries {
+		for _, h := range s.registries.Insecure {
 			if strings.EqualFold(h, host) {
 				opts.Insecure = true
 			}
@@ -231,7 +223,7 @@ func (s *Server) imageOptions(ref string) image.Options {
 }
 
 // writeArtifacts stores the reports and returns the key of their manifest.
-func (s *Server) writeArtifacts(ctx context.Context, res *scanner.Result, repo *repoPolicy) (string, error) {
+func (s *Service) writeArtifacts(ctx context.Context, res *scanner.Result, repo *repoPolicy) (string, error) {
 	put := func(f format.Format) (string, error) {
 		var buf bytes.Buffer
 		if err := format.Write(&buf, f, res, nil); err != nil {
@@ -241,7 +233,7 @@ func (s *Server) writeArtifacts(ctx context.Context, res *scanner.Result, repo *
 		return key, err
 	}
 	var (
-		a   = artifacts{RepoPolicy: repo}
+		a   = ScanArtifacts{RepoPolicy: repo}
 		err error
 	)
 	if a.Result, err = put(format.JSON); err != nil {
@@ -268,49 +260,49 @@ func (s *Server) writeArtifacts(ctx context.Context, res *scanner.Result, repo *
 
 // scanFailed records a failure when it is final (bad input, or the last
 // attempt) and tells the queue whether to retry.
-func (s *Server) scanFailed(ctx context.Context, log *slog.Logger, sc store.Scan, err error) error {
+func (s *Service) scanFailed(ctx context.Context, log *slog.Logger, sc Scan, err error) error {
 	if ctx.Err() != nil {
 		// Shutting down or timed out: the queue runs the job again.
 		log.WarnContext(ctx, "scan interrupted", slog.Any("error", err))
 		return err
 	}
-	permanent := errors.Is(err, scanner.ErrUsage) || errors.Is(err, store.ErrNotFound)
-	attempt, maxAttempts := jobs.Attempt(ctx)
-	if !permanent && attempt < maxAttempts {
+	final := errors.Is(err, scanner.ErrUsage) || errors.Is(err, ErrNotFound)
+	attempt, maxAttempts := Attempt(ctx)
+	if !final && attempt < maxAttempts {
 		log.WarnContext(ctx, "scan attempt failed; it will be retried", slog.Any("error", err))
 		return err
 	}
 	log.ErrorContext(ctx, "scan failed", slog.Any("error", err))
-	if _, merr := s.db.MarkFailed(context.WithoutCancel(ctx), sc.ID, failureReason(sc, err)); merr != nil && !errors.Is(merr, store.ErrConflict) {
+	if _, merr := s.store.MarkFailed(context.WithoutCancel(ctx), sc.ID, failureReason(sc, err)); merr != nil && !errors.Is(merr, ErrConflict) {
 		return errors.Join(err, merr)
 	}
-	s.queueCommitStatus(ctx, log, sc, jobs.StatusFinished)
-	return jobs.Permanent(err)
+	s.queueCommitStatus(ctx, log, sc, StatusFinished)
+	return permanent(err)
 }
 
 // failureReason says why a scan failed in words safe for API users: the
 // messages of usage errors were written for them; others may hold paths
 // and internals, which stay in the server log.
-func failureReason(sc store.Scan, err error) string {
+func failureReason(sc Scan, err error) string {
 	var ee *scanner.EngineError
 	switch {
 	case errors.Is(err, scanner.ErrUsage):
 		return scanner.UsageMessage(err)
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		return "the scan's project no longer exists"
 	case errors.As(err, &ee):
 		return fmt.Sprintf("the %s engine failed on this target; the server log has the details", ee.Engine)
-	case sc.Kind == store.KindImage:
+	case sc.Kind == KindImage:
 		return "the image could not be read from its registry; the server log has the details"
-	case sc.Kind == store.KindCommit:
+	case sc.Kind == KindCommit:
 		return "the commit could not be checked out or scanned; the server log has the details"
 	}
 	return "the scan failed; the server log has the details"
 }
 
-// loadArtifacts reads a succeeded scan's manifest.
-func (s *Server) loadArtifacts(ctx context.Context, sc store.Scan) (artifacts, error) {
-	var a artifacts
+// Artifacts reads a succeeded scan's manifest.
+func (s *Service) Artifacts(ctx context.Context, sc Scan) (ScanArtifacts, error) {
+	var a ScanArtifacts
 	if sc.ResultKey == "" {
 		return a, fmt.Errorf("scan %s has no result", sc.ID)
 	}
@@ -320,22 +312,22 @@ func (s *Server) loadArtifacts(ctx context.Context, sc store.Scan) (artifacts, e
 	}
 	defer rc.Close()
 	if err := json.NewDecoder(rc).Decode(&a); err != nil {
-		return a, fmt.Errorf("scan %s: bad artifacts manifest: %w", sc.ID, err)
+		return a, fmt.Errorf("scan %s: bad ScanArtifacts manifest: %w", sc.ID, err)
 	}
 	return a, nil
 }
 
-// loadResult reads a succeeded scan's result.
-func (s *Server) loadResult(ctx context.Context, sc store.Scan) (*scanner.Result, error) {
-	a, err := s.loadArtifacts(ctx, sc)
+// Result reads a succeeded scan's result.
+func (s *Service) Result(ctx context.Context, sc Scan) (*scanner.Result, error) {
+	a, err := s.Artifacts(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
-	return s.resultOf(ctx, sc, a)
+	return s.ResultOf(ctx, sc, a)
 }
 
-// resultOf reads the result that a scan's artifacts manifest names.
-func (s *Server) resultOf(ctx context.Context, sc store.Scan, a artifacts) (*scanner.Result, error) {
+// ResultOf reads the result that a scan's ScanArtifacts manifest names.
+func (s *Service) ResultOf(ctx context.Context, sc Scan, a ScanArtifacts) (*scanner.Result, error) {
 	rc, err := s.blobs.Open(ctx, a.Result)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package server
+package ci
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/scanner"
 )
 
@@ -35,13 +34,13 @@ func TestReadRepoPolicy(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, true, "not a regular file"},
-		{"too large", func(t *testing.T, p string) { write(t, p, "#"+strings.Repeat("x", ci.MaxPolicySize)+"\n") }, true, "larger than"},
+		{"too large", func(t *testing.T, p string) { write(t, p, "#"+strings.Repeat("x", MaxPolicySize)+"\n") }, true, "larger than"},
 		{"malformed", func(t *testing.T, p string) { write(t, p, "fail_on: [\n") }, true, "invalid YAML"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
-			tt.make(t, filepath.Join(root, ci.RepoPolicyFile))
+			tt.make(t, filepath.Join(root, RepoPolicyFile))
 			rp := readRepoPolicy(root)
 			if rp.Present != tt.present {
 				t.Errorf("present = %v, want %v", rp.Present, tt.present)
@@ -51,7 +50,7 @@ func TestReadRepoPolicy(t *testing.T) {
 			case tt.wantErr == "" && err != nil:
 				t.Errorf("parse: %v", err)
 			case tt.wantErr != "":
-				var pe *ci.PolicyError
+				var pe *PolicyError
 				if !errors.As(err, &pe) || !errors.Is(err, scanner.ErrUsage) || !strings.Contains(err.Error(), tt.wantErr) || pe.File != ".vigil.yaml at abc123" {
 					t.Errorf("parse error %v, want a PolicyError on .vigil.yaml at abc123 saying %q", err, tt.wantErr)
 				}

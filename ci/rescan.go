@@ -1,4 +1,4 @@
-package server
+package ci
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil-sec/vigil/internal/jobs"
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -30,50 +28,53 @@ import (
 
 const rescanPrefix = "rescan:"
 
-// scheduleRescans adds the periodic job of every project with a schedule.
-func (s *Server) scheduleRescans(ctx context.Context) error {
-	ps, err := s.db.ListProjects(ctx)
+// RescanJob names the periodic job of a project's scheduled rescans.
+func RescanJob(projectID string) string { return rescanPrefix + projectID }
+
+// ScheduleRescans adds the periodic job of every project with a schedule.
+func (s *Service) ScheduleRescans(ctx context.Context) error {
+	ps, err := s.store.ListProjects(ctx)
 	if err != nil {
-		return fmt.Errorf("server: schedule rescans: %w", err)
+		return fmt.Errorf("ci: schedule rescans: %w", err)
 	}
 	for _, p := range ps {
-		if err := s.scheduleRescan(p); err != nil {
+		if err := s.ScheduleRescan(p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// scheduleRescan adds (or replaces) the project's periodic rescan; a
+// ScheduleRescan adds (or replaces) the project's periodic rescan; a
 // project without a schedule has none.
-func (s *Server) scheduleRescan(p store.Project) error {
-	name := rescanPrefix + p.ID
+func (s *Service) ScheduleRescan(p Project) error {
+	name := RescanJob(p.ID)
 	if p.Schedule == "" {
 		s.queue.RemovePeriodic(name)
 		return nil
 	}
-	sched, err := jobs.ParseSchedule(p.Schedule)
-	if err != nil {
+	err := s.queue.AddPeriodic(name, p.Schedule)
+	if errors.Is(err, ErrInvalid) {
 		// Validated when stored; a bad one must not stop the server.
 		s.log.Error("project schedule does not parse; no rescans", slog.String("project", p.Name), slog.Any("error", err))
 		return nil
 	}
-	if err := s.queue.AddPeriodic(jobs.Periodic{Name: name, Schedule: sched}); err != nil {
-		return fmt.Errorf("server: schedule rescans of %s: %w", p.Name, err)
+	if err != nil {
+		return fmt.Errorf("ci: schedule rescans of %s: %w", p.Name, err)
 	}
 	return nil
 }
 
 // RunPeriodic runs a periodic job: it is the job queue's periodic runner.
-func (s *Server) RunPeriodic(ctx context.Context, name string) error {
+func (s *Service) RunPeriodic(ctx context.Context, name string) error {
 	id, ok := strings.CutPrefix(name, rescanPrefix)
 	if !ok {
-		return jobs.Permanent(fmt.Errorf("unknown periodic job %q", name))
+		return permanent(fmt.Errorf("unknown periodic job %q", name))
 	}
-	p, err := s.db.GetProject(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	p, err := s.store.GetProject(ctx, id)
+	if errors.Is(err, ErrNotFound) {
 		s.queue.RemovePeriodic(name)
-		return jobs.Permanent(err)
+		return permanent(err)
 	}
 	if err != nil {
 		return err
@@ -83,18 +84,18 @@ func (s *Server) RunPeriodic(ctx context.Context, name string) error {
 
 // rescanProject queues the rescans of a project: its default branch head
 // (a first scan if that commit was never scanned) and its recent images.
-func (s *Server) rescanProject(ctx context.Context, p store.Project) error {
+func (s *Service) rescanProject(ctx context.Context, p Project) error {
 	log := s.log.With(slog.String("project", p.Name))
 	var errs []error
-	commit, err := headCommit(ctx, s.gitPolicy(), p.RepoURL, p.DefaultBranch)
+	commit, err := headCommit(ctx, s.git, p.RepoURL, p.DefaultBranch)
 	if err != nil {
 		log.WarnContext(ctx, "rescan: default branch head not found", slog.String("branch", p.DefaultBranch), slog.Any("error", err))
 		errs = append(errs, err)
 	} else {
-		first, err := s.db.FindCommitScan(ctx, p.ID, commit)
+		first, err := s.store.FindCommitScan(ctx, p.ID, commit)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			_, _, err = s.enqueue(ctx, store.NewScan{Kind: store.KindCommit, ProjectID: p.ID, CommitSHA: commit})
+		case errors.Is(err, ErrNotFound):
+			_, _, err = s.Enqueue(ctx, NewScan{Kind: KindCommit, ProjectID: p.ID, CommitSHA: commit})
 			errs = append(errs, err)
 		case err != nil:
 			errs = append(errs, err)
@@ -102,7 +103,7 @@ func (s *Server) rescanProject(ctx context.Context, p store.Project) error {
 			errs = append(errs, s.rescan(ctx, log, first))
 		}
 	}
-	imgs, err := s.db.RecentImageScans(ctx, p.ID, time.Now().AddDate(0, 0, -s.cfg.RescanDays))
+	imgs, err := s.store.RecentImageScans(ctx, p.ID, time.Now().AddDate(0, 0, -s.rescanDays))
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
@@ -114,15 +115,15 @@ func (s *Server) rescanProject(ctx context.Context, p store.Project) error {
 
 // rescan queues a rescan of a finished first scan; an unfinished one is
 // left alone (it will scan with today's rules anyway).
-func (s *Server) rescan(ctx context.Context, log *slog.Logger, first store.Scan) error {
-	if first.Status == store.Queued || first.Status == store.Running {
+func (s *Service) rescan(ctx context.Context, log *slog.Logger, first Scan) error {
+	if first.Status == ScanQueued || first.Status == ScanRunning {
 		return nil
 	}
-	sc, created, err := s.db.EnqueueRescan(ctx, first)
+	sc, created, err := s.store.EnqueueRescan(ctx, first)
 	if err != nil {
 		return err
 	}
-	if sc.Status == store.Queued {
+	if sc.Status == ScanQueued {
 		if _, err := s.queue.InsertScan(ctx, sc.ID); err != nil {
 			return err
 		}
@@ -135,15 +136,15 @@ func (s *Server) rescan(ctx context.Context, log *slog.Logger, first store.Scan)
 
 // rescanFinished says, in the log and the metrics, whether a succeeded
 // rescan found what its first scan had not.
-func (s *Server) rescanFinished(ctx context.Context, log *slog.Logger, kind store.ScanKind, firstID string, res *scanner.Result) {
-	first, err := s.db.GetScan(ctx, firstID)
+func (s *Service) rescanFinished(ctx context.Context, log *slog.Logger, kind ScanKind, firstID string, res *scanner.Result) {
+	first, err := s.store.GetScan(ctx, firstID)
 	var old *scanner.Result
-	if err == nil && first.Status == store.Succeeded {
-		old, err = s.loadResult(ctx, first)
+	if err == nil && first.Status == ScanSucceeded {
+		old, err = s.Result(ctx, first)
 	}
 	if err != nil || old == nil {
 		log.InfoContext(ctx, "rescan finished; the first scan has no result to compare with", slog.Int("findings", len(res.Findings)))
-		s.metrics.rescans.WithLabelValues(string(kind), "new_findings").Inc()
+		s.metrics.Rescan(kind, "new_findings")
 		return
 	}
 	seen := map[string]bool{}
@@ -157,11 +158,11 @@ func (s *Server) rescanFinished(ctx context.Context, log *slog.Logger, kind stor
 		}
 	}
 	if len(fresh) == 0 {
-		s.metrics.rescans.WithLabelValues(string(kind), "unchanged").Inc()
+		s.metrics.Rescan(kind, "unchanged")
 		log.InfoContext(ctx, "rescan finished: nothing new", slog.Int("findings", len(res.Findings)))
 		return
 	}
-	s.metrics.rescans.WithLabelValues(string(kind), "new_findings").Inc()
+	s.metrics.Rescan(kind, "new_findings")
 	log.WarnContext(ctx, "rescan found what the first scan had not", slog.Int("new_findings", len(fresh)), slog.Any("new", fresh))
 }
 
@@ -184,27 +185,4 @@ func headCommit(ctx context.Context, p *source.Policy, repoURL, branch string) (
 		}
 	}
 	return "", fmt.Errorf("branch %s not found", branch)
-}
-
-// reclaim makes the scans a dead process left running run again now (see
-// Config.ReclaimOnStart).
-func (s *Server) reclaim(ctx context.Context) error {
-	got, err := s.queue.Reclaim(ctx, time.Now())
-	if err != nil {
-		return fmt.Errorf("server: %w", err)
-	}
-	var ids []string
-	for _, r := range got {
-		if r.ScanID != "" {
-			ids = append(ids, r.ScanID)
-		}
-	}
-	n, err := s.db.RequeueRunning(ctx, ids...)
-	if err != nil {
-		return fmt.Errorf("server: %w", err)
-	}
-	if len(got) > 0 {
-		s.log.WarnContext(ctx, "reclaimed jobs a stopped process left running", slog.Int("jobs", len(got)), slog.Int("scans", n))
-	}
-	return nil
 }

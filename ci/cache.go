@@ -1,4 +1,4 @@
-package server
+package ci
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -21,12 +20,16 @@ import (
 // rescan of an unchanged commit or image digest, on any worker, reads the
 // first scan's outputs instead of running the engines again.
 type scanCache struct {
-	c   *store.ScanCache
+	c   ScanCache
 	log *slog.Logger
 }
 
-func (s *Server) scanCache(log *slog.Logger) scanner.Cache {
-	return &scanCache{c: store.NewScanCache(s.db, s.blobs), log: log}
+// scanCache is Config.Cache logging to log; nil without one.
+func (s *Service) scanCache(log *slog.Logger) scanner.Cache {
+	if s.cache == nil {
+		return nil
+	}
+	return &scanCache{c: s.cache, log: log}
 }
 
 // Get treats a cache that cannot be read as a miss, and says so in the log.
