@@ -25,6 +25,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-sec/vigil/internal/tooltest"
 	"github.com/vigil-sec/vigil/reports/attest"
 )
 
@@ -494,11 +495,7 @@ func opensslEnvelope(t *testing.T, s *attest.Signer, body []byte) *attest.Envelo
 
 func needOpenSSL(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl is not installed (apt-get install openssl; .ci/run installs it)")
-	}
-	return path
+	return tooltest.Need(t, "openssl", "openssl")
 }
 
 func write(t *testing.T, dir, name string, data []byte) {

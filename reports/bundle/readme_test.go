@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-sec/vigil/internal/tooltest"
 	"github.com/vigil-sec/vigil/reports/attest"
 	"github.com/vigil-sec/vigil/reports/bundle"
 )
@@ -76,9 +77,8 @@ func run(t *testing.T, dir, script string, env ...string) (string, error) {
 // matches; a changed file and a changed payload are caught.
 func TestOpenSSLFollowsREADME(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl is not installed (apt-get install openssl; .ci/run installs it)")
-	}
+	tooltest.Need(t, "openssl", "openssl")
+	tooltest.Need(t, "sha256sum", "coreutils")
 	f := setup(t)
 	folder, readme := readmeSetup(t, f)
 	script := section(t, readme, "3. With OpenSSL only")
