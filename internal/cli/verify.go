@@ -129,19 +129,13 @@ func nameAndID(name, id string) string {
 
 func describeScan(s attest.Scan) string {
 	t := s.Target
-	what := t.Repository
-	if t.Project != "" {
-		what = t.Project + " " + what
-	}
-	switch t.Kind {
-	case attest.TargetCommit:
-		what += " commit " + t.Commit
-	case attest.TargetImage:
-		what += "@" + t.Digest
+	what := strings.TrimSpace(t.Project + " " + t.Repository + " commit " + t.Commit)
+	if t.Kind == attest.TargetImage {
+		what = t.Image + "@" + t.Digest
 	}
 	engines := make([]string, 0, len(s.Engines))
 	for _, e := range s.Engines {
 		engines = append(engines, e.ID+" "+e.Version)
 	}
-	return fmt.Sprintf("%s (%s) finished %s", strings.TrimSpace(what), strings.Join(engines, ", "), s.FinishedAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s (%s) finished %s", what, strings.Join(engines, ", "), s.FinishedAt.UTC().Format(time.RFC3339))
 }

@@ -26,7 +26,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-sec/vigil/internal/tooltest"
+	"github.com/vigil-sec/vigil/reports"
 	"github.com/vigil-sec/vigil/reports/attest"
+	"github.com/vigil-sec/vigil/scanner"
 )
 
 // privatePEM holds the PKCS#8 PEM of the keys newSigner made, by key ID.
@@ -448,6 +450,38 @@ func TestAuditReportValidate(t *testing.T) {
 		if err := r.Validate(); err == nil {
 			t.Errorf("%s: Validate = nil", name)
 		}
+	}
+}
+
+func TestNewAuditReport(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rel := &reports.Release{
+		ProductID: "p1", ProductName: "Product One", Version: "2.0", Created: at,
+		Scans: []reports.ReleaseScan{
+			{Image: "registry.example.com/app:2.0", Digest: "sha256:" + strings.Repeat("b", 64), PolicyVersion: "1",
+				Result: &scanner.Result{StartedAt: at.Add(-time.Hour), FinishedAt: at, Engines: []scanner.EngineRun{{ID: "sbom", Version: "v1.57.1", Seconds: 3}}}},
+			{Project: "api", Repository: "https://git.example.com/api.git", Commit: strings.Repeat("a", 40), PolicyVersion: "4",
+				Result: &scanner.Result{StartedAt: at.Add(-2 * time.Hour), FinishedAt: at.Add(-time.Hour), Engines: []scanner.EngineRun{{ID: "sast", Version: "v2.30.0"}}}},
+		},
+	}
+	got := attest.NewAuditReport(rel, reports.Recipient{TenantID: "t1", TenantName: "ACME", Ticket: "1042"})
+	want := &attest.AuditReport{
+		Release:   attest.Release{Product: "p1", ProductName: "Product One", Version: "2.0", ReleasedAt: at},
+		Recipient: attest.Recipient{Tenant: "t1", Name: "ACME"},
+		Ticket:    "1042",
+		Scans: []attest.Scan{ // repositories first, as every document lists them
+			{Target: attest.Target{Kind: attest.TargetCommit, Project: "api", Repository: "https://git.example.com/api.git", Commit: strings.Repeat("a", 40)},
+				Engines: []attest.Engine{{ID: "sast", Version: "v2.30.0"}}, PolicyVersion: "4", StartedAt: at.Add(-2 * time.Hour), FinishedAt: at.Add(-time.Hour)},
+			{Target: attest.Target{Kind: attest.TargetImage, Image: "registry.example.com/app:2.0", Digest: "sha256:" + strings.Repeat("b", 64)},
+				Engines: []attest.Engine{{ID: "sbom", Version: "v1.57.1"}}, PolicyVersion: "1", StartedAt: at.Add(-time.Hour), FinishedAt: at},
+		},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("NewAuditReport (-got +want):\n%s", diff)
+	}
+	if err := got.Validate(); err != nil {
+		t.Error(err)
 	}
 }
 

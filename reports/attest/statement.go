@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/strictjson"
+	"github.com/vigil-sec/vigil/reports"
 )
 
 // The type URIs of the layers.
@@ -165,8 +166,9 @@ type Scan struct {
 type Target struct {
 	Kind       string `json:"kind"`
 	Project    string `json:"project,omitempty"`
-	Repository string `json:"repository,omitempty"` // git remote or image repository
+	Repository string `json:"repository,omitempty"` // the git remote
 	Commit     string `json:"commit,omitempty"`
+	Image      string `json:"image,omitempty"`  // the image reference as named
 	Digest     string `json:"digest,omitempty"` // the image's digest, "sha256:…"
 }
 
@@ -212,5 +214,34 @@ func (r AuditReport) UTC() AuditReport {
 		scans[i] = s
 	}
 	r.Scans = scans
+	return r
+}
+
+// NewAuditReport is the predicate of a bundle of the release for the
+// recipient: its scans in the order every document lists them, each with
+// its engines and times from its result. SigningKeyID is left for the
+// signer (bundle.Build sets it).
+func NewAuditReport(rel *reports.Release, to reports.Recipient) *AuditReport {
+	r := &AuditReport{
+		Release:   Release{Product: rel.ProductID, ProductName: rel.ProductName, Version: rel.Version, ReleasedAt: rel.Created},
+		Recipient: Recipient{Tenant: to.TenantID, Name: to.TenantName},
+		Ticket:    to.Ticket,
+		Scans:     []Scan{},
+	}
+	for _, s := range rel.SortedScans() {
+		scan := Scan{PolicyVersion: s.PolicyVersion, Engines: []Engine{}}
+		if s.IsImage() {
+			scan.Target = Target{Kind: TargetImage, Image: s.Image, Digest: s.Digest}
+		} else {
+			scan.Target = Target{Kind: TargetCommit, Project: s.Project, Repository: s.Repository, Commit: s.Commit}
+		}
+		if res := s.Result; res != nil {
+			scan.StartedAt, scan.FinishedAt = res.StartedAt, res.FinishedAt
+			for _, e := range res.Engines {
+				scan.Engines = append(scan.Engines, Engine{ID: e.ID, Version: e.Version})
+			}
+		}
+		r.Scans = append(r.Scans, scan)
+	}
 	return r
 }

@@ -42,7 +42,7 @@ func setup(t *testing.T) *fixture {
 			Scans: []attest.Scan{
 				{Target: attest.Target{Kind: attest.TargetCommit, Project: "app", Repository: "https://git.example.com/app.git", Commit: strings.Repeat("c", 40)},
 					Engines: []attest.Engine{{ID: "sast", Version: "v2.30.0"}}, StartedAt: at.Add(-time.Hour), FinishedAt: at.Add(-time.Minute)},
-				{Target: attest.Target{Kind: attest.TargetImage, Repository: "registry.example.com/app", Digest: "sha256:" + strings.Repeat("d", 64)},
+				{Target: attest.Target{Kind: attest.TargetImage, Image: "registry.example.com/app:1.4.0", Digest: "sha256:" + strings.Repeat("d", 64)},
 					Engines: []attest.Engine{{ID: "sbom", Version: "v1.57.1"}}, StartedAt: at.Add(-time.Hour), FinishedAt: at.Add(-time.Minute)},
 			},
 		},
