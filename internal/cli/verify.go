@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-sec/vigil/ci/gateclient"
 	"github.com/vigil-sec/vigil/reports/attest"
 	"github.com/vigil-sec/vigil/reports/bundle"
 )
@@ -21,10 +26,11 @@ import (
 func newVerifyCmd(stdio Stdio) *cobra.Command {
 	var (
 		keyFiles []string
+		keyURL   keyServerFlags
 		asJSON   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "verify BUNDLE.zip|DIR --key FILE [--key FILE]... [--json]",
+		Use:   "verify BUNDLE.zip|DIR (--key FILE [--key FILE]... | --server URL [--ca-cert FILE | --fingerprint SHA256]) [--json]",
 		Short: "Verify a signed audit report bundle offline",
 		Long: `Verify an audit report bundle, as a ZIP or as the folder it was extracted
 into, against the vendor's report-signing public keys: the signature of
@@ -36,17 +42,20 @@ nothing but its entries; in a folder, symbolic links are refused.
 
 --key takes a PEM file of public keys or a JWKS document (the vendor's
 /.well-known/vigil/report-keys.pem or /.well-known/vigil/report-keys), and
-may be repeated; any of the keys may have signed. (Fetching the keys from a
-server with --server is not supported yet: download them and use --key.)
+may be repeated; any of the keys may have signed. --server fetches the JWKS
+from the vendor's Vigil server instead (https only; trust a self-signed
+certificate with --ca-cert, or pin it with --fingerprint, its SHA-256).
+With --key, nothing is fetched: verification is offline.
 
 Exit codes: 0 verified; 1 not verified (each failing file or check is
 named); 2 bad usage, or a bundle or key file that cannot be read.`,
 		Example: `  vigil verify --key report-key.pem widget-1.4.0-acme.zip
   cd widget-1.4.0-acme && vigil verify --key ../report-key.pem .
-  vigil verify --key report-keys.json --json bundle.zip`,
+  vigil verify --key report-keys.json --json bundle.zip
+  vigil verify --server https://vigil.example.com:8443 widget-1.4.0-acme.zip`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			keys, err := readPublicKeys(keyFiles)
+			keys, err := keyURL.publicKeys(cmd.Context(), keyFiles)
 			if err != nil {
 				return err
 			}
@@ -67,15 +76,91 @@ named); 2 bad usage, or a bundle or key file that cannot be read.`,
 			return printVerified(stdio, res)
 		},
 	}
-	cmd.Flags().StringArrayVar(&keyFiles, "key", nil, "a report-signing public key file, PEM or JWKS (required, repeatable)")
+	cmd.Flags().StringArrayVar(&keyFiles, "key", nil, "a report-signing public key file, PEM or JWKS (repeatable; or --server)")
+	keyURL.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verified report and files as JSON")
 	return cmd
+}
+
+// keyServerFlags say where `vigil verify --server` fetches the keys and
+// how it trusts the server's certificate.
+type keyServerFlags struct {
+	server, caCert, fingerprint string
+	timeout                     time.Duration
+}
+
+func (f *keyServerFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.server, "server", "", "fetch the keys from this Vigil server's "+reportKeysPath+" (https)")
+	fl.StringVar(&f.caCert, "ca-cert", "", "with --server: PEM file of the certificate(s) to trust for the server")
+	fl.StringVar(&f.fingerprint, "fingerprint", "", "with --server: SHA-256 fingerprint of the server's certificate, as vigil serve prints it")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "with --server: how long fetching the keys may take")
+}
+
+// reportKeysPath is where a Vigil server publishes its report-signing
+// keys as a JWKS.
+const reportKeysPath = "/.well-known/vigil/report-keys"
+
+// maxKeySet bounds the key set read from a server.
+const maxKeySet = 1 << 20
+
+// publicKeys reads the --key files, or fetches the keys from --server;
+// every problem is a usage error (exit 2: the keys cannot be had).
+func (f *keyServerFlags) publicKeys(ctx context.Context, files []string) ([]attest.PublicKey, error) {
+	switch {
+	case f.server != "" && len(files) > 0:
+		return nil, &usageError{errors.New("give --key or --server, not both")}
+	case f.server == "" && (f.caCert != "" || f.fingerprint != ""):
+		return nil, &usageError{errors.New("--ca-cert and --fingerprint go with --server")}
+	case f.server == "":
+		return readPublicKeys(files)
+	}
+	u, err := url.Parse(f.server)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return nil, &usageError{fmt.Errorf("--server %q is not an https URL such as https://vigil.example.com:8443: the keys are fetched over TLS only", f.server)}
+	}
+	if f.timeout <= 0 {
+		return nil, &usageError{errors.New("--timeout must be positive")}
+	}
+	tlsConf, err := gateclient.TLSConfig(f.caCert, f.fingerprint)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConf
+	hc := &http.Client{Transport: transport, Timeout: f.timeout}
+	keysURL := strings.TrimRight(f.server, "/") + reportKeysPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, keysURL, nil)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("fetch the report-signing keys: %w", err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &usageError{fmt.Errorf("fetch the report-signing keys: %s answered %s", keysURL, resp.Status)}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxKeySet+1))
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("fetch the report-signing keys: %w", err)}
+	}
+	if len(body) > maxKeySet {
+		return nil, &usageError{fmt.Errorf("fetch the report-signing keys: %s is larger than %d bytes", keysURL, maxKeySet)}
+	}
+	keys, err := attest.ParsePublicKeys(body)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("%s: %w", keysURL, err)}
+	}
+	return keys, nil
 }
 
 // readPublicKeys reads the --key files; every problem is a usage error.
 func readPublicKeys(files []string) ([]attest.PublicKey, error) {
 	if len(files) == 0 {
-		return nil, &usageError{errors.New("--key is required: the vendor's report-signing public key, PEM or JWKS")}
+		return nil, &usageError{errors.New("--key or --server is required: the vendor's report-signing public key, PEM or JWKS, or its Vigil server")}
 	}
 	var keys []attest.PublicKey
 	for _, name := range files {

@@ -4,8 +4,13 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,10 +168,63 @@ func TestVerifyCommandUsage(t *testing.T) {
 		"missing bundle": {"verify", "--key", key, filepath.Join(dir, "nope.zip")},
 		"missing key":    {"verify", "--key", filepath.Join(dir, "nope.pem"), zipPath},
 		"not a key":      {"verify", "--key", zipPath, zipPath},
-		"unknown flag":   {"verify", "--server", "https://vigil.example.com", zipPath},
+		"unknown flag":   {"verify", "--keys", key, zipPath},
+		"key and server": {"verify", "--key", key, "--server", "https://127.0.0.1:1", zipPath},
+		"plain http":     {"verify", "--server", "http://127.0.0.1:1", zipPath},
+		"pin, no server": {"verify", "--key", key, "--fingerprint", strings.Repeat("ab", 32), zipPath},
 	} {
 		if code, _, _ := vigil(t, args...); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
+		}
+	}
+}
+
+// TestVerifyCommandServer: --server fetches the JWKS from
+// /.well-known/vigil/report-keys over TLS, trusting the server's
+// certificate by --ca-cert or --fingerprint, and refuses another
+// certificate.
+func TestVerifyCommandServer(t *testing.T) {
+	t.Parallel()
+	dir, signer := verifySetup(t)
+	other, _, err := attest.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := attest.MarshalJWKS(other.PublicKey(), signer.PublicKey()) // a rotated key first
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/.well-known/vigil/report-keys" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Write(jwks)
+	}))
+	t.Cleanup(ts.Close)
+	caCert := filepath.Join(dir, "ca.pem")
+	writeFile(t, caCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}))
+	sum := sha256.Sum256(ts.Certificate().Raw)
+	pin := hex.EncodeToString(sum[:])
+	zipPath := filepath.Join(dir, "bundle.zip")
+
+	for _, trust := range [][]string{{"--ca-cert", caCert}, {"--fingerprint", pin}} {
+		args := append([]string{"verify", "--server", ts.URL + "/"}, append(trust, zipPath)...)
+		code, out, _ := vigil(t, args...)
+		if code != 0 || !strings.Contains(out, "signed by key "+signer.KeyID()) {
+			t.Errorf("vigil %v: exit %d\n%s", args, code, out)
+		}
+	}
+
+	otherPin := sha256.Sum256([]byte("another certificate"))
+	for name, args := range map[string][]string{
+		"system roots":      {"verify", "--server", ts.URL, zipPath},
+		"wrong fingerprint": {"verify", "--server", ts.URL, "--fingerprint", hex.EncodeToString(otherPin[:]), zipPath},
+		"no key set there":  {"verify", "--server", ts.URL + "/elsewhere", "--ca-cert", caCert, zipPath},
+	} {
+		if code, _, stderr := vigil(t, args...); code != 2 {
+			t.Errorf("%s: exit %d, want 2\n%s", name, code, stderr)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-sec/vigil/licensing"
 	licapi "github.com/vigil-sec/vigil/licensing/api"
 	"github.com/vigil-sec/vigil/licensing/oauth"
+	"github.com/vigil-sec/vigil/reports"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -101,18 +102,20 @@ type Config struct {
 
 // Server is the Vigil service.
 type Server struct {
-	cfg     Config
-	db      *store.DB
-	blobs   *store.Blobs
-	log     *slog.Logger
-	oauth   *oauth.Server
-	queue   *jobs.Client
-	lic     *licensing.Service
-	ci      *ci.Service // the pipeline
-	seal    *ci.Sealer
-	metrics *metrics
-	http    *httpx.Metrics
-	handler http.Handler
+	cfg   Config
+	db    *store.DB
+	blobs *store.Blobs
+	log   *slog.Logger
+	oauth *oauth.Server
+	queue *jobs.Client
+	lic   *licensing.Service
+	ci    *ci.Service // the pipeline
+	seal  *ci.Sealer
+	// reportKeys signs audit reports (reportkeys.go)
+	reportKeys *reports.KeyRing
+	metrics    *metrics
+	http       *httpx.Metrics
+	handler    http.Handler
 
 	// outbound.go: the outbound policy and the clients made from it
 	outbound          *httpx.OutboundPolicy
@@ -182,6 +185,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	if s.lic, err = s.newLicensing(ctx); err != nil {
 		return nil, err
+	}
+	if s.reportKeys, err = reports.NewKeyRing(cfg.DB, cfg.SealKey); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 
 	jcfg := jobs.DefaultConfig()
@@ -294,6 +300,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.registerLicensing(mux)
 	s.registerOffline(mux)
 	s.registerLicenseWebhooks(mux)
+	s.registerReportKeys(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")
