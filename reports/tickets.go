@@ -607,6 +607,9 @@ func (s *TicketService) List(ctx context.Context, a Actor, q TicketQuery) ([]Tic
 		return nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	ts, next, err := s.db.ListTickets(ctx, q)
+	if errors.Is(err, ErrInvalid) {
+		return nil, "", err // a bad cursor: the store's message names it
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("reports: list tickets: %w", err)
 	}

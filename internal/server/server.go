@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-sec/vigil/licensing"
 	licapi "github.com/vigil-sec/vigil/licensing/api"
 	"github.com/vigil-sec/vigil/licensing/oauth"
+	"github.com/vigil-sec/vigil/reports"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -96,7 +97,10 @@ type Config struct {
 	// RescanDays is how far back a project's scheduled rescan looks for
 	// image digests to scan again. Default ci.DefaultRescanDays.
 	RescanDays int
-	Logger     *slog.Logger
+	// TicketsAutoApprove is the support tickets' auto-approval policy:
+	// reports.AutoApproveOff ("" too) or reports.AutoApproveEntitled.
+	TicketsAutoApprove string
+	Logger             *slog.Logger
 }
 
 // Server is the Vigil service.
@@ -108,6 +112,7 @@ type Server struct {
 	oauth   *oauth.Server
 	queue   *jobs.Client
 	lic     *licensing.Service
+	tickets *reports.TicketService
 	ci      *ci.Service // the pipeline
 	seal    *ci.Sealer
 	metrics *metrics
@@ -171,6 +176,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if ocfg.Scopes == nil {
 		ocfg.Scopes = Scopes // an admin client may ask for a narrower token
 	}
+	if ocfg.TenantScopes == nil {
+		ocfg.TenantScopes = TenantScopes
+	}
 	if ocfg.Pepper == nil {
 		if ocfg.Pepper, err = OAuthPepper(cfg.SealKey); err != nil {
 			return nil, err
@@ -182,6 +190,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	if s.lic, err = s.newLicensing(ctx); err != nil {
 		return nil, err
+	}
+	if s.tickets, err = s.newTickets(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 
 	jcfg := jobs.DefaultConfig()
@@ -294,6 +305,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.registerLicensing(mux)
 	s.registerOffline(mux)
 	s.registerLicenseWebhooks(mux)
+	s.registerTickets(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")
