@@ -57,12 +57,6 @@ func NewTickets(svc *reports.TicketService, caller Caller, log *slog.Logger) *Ti
 	return &Tickets{svc: svc, caller: caller, log: log}
 }
 
-// TicketList is the answer of GET /api/v1/tickets.
-type TicketList struct {
-	Tickets    []reports.Ticket `json:"tickets"`
-	NextCursor string           `json:"next_cursor"`
-}
-
 type openTicketRequest struct {
 	TenantID string   `json:"tenant_id"`
 	Products []string `json:"products"`
@@ -147,7 +141,8 @@ func (h *Tickets) List(w http.ResponseWriter, r *http.Request) {
 	if ts == nil {
 		ts = []reports.Ticket{}
 	}
-	httpx.WriteJSON(w, http.StatusOK, TicketList{Tickets: ts, NextCursor: next})
+	// As every list of the API: {"<items>": [...], "next_cursor": "..."}.
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tickets": ts, "next_cursor": next})
 }
 
 // Get serves GET /api/v1/tickets/{id}.
