@@ -333,28 +333,14 @@ func (s *TicketService) Open(ctx context.Context, a Actor, nt NewTicket) (Ticket
 	if err != nil {
 		return TicketDetail{}, err
 	}
-	if _, err := s.lic.GetTenant(ctx, t.TenantID); err != nil {
-		if errors.Is(err, licensing.ErrNotFound) && !a.bound() {
-			return TicketDetail{}, fmt.Errorf("%w: tenant_id %q: no such tenant", ErrInvalid, t.TenantID)
-		}
-		return TicketDetail{}, fmt.Errorf("reports: open ticket: %w", err)
-	}
-	var missing []string
-	for _, p := range t.Products {
-		_, err := s.lic.GetProduct(ctx, p)
-		switch {
-		case errors.Is(err, licensing.ErrNotFound) && !a.bound():
-			return TicketDetail{}, fmt.Errorf("%w: products: %q: no such product", ErrInvalid, p)
-		case errors.Is(err, licensing.ErrNotFound):
-			missing = append(missing, p)
-		case err != nil:
-			return TicketDetail{}, fmt.Errorf("reports: open ticket: %w", err)
-		}
-	}
-	if missing == nil {
-		if missing, err = s.unentitled(ctx, t.TenantID, t.Products); err != nil {
+	if !a.bound() { // staff are told what does not exist
+		if err := s.checkExist(ctx, t); err != nil {
 			return TicketDetail{}, err
 		}
+	}
+	missing, err := s.unentitled(ctx, t.TenantID, t.Products) // unknown products too
+	if err != nil {
+		return TicketDetail{}, err
 	}
 	if len(missing) > 0 {
 		return TicketDetail{}, &NotEntitledError{TenantID: t.TenantID, Products: missing}
@@ -394,6 +380,27 @@ func (s *TicketService) Open(ctx context.Context, a Actor, nt NewTicket) (Ticket
 		s.fulfill(ctx, d.Ticket)
 	}
 	return d, nil
+}
+
+// checkExist refuses a ticket for a tenant or products that do not exist.
+func (s *TicketService) checkExist(ctx context.Context, t Ticket) error {
+	_, err := s.lic.GetTenant(ctx, t.TenantID)
+	if errors.Is(err, licensing.ErrNotFound) {
+		return fmt.Errorf("%w: tenant_id %q: no such tenant", ErrInvalid, t.TenantID)
+	}
+	if err != nil {
+		return fmt.Errorf("reports: open ticket: %w", err)
+	}
+	for _, p := range t.Products {
+		_, err := s.lic.GetProduct(ctx, p)
+		if errors.Is(err, licensing.ErrNotFound) {
+			return fmt.Errorf("%w: products: %q: no such product", ErrInvalid, p)
+		}
+		if err != nil {
+			return fmt.Errorf("reports: open ticket: %w", err)
+		}
+	}
+	return nil
 }
 
 // checkNewTicket checks and normalises the ticket's text and products.
@@ -717,11 +724,10 @@ func (s *TicketService) change(ctx context.Context, t Ticket, actor string, appl
 		if err != nil {
 			return err
 		}
-		typ1, body, err := apply(&locked)
-		if err != nil {
+		var body eventBody
+		if typ, body, err = apply(&locked); err != nil {
 			return err
 		}
-		typ = typ1
 		locked.UpdatedAt = now
 		if err := tx.UpdateTicket(ctx, locked); err != nil {
 			return err

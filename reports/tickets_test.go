@@ -311,8 +311,8 @@ func TestTicketNotEntitled(t *testing.T) {
 		_, err = e.svc.Open(ctx, e.staff, ask(e.globex, "agent"))
 		notEntitled(err, "agent")
 		// A tenant's client does not learn which products exist.
-		_, err = e.svc.Open(ctx, e.globexC, ask("", "app", "no-such-product"))
-		notEntitled(err, "no-such-product")
+		_, err = e.svc.Open(ctx, e.globexC, ask("", "app", "no-such-product", "agent"))
+		notEntitled(err, "agent", "no-such-product")
 		// Staff are told.
 		if _, err := e.svc.Open(ctx, e.staff, ask(e.globex, "no-such-product")); !errors.Is(err, reports.ErrInvalid) || !strings.Contains(err.Error(), `"no-such-product": no such product`) {
 			t.Errorf("staff, unknown product: %v", err)
