@@ -407,7 +407,7 @@ func (s *Service) events() *events {
 	return &events{s: s, endpoints: map[string][]StoredWebhook{}}
 }
 
-func (ev *events) subscribers(ctx context.Context, tx Tx, tenantID, typ string) ([]string, error) {
+func (ev *events) subscribers(ctx context.Context, tx EventTx, tenantID, typ string) ([]string, error) {
 	ws, ok := ev.endpoints[tenantID]
 	if !ok {
 		var err error
@@ -427,7 +427,7 @@ func (ev *events) subscribers(ctx context.Context, tx Tx, tenantID, typ string) 
 
 // emit writes an event of the type for the tenant's subscribed endpoints
 // in tx; with no subscriber it writes nothing.
-func (ev *events) emit(ctx context.Context, tx Tx, typ string, data webhooks.Data, at time.Time) error {
+func (ev *events) emit(ctx context.Context, tx EventTx, typ string, data webhooks.Data, at time.Time) error {
 	subs, err := ev.subscribers(ctx, tx, data.TenantID, typ)
 	if err != nil || len(subs) == 0 {
 		return err

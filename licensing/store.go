@@ -199,14 +199,22 @@ type Tx interface {
 	// (ErrNotFound when it was not taken offline).
 	OfflineActivation(ctx context.Context, activationID string) (OfflineActivation, error)
 
+	EventTx
+	// AddExpiryNotice records that the entitlement was announced as
+	// expiring at expiresAt, and reports whether it was new.
+	AddExpiryNotice(ctx context.Context, entitlementID string, expiresAt, at time.Time) (bool, error)
+}
+
+// EventTx is the part of a write transaction that writes webhook events
+// with the effect they report: a Tx, or the transaction of another
+// domain's store on the same database (a support ticket's change), which
+// announces its effects through Outbox.
+type EventTx interface {
 	// ActiveLicenseWebhooks returns the tenant's active endpoints.
 	ActiveLicenseWebhooks(ctx context.Context, tenantID string) ([]StoredWebhook, error)
 	// InsertLicenseEvent stores the event and a pending delivery of it
 	// to each of the endpoints, and returns the deliveries' IDs.
 	InsertLicenseEvent(ctx context.Context, ev StoredEvent, webhookIDs []string) ([]string, error)
-	// AddExpiryNotice records that the entitlement was announced as
-	// expiring at expiresAt, and reports whether it was new.
-	AddExpiryNotice(ctx context.Context, entitlementID string, expiresAt, at time.Time) (bool, error)
 }
 
 // Statuses of tenants, entitlements, activations and webhooks.

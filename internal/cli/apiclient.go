@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -164,6 +165,42 @@ func (c *apiClient) call(ctx context.Context, method, path string, body any) ([]
 		return nil, &usageError{e}
 	}
 	return nil, e
+}
+
+// listAll reads every page of a list of the API at path (which may carry
+// a query already), {"<items>": [...], "next_cursor": "..."}, and returns
+// the items as the server sent them.
+func (c *apiClient) listAll(ctx context.Context, path, items string) ([]json.RawMessage, error) {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	all := []json.RawMessage{}
+	cursor := ""
+	for {
+		out, err := c.call(ctx, "GET", path+sep+"limit=1000&cursor="+url.QueryEscape(cursor), nil)
+		if err != nil {
+			return nil, err
+		}
+		var page map[string]json.RawMessage
+		var list []json.RawMessage
+		var next string
+		err = json.Unmarshal(out, &page)
+		if err == nil {
+			err = json.Unmarshal(page[items], &list)
+		}
+		if err == nil {
+			err = json.Unmarshal(page["next_cursor"], &next)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the server's list of %s is not JSON: %w", items, err)
+		}
+		all = append(all, list...)
+		if next == "" || next == cursor {
+			return all, nil
+		}
+		cursor = next
+	}
 }
 
 // printRaw prints the server's JSON answer as it came, on one line.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -41,6 +42,7 @@ func withOAuth(cmd *cobra.Command, f *storeFlags, stdio Stdio, fn func(*oauth.Se
 		return err
 	}
 	cfg := oauth.DefaultConfig()
+	cfg.TenantScopes = server.TenantScopes
 	if cfg.Pepper, err = server.OAuthPepper(key); err != nil {
 		return err
 	}
@@ -55,27 +57,44 @@ func newClientsCreateCmd(stdio Stdio) *cobra.Command {
 	var (
 		f      storeFlags
 		name   string
+		tenant string
 		scopes []string
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "create --name NAME --scopes SCOPE,…",
+		Use:   "create --name NAME --scopes SCOPE,… [--tenant TENANT]",
 		Short: "Make a client and print its ID and secret (shown once)",
-		Args:  cobra.NoArgs,
+		Long: `Make a client of the Management API and print its ID and secret (shown once).
+
+A client made with --tenant is bound to that licensing tenant: its tokens
+act for the tenant alone (a customer's own client: it opens and reads the
+tenant's support tickets with --scopes ` + server.ScopeTicketsWrite + `), and it may hold
+only ` + strings.Join(server.TenantScopes, ", ") + `.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(name) == "" {
 				return &usageError{fmt.Errorf("--name is required")}
 			}
+			known := server.Scopes
+			if tenant != "" {
+				known = server.TenantScopes
+			}
 			if len(scopes) == 0 {
-				return &usageError{fmt.Errorf("--scopes is required: some of %s", strings.Join(server.Scopes, ", "))}
+				return &usageError{fmt.Errorf("--scopes is required: some of %s", strings.Join(known, ", "))}
 			}
 			for _, s := range scopes {
-				if !slices.Contains(server.Scopes, s) {
-					return &usageError{fmt.Errorf("unknown scope %q: want some of %s", s, strings.Join(server.Scopes, ", "))}
+				switch {
+				case tenant != "" && slices.Contains(server.Scopes, s) && !slices.Contains(known, s):
+					return &usageError{fmt.Errorf("scope %q: a client bound to a tenant may hold only %s", s, strings.Join(known, ", "))}
+				case !slices.Contains(known, s):
+					return &usageError{fmt.Errorf("unknown scope %q: want some of %s", s, strings.Join(known, ", "))}
 				}
 			}
 			return withOAuth(cmd, &f, stdio, func(srv *oauth.Server) error {
-				id, secret, err := srv.CreateClient(cmd.Context(), name, scopes)
+				id, secret, err := srv.CreateTenantClient(cmd.Context(), name, tenant, scopes)
+				if errors.Is(err, oauth.ErrNotFound) {
+					return &usageError{fmt.Errorf("--tenant %q: no such tenant", tenant)}
+				}
 				if err != nil {
 					return err
 				}
@@ -89,8 +108,12 @@ func newClientsCreateCmd(stdio Stdio) *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "what the client is for")
-	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes, comma-separated: "+strings.Join(server.Scopes, ", "))
+	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes, comma-separated or repeated (or --scope): "+strings.Join(server.Scopes, ", "))
+	cmd.Flags().StringVar(&tenant, "tenant", "", "bind the client to this licensing tenant: it acts for the tenant alone")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"client_id", "client_secret"}`)
+	// --scope is --scopes spelt as one might for a single scope.
+	cmd.Flags().StringSliceVar(&scopes, "scope", nil, "a scope (as --scopes)")
+	cmd.Flags().MarkHidden("scope")
 	return cmd
 }
 
@@ -116,13 +139,13 @@ func newClientsListCmd(stdio Stdio) *cobra.Command {
 					return json.NewEncoder(stdio.Out).Encode(map[string]any{"clients": cs, "next_cursor": ""})
 				}
 				tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tCREATED\tREVOKED")
+				fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tTENANT\tCREATED\tREVOKED")
 				for _, c := range cs {
 					revoked := ""
 					if !c.RevokedAt.IsZero() {
 						revoked = c.RevokedAt.Format(time.RFC3339)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, strings.Join(c.Scopes, ","), c.CreatedAt.Format(time.RFC3339), revoked)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, strings.Join(c.Scopes, ","), c.TenantID, c.CreatedAt.Format(time.RFC3339), revoked)
 				}
 				return tw.Flush()
 			})

@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 	licapi "github.com/vigil-sec/vigil/licensing/api"
+	"github.com/vigil-sec/vigil/reports"
 )
 
 type serveFlags struct {
@@ -40,6 +41,7 @@ type serveFlags struct {
 	admissionCA   string
 	actEvery      time.Duration
 	actBurst      int
+	autoApprove   string
 	queue         queueFlags
 }
 
@@ -196,6 +198,7 @@ other endpoints still work without one.`,
 	fl.StringVar(&f.admissionCA, "admission-client-ca", "", "PEM file of the CA(s) that issue the Kubernetes API server's client certificate: /admission/v1/validate then needs a client certificate they verify (the rest of the API does not)")
 	fl.DurationVar(&f.actEvery, "activation-interval", 6*time.Second, "license activations (online and offline): one more attempt allowed per client address every this long")
 	fl.IntVar(&f.actBurst, "activation-burst", 10, "license activations: attempts allowed at once per client address before --activation-interval paces them")
+	fl.StringVar(&f.autoApprove, "tickets-auto-approve", reports.AutoApproveOff, "support tickets: entitled approves at once the tickets of tenants holding an active entitlement to every product they ask for; off leaves every ticket to staff")
 	return cmd
 }
 
@@ -215,6 +218,9 @@ func (f *serveFlags) validate() error {
 		return &usageError{fmt.Errorf("--activation-burst %d: want at least 1", f.actBurst)}
 	case f.plainHTTP && f.admissionCA != "":
 		return &usageError{errors.New("--admission-client-ca needs TLS: with --http the proxy in front sees the client certificates")}
+	}
+	if err := reports.CheckAutoApprove(f.autoApprove); err != nil {
+		return &usageError{fmt.Errorf("--tickets-auto-approve: %w", err)}
 	}
 	var err error
 	f.publicURL, err = checkPublicURL(f.publicURL)
@@ -320,6 +326,7 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 		PublicURL:           publicURL,
 		AdmissionClientCert: f.admissionCA != "",
 		LicensingAPI:        &lcfg,
+		TicketsAutoApprove:  f.autoApprove,
 	})
 	if err != nil {
 		return err

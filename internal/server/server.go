@@ -97,20 +97,24 @@ type Config struct {
 	// RescanDays is how far back a project's scheduled rescan looks for
 	// image digests to scan again. Default ci.DefaultRescanDays.
 	RescanDays int
-	Logger     *slog.Logger
+	// TicketsAutoApprove is the support tickets' auto-approval policy:
+	// reports.AutoApproveOff ("" too) or reports.AutoApproveEntitled.
+	TicketsAutoApprove string
+	Logger             *slog.Logger
 }
 
 // Server is the Vigil service.
 type Server struct {
-	cfg   Config
-	db    *store.DB
-	blobs *store.Blobs
-	log   *slog.Logger
-	oauth *oauth.Server
-	queue *jobs.Client
-	lic   *licensing.Service
-	ci    *ci.Service // the pipeline
-	seal  *ci.Sealer
+	cfg     Config
+	db      *store.DB
+	blobs   *store.Blobs
+	log     *slog.Logger
+	oauth   *oauth.Server
+	queue   *jobs.Client
+	lic     *licensing.Service
+	tickets *reports.TicketService
+	ci      *ci.Service // the pipeline
+	seal    *ci.Sealer
 	// reportKeys signs audit reports (reportkeys.go)
 	reportKeys *reports.KeyRing
 	metrics    *metrics
@@ -174,6 +178,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if ocfg.Scopes == nil {
 		ocfg.Scopes = Scopes // an admin client may ask for a narrower token
 	}
+	if ocfg.TenantScopes == nil {
+		ocfg.TenantScopes = TenantScopes
+	}
 	if ocfg.Pepper == nil {
 		if ocfg.Pepper, err = OAuthPepper(cfg.SealKey); err != nil {
 			return nil, err
@@ -187,6 +194,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.reportKeys, err = reports.NewKeyRing(cfg.DB, cfg.SealKey); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.tickets, err = s.newTickets(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 
@@ -301,6 +311,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.registerOffline(mux)
 	s.registerLicenseWebhooks(mux)
 	s.registerReportKeys(mux)
+	s.registerTickets(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")

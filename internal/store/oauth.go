@@ -11,14 +11,14 @@ import (
 	"github.com/vigil-sec/vigil/licensing/oauth"
 )
 
-const oauthClientCols = "id, name, secret_hash, scopes, created_at, revoked_at"
+const oauthClientCols = "id, name, secret_hash, scopes, created_at, revoked_at, tenant_id"
 
 func scanOAuthClient(row interface{ Scan(...any) error }) (oauth.StoredClient, error) {
 	var (
 		c      oauth.StoredClient
 		scopes string
 	)
-	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, timeCol{&c.CreatedAt}, timeCol{&c.RevokedAt})
+	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &scopes, timeCol{&c.CreatedAt}, timeCol{&c.RevokedAt}, textCol{&c.TenantID})
 	c.Scopes = strings.Fields(scopes)
 	return c, err
 }
@@ -31,15 +31,22 @@ func (d *DB) CreateOAuthClient(ctx context.Context, c oauth.StoredClient) (oauth
 	if err != nil {
 		return oauth.StoredClient{}, err
 	}
-	_, err = d.exec(ctx, "INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)",
-		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil)
+	_, err = d.exec(ctx, "INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?, ?)", oauthClientArgs(d, c)...)
 	if isUniqueViolation(err) {
 		return oauth.StoredClient{}, fmt.Errorf("%w: an oauth client with id %q exists", ErrConflict, c.ID)
+	}
+	if isForeignKeyViolation(err) {
+		return oauth.StoredClient{}, fmt.Errorf("tenant %q: %w", c.TenantID, ErrNotFound)
 	}
 	if err != nil {
 		return oauth.StoredClient{}, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
 	}
 	return c, nil
+}
+
+// oauthClientArgs are the values of oauthClientCols for a new client.
+func oauthClientArgs(d *DB, c oauth.StoredClient) []any {
+	return []any{c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil, nullString(c.TenantID)}
 }
 
 // newOAuthClient checks a client to create and sets its times.
@@ -96,8 +103,7 @@ func (d *DB) CreateFirstOAuthClient(ctx context.Context, c oauth.StoredClient) (
 	if n > 0 {
 		return oauth.StoredClient{}, false, nil // rolled back: the row stays free, as before
 	}
-	if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?)"),
-		c.ID, c.Name, c.SecretHash, strings.Join(c.Scopes, " "), d.timeArg(c.CreatedAt), nil); err != nil {
+	if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO oauth_clients ("+oauthClientCols+") VALUES (?, ?, ?, ?, ?, ?, ?)"), oauthClientArgs(d, c)...); err != nil {
 		return oauth.StoredClient{}, false, fmt.Errorf("store: create oauth client %q: %w", c.Name, err)
 	}
 	if err := tx.Commit(); err != nil {

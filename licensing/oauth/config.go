@@ -28,6 +28,10 @@ type Config struct {
 	// ask for a token with any of them (a narrower token than its own);
 	// nil lets it ask for any well-formed scope.
 	Scopes []string
+	// TenantScopes are the scopes a client bound to a tenant may hold
+	// (CreateTenantClient); nil allows any but AdminScope, which such a
+	// client never holds.
+	TenantScopes []string
 	// RateLimit and RateBurst limit the credential-checking endpoints
 	// (token, introspection, revocation) per client address.
 	RateLimit rate.Limit

@@ -51,6 +51,7 @@ type introspection struct {
 	Aud       []string `json:"aud,omitempty"`
 	Iss       string   `json:"iss,omitempty"`
 	Jti       string   `json:"jti,omitempty"`
+	Tenant    string   `json:"vigil_tenant,omitempty"`
 }
 
 // IntrospectionHandler serves RFC 7662 token introspection. The caller
@@ -84,7 +85,7 @@ func (s *Server) IntrospectionHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, introspection{
 			Active: true, Scope: strings.Join(c.Scopes, " "), ClientID: c.ClientID, TokenType: "Bearer",
-			Exp: c.Expiry.Unix(), Iat: c.IssuedAt.Unix(), Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, Jti: c.ID,
+			Exp: c.Expiry.Unix(), Iat: c.IssuedAt.Unix(), Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, Tenant: c.TenantID,
 		})
 	})
 }

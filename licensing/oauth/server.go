@@ -66,6 +66,7 @@ type Client struct {
 	ID        string    `json:"client_id"`
 	Name      string    `json:"name"`
 	Scopes    []string  `json:"scopes"`
+	TenantID  string    `json:"tenant_id,omitempty"` // the tenant it is bound to
 	CreatedAt time.Time `json:"created_at"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
@@ -175,15 +176,44 @@ func (s *Server) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, e
 // CreateClient makes a client with the scopes and returns its ID and its
 // secret. The secret is not stored and cannot be shown again.
 func (s *Server) CreateClient(ctx context.Context, name string, scopes []string) (clientID, secret string, err error) {
+	return s.CreateTenantClient(ctx, name, "", scopes)
+}
+
+// CreateTenantClient is CreateClient for a client bound to a licensing
+// tenant ("" for none): its tokens carry the tenant (TenantClaim), and the
+// API lets them act for that tenant only. Such a client never holds
+// AdminScope, and holds only Config.TenantScopes when that is set (an
+// error wrapping ErrInvalidScope otherwise); an unknown tenant is an
+// error wrapping ErrNotFound.
+func (s *Server) CreateTenantClient(ctx context.Context, name, tenantID string, scopes []string) (clientID, secret string, err error) {
 	c, secret, err := s.newClient(name, scopes)
 	if err != nil {
 		return "", "", err
 	}
+	if tenantID != "" {
+		for _, sc := range c.Scopes {
+			if sc == AdminScope || (s.cfg.TenantScopes != nil && !slices.Contains(s.cfg.TenantScopes, sc)) {
+				return "", "", fmt.Errorf("%w: %q: a client bound to a tenant may hold only %s", ErrInvalidScope, sc, tenantScopesText(s.cfg.TenantScopes))
+			}
+		}
+		c.TenantID = tenantID
+	}
 	if _, err = s.db.CreateOAuthClient(ctx, c); err != nil {
 		return "", "", fmt.Errorf("oauth: create client %q: %w", name, err)
 	}
-	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", c.ID), slog.String("name", name), slog.String("scope", strings.Join(c.Scopes, " ")))
+	s.log.InfoContext(ctx, "oauth client created", slog.String("client_id", c.ID), slog.String("name", name),
+		slog.String("scope", strings.Join(c.Scopes, " ")), slog.String("tenant_id", c.TenantID))
 	return c.ID, secret, nil
+}
+
+func tenantScopesText(scopes []string) string {
+	if scopes == nil {
+		return "scopes other than " + AdminScope
+	}
+	if len(scopes) == 0 {
+		return "no scope"
+	}
+	return strings.Join(scopes, ", ")
 }
 
 // CreateFirstClient is CreateClient on a store that never had a client;
@@ -229,7 +259,7 @@ func (s *Server) ListClients(ctx context.Context) ([]Client, error) {
 	}
 	out := make([]Client, len(cs))
 	for i, c := range cs {
-		out[i] = Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt}
+		out[i] = Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes, TenantID: c.TenantID, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt}
 	}
 	return out, nil
 }

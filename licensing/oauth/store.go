@@ -18,8 +18,11 @@ type StoredClient struct {
 	// SecretHash is what the Server derives from the secret.
 	SecretHash string
 	Scopes     []string
-	CreatedAt  time.Time
-	RevokedAt  time.Time // zero while the client is active
+	// TenantID binds the client to a licensing tenant: its tokens act
+	// for that tenant only (the "vigil_tenant" claim). "" for none.
+	TenantID  string
+	CreatedAt time.Time
+	RevokedAt time.Time // zero while the client is active
 }
 
 // Revoked reports whether the client has been revoked.
@@ -52,7 +55,8 @@ const (
 // implements it. Reads of a missing client or key return an error that
 // wraps ErrNotFound.
 type Store interface {
-	// CreateOAuthClient stores a new client, with its creation time set.
+	// CreateOAuthClient stores a new client, with its creation time set;
+	// a client bound to a tenant that does not exist is ErrNotFound.
 	CreateOAuthClient(ctx context.Context, c StoredClient) (StoredClient, error)
 	// CreateFirstOAuthClient stores c only if the store has never had a
 	// client, and reports whether it did; of racing callers one wins.

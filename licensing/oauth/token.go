@@ -42,6 +42,9 @@ type Claims struct {
 	Audience []string
 	ClientID string
 	Scopes   []string
+	// TenantID is the tenant the client is bound to ("vigil_tenant"),
+	// "" for a client bound to none.
+	TenantID string
 	IssuedAt time.Time
 	Expiry   time.Time
 	ID       string // "jti"
@@ -55,7 +58,14 @@ type wireClaims struct {
 	jwt.Claims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope,omitempty"`
+	// Tenant is the licensing tenant a client bound to one acts for
+	// (TenantClaim).
+	Tenant string `json:"vigil_tenant,omitempty"`
 }
+
+// TenantClaim is the private claim of the access tokens of a client bound
+// to a tenant: the tenant's ID.
+const TenantClaim = "vigil_tenant"
 
 // tokenResponse is the successful token response (RFC 6749 §5.1).
 type tokenResponse struct {
@@ -125,7 +135,7 @@ func (s *Server) TokenHandler() http.Handler {
 			slices.Sort(req)
 			scopes = slices.Compact(req)
 		}
-		tok, claims, err := s.issue(client.ID, scopes)
+		tok, claims, err := s.issue(client, scopes)
 		if err != nil {
 			s.log.ErrorContext(ctx, "oauth: sign access token", slog.Any("error", err))
 			writeOAuthError(w, &oauthError{http.StatusInternalServerError, "server_error", "the token could not be issued"})
@@ -141,8 +151,9 @@ func (s *Server) TokenHandler() http.Handler {
 	})
 }
 
-// issue signs an access token for the client.
-func (s *Server) issue(clientID string, scopes []string) (string, wireClaims, error) {
+// issue signs an access token for the client, with the scopes.
+func (s *Server) issue(client StoredClient, scopes []string) (string, wireClaims, error) {
+	clientID := client.ID
 	jti := make([]byte, 16)
 	rand.Read(jti)
 	now := s.now()
@@ -157,6 +168,7 @@ func (s *Server) issue(clientID string, scopes []string) (string, wireClaims, er
 		},
 		ClientID: clientID,
 		Scope:    strings.Join(scopes, " "),
+		Tenant:   client.TenantID,
 	}
 	s.mu.Lock()
 	signer := s.signer
@@ -327,7 +339,7 @@ func (s *Server) verify(ctx context.Context, token string, checkExpiry bool) (*C
 	}
 	c := &Claims{
 		Issuer: wc.Issuer, Subject: wc.Subject, Audience: wc.Audience, ClientID: wc.ClientID,
-		Scopes: strings.Fields(wc.Scope), IssuedAt: wc.IssuedAt.Time(), Expiry: wc.Expiry.Time(), ID: wc.ID,
+		Scopes: strings.Fields(wc.Scope), TenantID: wc.Tenant, IssuedAt: wc.IssuedAt.Time(), Expiry: wc.Expiry.Time(), ID: wc.ID,
 	}
 	if checkExpiry {
 		if err := s.checkRevoked(ctx, c); err != nil {

@@ -31,8 +31,27 @@ const (
 	EventEntitlementExpiring = "license.entitlement_expiring"
 )
 
+// The support ticket event types (package reports), sent to the ticket's
+// tenant through the same endpoints. Data: ticket_id, ticket_number,
+// status (after the change), products, actor (the OAuth client that made
+// the change, or "system").
+const (
+	// EventTicketOpened: a ticket was opened, by the tenant or by staff on
+	// its behalf. Data: subject and message too.
+	EventTicketOpened = "ticket.opened"
+	// EventTicketCommented: a comment was added. Data: message.
+	EventTicketCommented = "ticket.commented"
+	// EventTicketApproved: the ticket was approved, by staff or by the
+	// auto-approval policy (actor "system"). Data: release, when one was
+	// named.
+	EventTicketApproved = "ticket.approved"
+	// EventTicketRejected: the ticket was rejected. Data: reason.
+	EventTicketRejected = "ticket.rejected"
+)
+
 // EventTypes lists every event type, for validation and documentation.
-var EventTypes = []string{EventActivated, EventDeactivated, EventSeatsExhausted, EventEntitlementExpiring}
+var EventTypes = []string{EventActivated, EventDeactivated, EventSeatsExhausted, EventEntitlementExpiring,
+	EventTicketOpened, EventTicketCommented, EventTicketApproved, EventTicketRejected}
 
 // Reasons of EventDeactivated.
 const (
@@ -41,8 +60,8 @@ const (
 )
 
 // Event is the payload of a webhook, as Standard Webhooks recommends:
-// {"type", "timestamp", "data"}. It carries identifiers only: never an
-// activation code, a token or a fingerprint.
+// {"type", "timestamp", "data"}. It carries identifiers, and a ticket's
+// own text, only: never an activation code, a token or a fingerprint.
 type Event struct {
 	Type      string    `json:"type"`
 	Timestamp time.Time `json:"timestamp"`
@@ -60,6 +79,16 @@ type Data struct {
 	Seats         int       `json:"seats,omitempty"`
 	ActiveSeats   int       `json:"active_seats,omitempty"`
 	ExpiresAt     time.Time `json:"expires_at,omitzero"`
+
+	// Support tickets (ticket.*). Reason above is a rejection's reason.
+	TicketID     string   `json:"ticket_id,omitempty"`
+	TicketNumber int64    `json:"ticket_number,omitempty"`
+	Status       string   `json:"status,omitempty"`
+	Products     []string `json:"products,omitempty"`
+	Actor        string   `json:"actor,omitempty"`
+	Subject      string   `json:"subject,omitempty"`
+	Message      string   `json:"message,omitempty"`
+	Release      string   `json:"release,omitempty"`
 }
 
 // Outcome is what an attempt's answer means for the delivery.
