@@ -359,7 +359,7 @@ func newProjectsUpdateCmd(stdio Stdio) *cobra.Command {
 }
 
 // productFlags are the product IDs of repeated --product flags: a single
-// --product '' is the empty list.
+// empty one is the empty list.
 func productFlags(flags []string) ([]string, error) {
 	ids := []string{}
 	for _, id := range flags {
