@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/licensing"
 	"github.com/vigil-sec/vigil/licensing/oauth"
+	"github.com/vigil-sec/vigil/reports"
 )
 
 // Sentinel errors. Callers test them with errors.Is and map them to HTTP
@@ -19,18 +20,18 @@ import (
 //
 // Each is also the like sentinel of the domains whose Store this package
 // implements (errors.Is(err, oauth.ErrNotFound), errors.Is(err,
-// licensing.ErrNotFound) and errors.Is(err, ci.ErrNotFound) hold for an
-// ErrNotFound), so a domain tests the
-// errors of its store without importing this package.
+// licensing.ErrNotFound), errors.Is(err, ci.ErrNotFound) and
+// errors.Is(err, reports.ErrNotFound) hold for an ErrNotFound), so a
+// domain tests the errors of its store without importing this package.
 var (
 	// ErrNotFound: the row (or blob) does not exist.
-	ErrNotFound error = &sentinel{"not found", []error{oauth.ErrNotFound, licensing.ErrNotFound, ci.ErrNotFound}}
+	ErrNotFound error = &sentinel{"not found", []error{oauth.ErrNotFound, licensing.ErrNotFound, ci.ErrNotFound, reports.ErrNotFound}}
 	// ErrConflict: the write contradicts the stored state (a duplicate
 	// name, a status transition that is not allowed).
-	ErrConflict error = &sentinel{"conflict", []error{licensing.ErrConflict, ci.ErrConflict}}
+	ErrConflict error = &sentinel{"conflict", []error{licensing.ErrConflict, ci.ErrConflict, reports.ErrConflict}}
 	// ErrInvalid: the input is malformed (an empty name, a bad digest,
 	// a bad cursor).
-	ErrInvalid error = &sentinel{"invalid input", []error{licensing.ErrInvalid, ci.ErrInvalid}}
+	ErrInvalid error = &sentinel{"invalid input", []error{licensing.ErrInvalid, ci.ErrInvalid, reports.ErrInvalid}}
 )
 
 // sentinel is an error that is also each of the domain errors in is.
