@@ -395,25 +395,7 @@ func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err err
 // and user input ("project \"x\": not found", "invalid input: …"); an
 // error that went through the database reads as the bare sentinel.
 func safeMessage(err error) string {
-	msg := err.Error()
-	if len(msg) > 300 || containsAny(msg, "store: ", "SQL", "sql:") {
-		for _, e := range []error{store.ErrNotFound, store.ErrConflict, store.ErrInvalid, ci.ErrNotFound, ci.ErrConflict, ci.ErrInvalid} {
-			if errors.Is(err, e) {
-				return e.Error()
-			}
-		}
-		return "internal error"
-	}
-	return msg
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, x := range subs {
-		if strings.Contains(s, x) {
-			return true
-		}
-	}
-	return false
+	return httpx.SafeMessage(err, store.ErrNotFound, store.ErrConflict, store.ErrInvalid, ci.ErrNotFound, ci.ErrConflict, ci.ErrInvalid)
 }
 
 // now is the gate's clock.
