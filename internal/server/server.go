@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-sec/vigil/licensing"
 	licapi "github.com/vigil-sec/vigil/licensing/api"
 	"github.com/vigil-sec/vigil/licensing/oauth"
+	"github.com/vigil-sec/vigil/reports"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -109,6 +110,7 @@ type Server struct {
 	queue   *jobs.Client
 	lic     *licensing.Service
 	ci      *ci.Service // the pipeline
+	reports *reports.Service
 	seal    *ci.Sealer
 	metrics *metrics
 	http    *httpx.Metrics
@@ -203,6 +205,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.ci, err = s.newPipeline(scanDelay); err != nil {
 		return nil, err
 	}
+	if s.reports, err = s.newReports(); err != nil {
+		return nil, err
+	}
 	if s.handler, err = s.routes(); err != nil {
 		return nil, err
 	}
@@ -294,6 +299,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.registerLicensing(mux)
 	s.registerOffline(mux)
 	s.registerLicenseWebhooks(mux)
+	s.registerReleases(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")
