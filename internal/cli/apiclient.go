@@ -166,6 +166,39 @@ func (c *apiClient) call(ctx context.Context, method, path string, body any) ([]
 	return nil, e
 }
 
+// listAll reads every page of a list (path has its query, without a
+// cursor) and returns the items under key ("projects", "releases").
+func (c *apiClient) listAll(ctx context.Context, path, key string) ([]json.RawMessage, error) {
+	all := []json.RawMessage{}
+	cursor := ""
+	for {
+		out, err := c.call(ctx, "GET", path+"&cursor="+url.QueryEscape(cursor), nil)
+		if err != nil {
+			return nil, err
+		}
+		var (
+			page  map[string]json.RawMessage
+			items []json.RawMessage
+			next  string
+		)
+		err = json.Unmarshal(out, &page)
+		if err == nil {
+			err = json.Unmarshal(page[key], &items)
+		}
+		if err == nil {
+			err = json.Unmarshal(page["next_cursor"], &next)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the server's list of %s is not JSON: %w", key, err)
+		}
+		all = append(all, items...)
+		if next == "" || next == cursor {
+			return all, nil
+		}
+		cursor = next
+	}
+}
+
 // printRaw prints the server's JSON answer as it came, on one line.
 func printRaw(w io.Writer, b []byte) error {
 	b = bytes.TrimRight(b, "\n")

@@ -209,25 +209,9 @@ func newProjectsListCmd(stdio Stdio) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all := []json.RawMessage{}
-			cursor := ""
-			for {
-				out, err := c.call(cmd.Context(), "GET", "/api/v1/projects?limit=1000&cursor="+url.QueryEscape(cursor), nil)
-				if err != nil {
-					return err
-				}
-				var page struct {
-					Projects   []json.RawMessage `json:"projects"`
-					NextCursor string            `json:"next_cursor"`
-				}
-				if err := json.Unmarshal(out, &page); err != nil {
-					return fmt.Errorf("the server's project list is not JSON: %w", err)
-				}
-				all = append(all, page.Projects...)
-				if page.NextCursor == "" || page.NextCursor == cursor {
-					break
-				}
-				cursor = page.NextCursor
+			all, err := c.listAll(cmd.Context(), "/api/v1/projects?limit=1000", "projects")
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				return printJSON(stdio.Out, map[string]any{"projects": all, "next_cursor": ""})
