@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 	"github.com/vigil-sec/vigil/reports"
@@ -171,12 +173,20 @@ func TestReleases(t *testing.T) {
 		}
 
 		// With nothing named, the product's production projects: the
-		// newest succeeded scan of app's default branch is now weak's.
+		// newest succeeded scan of app's default branch is now weak's. A
+		// retry with the same Idempotency-Key gets the first answer.
 		if code := e.do("PATCH", "/api/v1/projects/app", map[string]any{"products": []string{product}, "production": true}, nil); code != 200 {
 			t.Fatalf("PATCH app: %d", code)
 		}
-		if code := e.do("POST", "/api/v1/releases", map[string]any{"product_id": product, "version": "2.0.0"}, &rel); code != http.StatusCreated {
-			t.Fatalf("create 2.0.0: %d", code)
+		first := e.postKey(e.api, "/api/v1/releases", "release-2.0.0", map[string]any{"product_id": product, "version": "2.0.0"})
+		if first.code != http.StatusCreated {
+			t.Fatalf("create 2.0.0: %d %s", first.code, first.body)
+		}
+		if again := e.postKey(e.api, "/api/v1/releases", "release-2.0.0", map[string]any{"product_id": product, "version": "2.0.0"}); again.code != http.StatusCreated || again.body != first.body || again.header.Get(server.IdempotentReplayedHeader) != "true" {
+			t.Errorf("a retry of 2.0.0: %d %s, want the first answer replayed", again.code, again.body)
+		}
+		if err := json.Unmarshal([]byte(first.body), &rel); err != nil {
+			t.Fatal(err)
 		}
 		if rel.Status != "ready" || len(rel.Items) != 1 || rel.Items[0].Project != "app" || rel.Items[0].Commit != weak {
 			t.Errorf("2.0.0 from the production projects: %+v, want app at %s", rel, weak)
