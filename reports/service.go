@@ -63,16 +63,21 @@ type Config struct {
 	Pipeline *ci.Service
 	// Licensing knows the products releases are of.
 	Licensing *licensing.Service
-	Logger    *slog.Logger
+	// CheckImage, when not nil, checks the reference of an image before
+	// a release queues its scan (the server's outbound policy); its error
+	// refuses the release, and nothing is queued.
+	CheckImage func(ref string) error
+	Logger     *slog.Logger
 }
 
 // Service makes and reads the releases of products: the named, immutable
 // sets of scans that reports are made of.
 type Service struct {
-	store Store
-	ci    *ci.Service
-	lic   *licensing.Service
-	log   *slog.Logger
+	store      Store
+	ci         *ci.Service
+	lic        *licensing.Service
+	checkImage func(ref string) error
+	log        *slog.Logger
 }
 
 // New makes a Service.
@@ -85,7 +90,7 @@ func New(cfg Config) (*Service, error) {
 	case cfg.Licensing == nil:
 		return nil, errors.New("reports: Config.Licensing is required")
 	}
-	s := &Service{store: cfg.Store, ci: cfg.Pipeline, lic: cfg.Licensing, log: cfg.Logger}
+	s := &Service{store: cfg.Store, ci: cfg.Pipeline, lic: cfg.Licensing, checkImage: cfg.CheckImage, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -259,8 +264,17 @@ func (s *Service) resolve(ctx context.Context, n NewRelease) ([]*wanted, error) 
 // scanMissing gives every wanted item without a succeeded scan a scan to
 // wait for: the head of a default branch is looked up, a commit or image
 // never scanned is enqueued, a failed scan is retried, and a queued or
-// running one is waited for.
+// running one is waited for. Images are checked (Config.CheckImage)
+// before anything is queued.
 func (s *Service) scanMissing(ctx context.Context, ws []*wanted) error {
+	for _, w := range ws {
+		if w.item.Kind != ci.KindImage || w.scan.Status == ci.ScanSucceeded || s.checkImage == nil {
+			continue
+		}
+		if err := s.checkImage(w.item.ImageRef + "@" + w.item.Digest); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, w.target(), err)
+		}
+	}
 	for _, w := range ws {
 		if w.scan.Status == ci.ScanSucceeded {
 			continue

@@ -14,9 +14,10 @@ import (
 // scans:read.
 
 // newReports makes the reports service on the store, the pipeline and the
-// licensing platform.
+// licensing platform; the images a release asks to scan are held to the
+// outbound policy as those of POST /api/v1/scans are.
 func (s *Server) newReports() (*reports.Service, error) {
-	svc, err := reports.New(reports.Config{Store: s.db, Pipeline: s.ci, Licensing: s.lic, Logger: s.log})
+	svc, err := reports.New(reports.Config{Store: s.db, Pipeline: s.ci, Licensing: s.lic, CheckImage: s.checkRegistry, Logger: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

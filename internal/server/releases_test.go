@@ -136,8 +136,15 @@ func TestReleases(t *testing.T) {
 		if !strings.Contains(apiErr.Message, "app@"+weak) || !strings.Contains(apiErr.Message, unknownDigest) {
 			t.Errorf("the message does not name what is missing: %s", apiErr.Message)
 		}
+		// An image on a registry the server may not reach is refused
+		// before anything is queued.
+		private := "10.1.2.3:5000/app:1@" + unknownDigest
+		if code := e.do("POST", "/api/v1/releases", map[string]any{"product_id": product, "version": "1.1.0",
+			"projects": []string{"app@" + weak}, "images": []string{private}, "scan_missing": true}, &apiErr); code != http.StatusBadRequest || !strings.Contains(apiErr.Message, "10.1.2.3") {
+			t.Errorf("an image the outbound policy refuses: %d %+v, want 400 naming it", code, apiErr)
+		}
 		if n := countScans(t, e.db); n != scans {
-			t.Errorf("a refused release queued %d scans", n-scans)
+			t.Errorf("refused releases queued %d scans", n-scans)
 		}
 
 		// Asked for, the missing scan is queued: pending, then ready once
