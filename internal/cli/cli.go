@@ -88,6 +88,7 @@ Exit codes: 0 pass, 1 the gate failed, 2 bad usage or bad input,
 	root.AddCommand(newWorkerCmd(stdio))
 	root.AddCommand(newLicenseCmd(stdio))
 	root.AddCommand(newProjectsCmd(stdio), newReleasesCmd(stdio))
+	root.AddCommand(newVerifyCmd(stdio))
 	// Unknown subcommands and bad arguments are usage errors too.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

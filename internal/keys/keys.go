@@ -1,16 +1,21 @@
 // Package keys makes and reads the ECDSA P-256 private keys that Vigil
-// signs with (OAuth2 access tokens, license tokens, later report
-// bundles), kept as PKCS#8 PEM text.
+// signs with (OAuth2 access tokens, license tokens, report bundles), kept
+// as PKCS#8 PEM text, and names their public halves by RFC 7638
+// thumbprint.
 package keys
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // NewP256 makes a P-256 key and returns it with its PKCS#8 PEM encoding.
@@ -42,4 +47,15 @@ func ParseP256(pemText string) (*ecdsa.PrivateKey, error) {
 		return nil, errors.New("not an ECDSA P-256 key")
 	}
 	return priv, nil
+}
+
+// Thumbprint is the RFC 7638 JWK thumbprint of the public key (SHA-256,
+// base64url without padding): the key ID ("kid") of every key Vigil
+// publishes.
+func Thumbprint(pub *ecdsa.PublicKey) (string, error) {
+	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("key thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
 }

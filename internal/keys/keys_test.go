@@ -4,7 +4,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"strings"
 	"testing"
@@ -42,5 +44,31 @@ func TestParseRefusesOtherKeys(t *testing.T) {
 		if _, err := keys.ParseP256(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseP256(%.20q) = %v, want an error containing %q", in, err, want)
 		}
+	}
+}
+
+// TestThumbprint computes the RFC 7638 thumbprint by hand: SHA-256 of the
+// required members in lexicographic order, no whitespace, coordinates
+// base64url without padding, then base64url of the hash.
+func TestThumbprint(t *testing.T) {
+	t.Parallel()
+	priv, _, err := keys.NewP256()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x, y [32]byte
+	priv.X.FillBytes(x[:])
+	priv.Y.FillBytes(y[:])
+	enc := base64.RawURLEncoding
+	canonical := `{"crv":"P-256","kty":"EC","x":"` + enc.EncodeToString(x[:]) + `","y":"` + enc.EncodeToString(y[:]) + `"}`
+	sum := sha256.Sum256([]byte(canonical))
+	want := enc.EncodeToString(sum[:])
+
+	got, err := keys.Thumbprint(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("Thumbprint = %s, want %s", got, want)
 	}
 }

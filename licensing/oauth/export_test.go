@@ -18,12 +18,8 @@ const (
 	SealedPepperPrefix = sealedPepperPrefix
 )
 
-// Mac and Thumbprint are mac and thumbprint, for tests that forge what an
-// older installation stored.
-var (
-	Mac        = mac
-	Thumbprint = thumbprint
-)
+// Mac is mac, for tests that forge what an older installation stored.
+var Mac = mac
 
 // SigningKID is the kid the server signs with.
 func SigningKID(s *Server) string {

@@ -111,7 +111,7 @@ func TestLegacyPepperMigrates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kid, err := oauth.Thumbprint(&priv.PublicKey)
+		kid, err := keys.Thumbprint(&priv.PublicKey)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/rand"
@@ -105,9 +104,9 @@ func (s *Server) loadSigningKey(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("oauth: signing key: %w", err)
 	}
-	kid, err := thumbprint(&priv.PublicKey)
+	kid, err := keys.Thumbprint(&priv.PublicKey)
 	if err != nil {
-		return err
+		return fmt.Errorf("oauth: %w", err)
 	}
 	k, err := s.db.EnsureOAuthKey(ctx, Key{
 		ID: kid, Kind: KeySigning,
@@ -171,15 +170,6 @@ func (s *Server) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.keys[kid], nil
-}
-
-// thumbprint is the RFC 7638 JWK thumbprint of the key, the "kid".
-func thumbprint(pub *ecdsa.PublicKey) (string, error) {
-	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", fmt.Errorf("oauth: key thumbprint: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
 // CreateClient makes a client with the scopes and returns its ID and its

@@ -116,6 +116,32 @@ func TestSARIFIsValidAndCarriesFingerprintsSuppressionsBaseline(t *testing.T) {
 	}
 }
 
+// TestSARIFOfAnSCPLikeRemote checks that a repository named the scp way
+// (git@host:org/repo.git) is written as the ssh URL git reads the same
+// way: SARIF wants a URI there, and the scp form is none.
+func TestSARIFOfAnSCPLikeRemote(t *testing.T) {
+	t.Parallel()
+	res := result()
+	res.Target.Ref = "git@git.example.com:org/repo.git"
+	var buf bytes.Buffer
+	if err := format.Write(&buf, format.SARIF, res, nil); err != nil {
+		t.Fatal(err)
+	}
+	schematest.Validate(t, schematest.SARIF210, buf.Bytes())
+	if want := `"repositoryUri": "ssh://git@git.example.com/org/repo.git"`; !strings.Contains(buf.String(), want) {
+		t.Errorf("SARIF lacks %s", want)
+	}
+	for in, want := range map[string]string{
+		"https://example.com/org/repo.git": "https://example.com/org/repo.git",
+		"git@host:/srv/repo.git":           "ssh://git@host/srv/repo.git",
+		"/tmp/local":                       "/tmp/local",
+	} {
+		if got := format.RepositoryURI(in); got != want {
+			t.Errorf("RepositoryURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestJSONHasTheDocumentedFields(t *testing.T) {
 	t.Parallel()
 	res := result()

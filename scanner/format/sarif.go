@@ -37,6 +37,27 @@ var sarifLevel = map[scanner.Level]string{
 // #nosec, external for policy waivers) and a baselineState when the scan was
 // compared with a baseline.
 func WriteSARIF(w io.Writer, res *scanner.Result) error {
+	return EncodeSARIF(w, SARIFRun(res))
+}
+
+// EncodeSARIF writes runs as one SARIF 2.1.0 log, indented as every SARIF
+// document Vigil writes. Reports that gather several scans (reports/format)
+// write one run per scan with it.
+func EncodeSARIF(w io.Writer, runs ...*sarif.Run) error {
+	report := sarif.NewReport(sarif.Version, sarif.Schema).WithRuns(runs...)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(report)
+}
+
+// SARIFRun converts a scan result into the SARIF run WriteSARIF writes: Vigil
+// as the driver with a rule per rule ID in order of first appearance, the
+// engines as extensions, one result per finding in the result's order,
+// automationDetails.id "vigil/<kind>/", versionControlProvenance for a
+// commit of a remote repository, and a failed invocation naming the parts
+// of the target no engine analysed. Callers may amend the run before
+// encoding it.
+func SARIFRun(res *scanner.Result) *sarif.Run {
 	driver := sarif.NewToolComponent("Vigil", version.Vigil(), "https://github.com/vigil-sec/vigil")
 	if v := strings.TrimPrefix(version.Vigil(), "v"); v != "" && v[0] >= '0' && v[0] <= '9' {
 		driver.SemanticVersion = v
@@ -46,7 +67,7 @@ func WriteSARIF(w io.Writer, res *scanner.Result) error {
 	run.AutomationDetails = &sarif.RunAutomationDetails{ID: "vigil/" + string(res.Target.Kind) + "/"}
 	if res.Target.Kind == scanner.KindGit && res.Target.Commit != "" && source.IsRepoURL(res.Target.Ref) {
 		run.VersionControlProvenance = []*sarif.VersionControlDetails{{
-			RepositoryURI: res.Target.Ref,
+			RepositoryURI: RepositoryURI(res.Target.Ref),
 			RevisionID:    res.Target.Commit,
 		}}
 	}
@@ -92,10 +113,20 @@ func WriteSARIF(w io.Writer, res *scanner.Result) error {
 		run.Invocations = []*sarif.Invocation{unanalysedInvocation(res.Unanalysed)}
 	}
 
-	report := sarif.NewReport(sarif.Version, sarif.Schema).WithRuns(run)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(report)
+	return run
+}
+
+// RepositoryURI returns a remote repository's address as a URI, which
+// SARIF's versionControlProvenance and the SBOM formats require: an
+// scp-like address (git@host:org/repo.git), which is not a URI, becomes
+// the ssh URL git reads the same way (ssh://git@host/org/repo.git); a
+// URL is returned as it is.
+func RepositoryURI(repo string) string {
+	if strings.Contains(repo, "://") || !source.IsRepoURL(repo) {
+		return repo
+	}
+	hostPart, path, _ := strings.Cut(repo, ":")
+	return "ssh://" + hostPart + "/" + strings.TrimPrefix(path, "/")
 }
 
 // unanalysedInvocation reports the parts of the target that were not
