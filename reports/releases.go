@@ -198,11 +198,3 @@ func (e *MissingScansError) Error() string {
 
 // Is makes a MissingScansError an ErrInvalid.
 func (e *MissingScansError) Is(target error) bool { return target == ErrInvalid }
-
-// missingStatus says where a scan that has not succeeded is.
-func missingStatus(sc ci.Scan) string {
-	if sc.Status == ci.ScanFailed {
-		return "failed: " + sc.Error
-	}
-	return string(sc.Status)
-}

@@ -162,18 +162,7 @@ func (s *Service) CreateRelease(ctx context.Context, n NewRelease) (StoredReleas
 	if err := checkDuplicates(ws); err != nil {
 		return StoredRelease{}, err
 	}
-	var missing []MissingScan
-	for _, w := range ws {
-		switch {
-		case w.scan.Status == ci.ScanSucceeded:
-		case w.item.Kind == ci.KindCommit && w.item.Commit == "":
-			missing = append(missing, MissingScan{Target: w.target(), Status: "no succeeded scan of its default branch " + w.project.DefaultBranch})
-		case w.scan.ID == "":
-			missing = append(missing, MissingScan{Target: w.target(), Status: "never scanned"})
-		default:
-			missing = append(missing, MissingScan{Target: w.target(), Status: missingStatus(w.scan)})
-		}
-	}
+	missing := missingScans(ws)
 	if len(missing) > 0 {
 		if !n.ScanMissing {
 			return StoredRelease{}, &MissingScansError{Missing: missing}
@@ -304,6 +293,26 @@ func (s *Service) scanMissing(ctx context.Context, ws []*wanted) error {
 		}
 	}
 	return nil
+}
+
+// missingScans are the wanted items without a succeeded scan, with where
+// their scans are.
+func missingScans(ws []*wanted) []MissingScan {
+	var missing []MissingScan
+	for _, w := range ws {
+		switch {
+		case w.scan.Status == ci.ScanSucceeded:
+		case w.item.Kind == ci.KindCommit && w.item.Commit == "":
+			missing = append(missing, MissingScan{Target: w.target(), Status: "no succeeded scan of its default branch " + w.project.DefaultBranch})
+		case w.scan.ID == "":
+			missing = append(missing, MissingScan{Target: w.target(), Status: "never scanned"})
+		case w.scan.Status == ci.ScanFailed:
+			missing = append(missing, MissingScan{Target: w.target(), Status: "failed: " + w.scan.Error})
+		default:
+			missing = append(missing, MissingScan{Target: w.target(), Status: string(w.scan.Status)})
+		}
+	}
+	return missing
 }
 
 // checkDuplicates refuses a release that names a commit or image twice.
