@@ -5,8 +5,10 @@
 // (RunScan: check out or pull, run the engines, store the reports, record
 // a gate summary and the project's tracked findings), decides gates
 // (CommitGate, ImageGate, Judge, Decide: cached under everything a
-// decision depends on), posts commit statuses, schedules rescans, and
-// manages projects, policies, waivers and findings. It works on the
+// decision depends on), posts commit statuses, schedules rescans,
+// manages projects, policies, waivers and findings, and says which scan
+// stands for a commit, an image or a default branch (lookup.go: what the
+// releases of package reports are made of). It works on the
 // pipeline's records (model.go: Project, Scan, TrackedFinding,
 // ProjectWaiver, GateState…) through the Store it declares, which
 // internal/store implements; the HTTP API, the push and registry hooks,

@@ -18,7 +18,11 @@ type Project struct {
 	// it with a server key before storing it.
 	WebhookSecret string
 	Schedule      string // a cron spec, or "" for no scheduled rescans
-	CreatedAt     time.Time
+	// Production marks a project whose default branch goes into the
+	// releases of the products it ships in when a release names no
+	// project (see ProjectSummary.Products).
+	Production bool
+	CreatedAt  time.Time
 
 	// PreviousWebhookSecret is the secret a rotation replaced (stored as
 	// given, like WebhookSecret), still accepted until
@@ -54,11 +58,15 @@ type PolicyVersion struct {
 }
 
 // ProjectSummary is a project as lists show it: with the version of its
-// latest policy (0 for none) and its forge's API URL ("" for none).
+// latest policy (0 for none), its forge's API URL ("" for none) and the
+// licensing products it ships in.
 type ProjectSummary struct {
 	Project
 	PolicyVersion int
 	ForgeURL      string
+	// Products are the IDs of the licensing products the project ships
+	// in, sorted; empty (not nil) for none.
+	Products []string
 }
 
 // ProjectUpdate changes some of a project's settings; a nil field is left
@@ -70,6 +78,12 @@ type ProjectUpdate struct {
 	// project's forge (or give it one); RemoveForge deletes it.
 	ForgeURL, ForgeToken *string
 	RemoveForge          bool
+	// Products, when not nil, replaces the licensing products the project
+	// ships in (an empty slice removes them all). An ID that names no
+	// product is ErrInvalid, naming it, and nothing is changed.
+	Products *[]string
+	// Production, when not nil, sets Project.Production.
+	Production *bool
 	// Check, when not nil, is called in the transaction with the project
 	// as it will be; an error it returns is returned and nothing is
 	// changed. It checks what depends on several fields (a forge needs a

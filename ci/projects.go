@@ -38,6 +38,9 @@ type ProjectStore interface {
 	CreateProjectWith(ctx context.Context, n NewProject) (CreatedProject, error)
 	GetProjectSummary(ctx context.Context, name string) (ProjectSummary, error)
 	ListProjectPage(ctx context.Context, p Page) ([]ProjectSummary, string, error)
+	// ListProductProjects lists the projects that ship in the licensing
+	// product, by name.
+	ListProductProjects(ctx context.Context, productID string) ([]ProjectSummary, error)
 	UpdateProject(ctx context.Context, id string, u ProjectUpdate) (ProjectSummary, error)
 	DeleteProject(ctx context.Context, id string) error
 	RotateWebhookSecret(ctx context.Context, id, secret string, until time.Time) (Project, error)
@@ -113,6 +116,12 @@ func (s *Service) ProjectSummary(ctx context.Context, name string) (ProjectSumma
 // cursor of the next page ("" after the last).
 func (s *Service) ListProjects(ctx context.Context, p Page) ([]ProjectSummary, string, error) {
 	return s.store.ListProjectPage(ctx, p)
+}
+
+// ProductProjects lists the projects that ship in the licensing product
+// (ProjectUpdate.Products), by name; none for an unknown product.
+func (s *Service) ProductProjects(ctx context.Context, productID string) ([]ProjectSummary, error) {
+	return s.store.ListProductProjects(ctx, productID)
 }
 
 // UpdateProject applies u to the project with the name in one

@@ -119,19 +119,29 @@ func (s *Service) rescan(ctx context.Context, log *slog.Logger, first Scan) erro
 	if first.Status == ScanQueued || first.Status == ScanRunning {
 		return nil
 	}
-	sc, created, err := s.store.EnqueueRescan(ctx, first)
+	sc, created, err := s.enqueueRescan(ctx, first)
 	if err != nil {
 		return err
-	}
-	if sc.Status == ScanQueued {
-		if _, err := s.queue.InsertScan(ctx, sc.ID); err != nil {
-			return err
-		}
 	}
 	if created {
 		log.InfoContext(ctx, "rescan queued", slog.String("scan", sc.ID), slog.String("rescan_of", first.ID))
 	}
 	return nil
+}
+
+// enqueueRescan records a rescan of the first scan of sc, or finds the
+// one queued or running (store EnqueueRescan), and makes sure a queued
+// one has a job.
+func (s *Service) enqueueRescan(ctx context.Context, sc Scan) (re Scan, created bool, err error) {
+	if re, created, err = s.store.EnqueueRescan(ctx, sc); err != nil {
+		return Scan{}, false, err
+	}
+	if re.Status == ScanQueued {
+		if _, err := s.queue.InsertScan(ctx, re.ID); err != nil {
+			return Scan{}, false, err
+		}
+	}
+	return re, created, nil
 }
 
 // rescanFinished says, in the log and the metrics, whether a succeeded

@@ -29,6 +29,14 @@ type Store interface {
 	EnqueueRescan(ctx context.Context, of Scan) (scan Scan, created bool, err error)
 	GetScan(ctx context.Context, id string) (Scan, error)
 	FindCommitScan(ctx context.Context, projectID, commit string) (Scan, error)
+	FindImageScan(ctx context.Context, digest string) (Scan, error)
+	// SucceededScan is the newest succeeded scan, first scan or rescan,
+	// of the commit or image digest n names, or ErrNotFound.
+	SucceededScan(ctx context.Context, n NewScan) (Scan, error)
+	// LatestBranchScan is the newest succeeded scan of the project
+	// recorded for the branch, other than of commit exceptCommit, or
+	// ErrNotFound.
+	LatestBranchScan(ctx context.Context, projectID, branch, exceptCommit string) (Scan, error)
 	RecentImageScans(ctx context.Context, projectID string, since time.Time) ([]Scan, error)
 	MarkRunning(ctx context.Context, id string) (Scan, error)
 	RecordScanBranch(ctx context.Context, id, branch string) error

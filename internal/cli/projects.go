@@ -88,6 +88,12 @@ func printProject(w io.Writer, p server.Project) {
 	if p.Forge != nil {
 		fmt.Fprintf(w, "  forge:          %s\n", p.Forge.URL)
 	}
+	if len(p.Products) > 0 {
+		fmt.Fprintf(w, "  products:       %s\n", strings.Join(p.Products, ", "))
+	}
+	if p.Production {
+		fmt.Fprintf(w, "  production:     yes (its default branch goes into its products' releases)\n")
+	}
 	fmt.Fprintf(w, "  created:        %s\n", p.CreatedAt.UTC().Format(time.RFC3339))
 }
 
@@ -211,14 +217,18 @@ func newProjectsListCmd(stdio Stdio) *cobra.Command {
 				return printJSON(stdio.Out, map[string]any{"projects": all, "next_cursor": ""})
 			}
 			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tREPO\tBRANCH\tSCHEDULE\tPOLICY\tCREATED")
+			fmt.Fprintln(tw, "NAME\tREPO\tBRANCH\tSCHEDULE\tPOLICY\tPRODUCTS\tCREATED")
 			for _, raw := range all {
 				var p server.Project
 				if err := json.Unmarshal(raw, &p); err != nil {
 					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.RepoURL, p.DefaultBranch, p.Schedule,
-					policyVersionText(p.PolicyVersion), p.CreatedAt.UTC().Format(time.RFC3339))
+				products := strings.Join(p.Products, ",")
+				if p.Production {
+					products += " (production)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.RepoURL, p.DefaultBranch, p.Schedule,
+					policyVersionText(p.PolicyVersion), strings.TrimSpace(products), p.CreatedAt.UTC().Format(time.RFC3339))
 			}
 			return tw.Flush()
 		},
@@ -274,10 +284,12 @@ func newProjectsUpdateCmd(stdio Stdio) *cobra.Command {
 		sf          serverFlags
 		pf          projectFieldFlags
 		removeForge bool
+		products    []string
+		production  bool
 		asJSON      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "update NAME [--repo URL] [--branch B] [--schedule S] [--forge-url U --forge-token-file F | --remove-forge]",
+		Use:   "update NAME [--repo URL] [--branch B] [--schedule S] [--forge-url U --forge-token-file F | --remove-forge] [--product ID]... [--production[=false]]",
 		Short: "Change a project's settings: only the flags given change",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -301,8 +313,18 @@ func newProjectsUpdateCmd(stdio Stdio) *cobra.Command {
 			case removeForge:
 				body["forge"] = nil
 			}
+			if fl.Changed("product") {
+				ids, err := productFlags(products)
+				if err != nil {
+					return err
+				}
+				body["products"] = ids
+			}
+			if fl.Changed("production") {
+				body["production"] = production
+			}
 			if len(body) == 0 {
-				return &usageError{errors.New("nothing to change: give --repo, --branch, --schedule, --forge-url with --forge-token-file, or --remove-forge")}
+				return &usageError{errors.New("nothing to change: give --repo, --branch, --schedule, --forge-url with --forge-token-file, --remove-forge, --product or --production")}
 			}
 			out, err := sf.call(cmd.Context(), server.ScopeProjectsAdmin, "PATCH", projectPath(args[0]), body)
 			if err != nil {
@@ -314,8 +336,25 @@ func newProjectsUpdateCmd(stdio Stdio) *cobra.Command {
 	sf.register(cmd)
 	pf.register(cmd)
 	cmd.Flags().BoolVar(&removeForge, "remove-forge", false, "remove the project's forge: no more commit statuses")
+	cmd.Flags().StringArrayVar(&products, "product", nil, "the ID of a licensing product the project ships in (repeatable: the list replaces the project's; --product '' removes them all)")
+	cmd.Flags().BoolVar(&production, "production", false, "put the project's default branch in its products' releases when a release names no project (--production=false to stop)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the project as the API answers it")
 	return cmd
+}
+
+// productFlags are the product IDs of repeated --product flags: a single
+// empty one is the empty list.
+func productFlags(flags []string) ([]string, error) {
+	ids := []string{}
+	for _, id := range flags {
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 && len(ids) < len(flags) {
+		return nil, &usageError{errors.New("--product '' removes every product: do not give it with product IDs")}
+	}
+	return ids, nil
 }
 
 func newProjectsDeleteCmd(stdio Stdio) *cobra.Command {

@@ -1,9 +1,11 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,40 +29,81 @@ func TestProjectsCommands(t *testing.T) {
 	}
 }
 
+// servedAPI is `vigil serve` on a fresh store, with its admin client's
+// credentials in the environment.
+type servedAPI struct {
+	t      *testing.T
+	base   string
+	srv    []string     // the flags that name the server and trust it
+	api    *http.Client // an authenticated client of the API
+	secret string
+}
+
+// serveAPI runs `vigil serve` on the dialect, with extra flags, and sets
+// VIGIL_CLIENT_ID and VIGIL_CLIENT_SECRET to its admin client's.
+func serveAPI(t *testing.T, dialect store.Dialect, extra ...string) *servedAPI {
+	t.Helper()
+	storeArgs := append([]string{"--data", filepath.Join(t.TempDir(), "data")}, extra...)
+	if dialect == store.Postgres {
+		storeArgs = append(storeArgs, "--database", storetest.DSN(t, dialect))
+	}
+	base, banner := serveOn(t, storeArgs...)
+	id, secret := field(banner, "client_id"), field(banner, "client_secret")
+	fp := field(banner, "TLS certificate SHA-256 fingerprint")
+	if id == "" || secret == "" || fp == "" {
+		t.Fatalf("no admin client or fingerprint printed:\n%s", banner)
+	}
+	t.Setenv("VIGIL_CLIENT_ID", id)
+	t.Setenv("VIGIL_CLIENT_SECRET", secret)
+	t.Setenv("VIGIL_SERVER", "")
+	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: base + "/oauth2/token"}
+	api := cc.Client(context.WithValue(context.Background(), oauth2.HTTPClient, insecureClient()))
+	return &servedAPI{t: t, base: base, srv: []string{"--server", base, "--fingerprint", fp}, api: api, secret: secret}
+}
+
+// with appends the server flags to a command's arguments.
+func (s *servedAPI) with(args ...string) []string { return append(args, s.srv...) }
+
+// do sends a request to the API with a JSON body (when not nil) and
+// returns the status and the answer, as the API wrote it.
+func (s *servedAPI) do(method, path string, body any) (int, string) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.api.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimRight(string(b), "\n") + "\n"
+}
+
+// get is the API's own answer for a path, to compare --json with.
+func (s *servedAPI) get(path string) string {
+	s.t.Helper()
+	code, b := s.do("GET", path, nil)
+	if code != 200 {
+		s.t.Fatalf("GET %s: %d %s", path, code, b)
+	}
+	return b
+}
+
 func testProjectsCommands(t *testing.T, dialect store.Dialect) {
 	{
-		storeArgs := []string{"--data", filepath.Join(t.TempDir(), "data")}
-		if dialect == store.Postgres {
-			storeArgs = append(storeArgs, "--database", storetest.DSN(t, dialect))
-		}
-		base, banner := serveOn(t, storeArgs...)
-		id, secret := field(banner, "client_id"), field(banner, "client_secret")
-		fp := field(banner, "TLS certificate SHA-256 fingerprint")
-		if id == "" || secret == "" || fp == "" {
-			t.Fatalf("no admin client or fingerprint printed:\n%s", banner)
-		}
-		t.Setenv("VIGIL_CLIENT_ID", id)
-		t.Setenv("VIGIL_CLIENT_SECRET", secret)
-		t.Setenv("VIGIL_SERVER", "")
-		srv := []string{"--server", base, "--fingerprint", fp}
-		with := func(args ...string) []string { return append(args, srv...) }
-
-		// The API's own answer for a path, to compare --json with.
-		cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: base + "/oauth2/token"}
-		api := cc.Client(context.WithValue(context.Background(), oauth2.HTTPClient, insecureClient()))
-		apiGet := func(path string) string {
-			t.Helper()
-			resp, err := api.Get(base + path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != 200 {
-				t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
-			}
-			return strings.TrimRight(string(b), "\n") + "\n"
-		}
+		s := serveAPI(t, dialect)
+		base, secret, with, apiGet := s.base, s.secret, s.with, s.get
 
 		dir := t.TempDir()
 		policy1 := filepath.Join(dir, "policy1.yaml")

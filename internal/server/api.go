@@ -51,6 +51,11 @@ type Project struct {
 	// Forge is where commit statuses go (forge.go); its token is never
 	// shown.
 	Forge *ProjectForge `json:"forge,omitempty"`
+	// Products are the IDs of the licensing products the project ships
+	// in; Production puts its default branch in their releases when a
+	// release names no project.
+	Products   []string `json:"products"`
+	Production bool     `json:"production"`
 }
 
 type createProjectRequest struct {
@@ -205,11 +210,15 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 
 func apiProject(p ci.Project, policyVersion int) Project {
 	return Project{ID: p.ID, Name: p.Name, RepoURL: p.RepoURL, DefaultBranch: p.DefaultBranch,
-		Schedule: p.Schedule, PolicyVersion: policyVersion, CreatedAt: p.CreatedAt}
+		Schedule: p.Schedule, PolicyVersion: policyVersion, CreatedAt: p.CreatedAt,
+		Products: []string{}, Production: p.Production}
 }
 
 func apiProjectSummary(p ci.ProjectSummary) Project {
 	out := apiProject(p.Project, p.PolicyVersion)
+	if p.Products != nil {
+		out.Products = p.Products
+	}
 	if p.ForgeURL != "" {
 		out.Forge = &ProjectForge{URL: p.ForgeURL}
 	}

@@ -48,14 +48,14 @@ const (
 )
 
 // idempotentPath reports whether a request is a write that takes an
-// Idempotency-Key: creating projects, scans and waivers, and every
-// licensing and ticket POST.
+// Idempotency-Key: creating projects, scans, waivers and releases, and
+// every licensing and ticket POST.
 func idempotentPath(r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		return false
 	}
 	switch p := r.URL.Path; p {
-	case "/api/v1/projects", "/api/v1/scans", "/api/v1/waivers":
+	case "/api/v1/projects", "/api/v1/scans", "/api/v1/waivers", "/api/v1/releases":
 		return true
 	default:
 		for _, prefix := range []string{"/api/v1/tenants", "/api/v1/products", "/api/v1/entitlements", "/api/v1/tickets"} {

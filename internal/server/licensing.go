@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -462,13 +461,9 @@ func pageOf(w http.ResponseWriter, r *http.Request) (licensing.Page, bool) {
 // default). It answers the error itself and returns false when the limit
 // is not a number in range.
 func limitParam(w http.ResponseWriter, r *http.Request, max int) (int, bool) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return 0, true
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		httpx.WriteErr(w, invalidField("limit %q: want 1 to %d", v, max))
+	n, err := httpx.LimitParam(r, max)
+	if err != nil {
+		httpx.WriteErr(w, err)
 		return 0, false
 	}
 	return n, true

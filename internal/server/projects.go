@@ -49,14 +49,20 @@ func (s *Server) registerProjects(mux *http.ServeMux) {
 // updateProjectRequest is a PATCH of a project: a field left out is left
 // as it is (JSON merge patch, RFC 7396). "forge" set to an object
 // replaces the forge (url and token both required, as at creation);
-// set to null, it removes it. The name and the webhook secret are not
-// changed here (unknown fields are refused).
+// set to null, it removes it. "products" replaces the licensing products
+// the project ships in ([] removes them). The name and the webhook secret
+// are not changed here (unknown fields are refused).
 type updateProjectRequest struct {
 	RepoURL       *string         `json:"repo_url"`
 	DefaultBranch *string         `json:"default_branch"`
 	Schedule      *string         `json:"schedule"` // "" removes the schedule
 	Forge         json.RawMessage `json:"forge"`
+	Products      *[]string       `json:"products"`
+	Production    *bool           `json:"production"`
 }
+
+// maxProjectProducts bounds the products one project ships in.
+const maxProjectProducts = 100
 
 func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 	var req updateProjectRequest
@@ -147,6 +153,21 @@ func (req *updateProjectRequest) update() (u ci.ProjectUpdate, f *forgeRequest, 
 		*f.v = &t
 	}
 	u.RepoURL, u.DefaultBranch, u.Schedule = req.RepoURL, req.DefaultBranch, req.Schedule
+	if req.Products != nil {
+		if len(*req.Products) > maxProjectProducts {
+			return u, nil, invalidField("products: at most %d", maxProjectProducts)
+		}
+		for i, id := range *req.Products {
+			// Whether each exists is checked in the update's transaction.
+			if err := httpx.CheckIdentifier(fmt.Sprintf("products[%d]", i), id, 0); err != nil {
+				return u, nil, err
+			}
+			if !productIDRE.MatchString(id) {
+				return u, nil, invalidField("products[%d] %q is not a product ID", i, id)
+			}
+		}
+	}
+	u.Products, u.Production = req.Products, req.Production
 	switch {
 	case len(req.Forge) == 0:
 	case string(req.Forge) == "null":

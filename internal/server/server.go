@@ -114,6 +114,7 @@ type Server struct {
 	lic     *licensing.Service
 	tickets *reports.TicketService
 	ci      *ci.Service // the pipeline
+	reports *reports.Service
 	seal    *ci.Sealer
 	// reportKeys signs audit reports (reportkeys.go)
 	reportKeys *reports.KeyRing
@@ -219,6 +220,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.ci, err = s.newPipeline(scanDelay); err != nil {
 		return nil, err
 	}
+	if s.reports, err = s.newReports(); err != nil {
+		return nil, err
+	}
 	if s.handler, err = s.routes(); err != nil {
 		return nil, err
 	}
@@ -312,6 +316,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.registerLicenseWebhooks(mux)
 	s.registerReportKeys(mux)
 	s.registerTickets(mux)
+	s.registerReleases(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")
@@ -413,25 +418,7 @@ func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err err
 // and user input ("project \"x\": not found", "invalid input: …"); an
 // error that went through the database reads as the bare sentinel.
 func safeMessage(err error) string {
-	msg := err.Error()
-	if len(msg) > 300 || containsAny(msg, "store: ", "SQL", "sql:") {
-		for _, e := range []error{store.ErrNotFound, store.ErrConflict, store.ErrInvalid, ci.ErrNotFound, ci.ErrConflict, ci.ErrInvalid} {
-			if errors.Is(err, e) {
-				return e.Error()
-			}
-		}
-		return "internal error"
-	}
-	return msg
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, x := range subs {
-		if strings.Contains(s, x) {
-			return true
-		}
-	}
-	return false
+	return httpx.SafeMessage(err, store.ErrNotFound, store.ErrConflict, store.ErrInvalid, ci.ErrNotFound, ci.ErrConflict, ci.ErrInvalid)
 }
 
 // now is the gate's clock.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,12 +20,12 @@ func newID() string {
 	return uuid.Must(uuid.NewV7()).String()
 }
 
-const projectCols = "id, name, repo_url, default_branch, webhook_secret, schedule, created_at, previous_webhook_secret, previous_secret_until"
+const projectCols = "id, name, repo_url, default_branch, webhook_secret, schedule, created_at, previous_webhook_secret, previous_secret_until, production"
 
 func scanProject(row interface{ Scan(...any) error }) (ci.Project, error) {
 	var p ci.Project
 	err := row.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, textCol{&p.WebhookSecret}, &p.Schedule, timeCol{&p.CreatedAt},
-		textCol{&p.PreviousWebhookSecret}, timeCol{&p.PreviousSecretUntil})
+		textCol{&p.PreviousWebhookSecret}, timeCol{&p.PreviousSecretUntil}, &p.Production)
 	return p, err
 }
 
@@ -58,8 +60,8 @@ func (d *DB) CreateProjectWith(ctx context.Context, n ci.NewProject) (ci.Created
 		return fail(err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, d.rebind("INSERT INTO projects (id, name, repo_url, default_branch, webhook_secret, schedule, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-		p.ID, p.Name, p.RepoURL, p.DefaultBranch, nullString(p.WebhookSecret), p.Schedule, d.timeArg(p.CreatedAt))
+	_, err = tx.ExecContext(ctx, d.rebind("INSERT INTO projects (id, name, repo_url, default_branch, webhook_secret, schedule, created_at, production) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+		p.ID, p.Name, p.RepoURL, p.DefaultBranch, nullString(p.WebhookSecret), p.Schedule, d.timeArg(p.CreatedAt), p.Production)
 	if isUniqueViolation(err) {
 		return ci.CreatedProject{}, fmt.Errorf("%w: a project named %q exists", ErrConflict, p.Name)
 	}
@@ -110,22 +112,98 @@ const projectSummaryCols = projectCols + `,
 func scanProjectSummary(row rowScanner) (ci.ProjectSummary, error) {
 	var p ci.ProjectSummary
 	err := row.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, textCol{&p.WebhookSecret}, &p.Schedule, timeCol{&p.CreatedAt},
-		textCol{&p.PreviousWebhookSecret}, timeCol{&p.PreviousSecretUntil}, &p.PolicyVersion, &p.ForgeURL)
+		textCol{&p.PreviousWebhookSecret}, timeCol{&p.PreviousSecretUntil}, &p.Production, &p.PolicyVersion, &p.ForgeURL)
 	return p, err
 }
 
+// querier runs a query on the read pool, the write pool or in a
+// transaction (*sql.DB and *sql.Tx).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// withProducts fills the Products of the summaries, in one query through
+// q (a transaction sees its own writes).
+func (d *DB) withProducts(ctx context.Context, q querier, ps []ci.ProjectSummary) error {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	products := map[string][]string{}
+	if len(ids) > 0 {
+		in, args := inList(ids)
+		rows, err := q.QueryContext(ctx, d.rebind("SELECT project_id, product_id FROM project_products WHERE project_id IN "+in+" ORDER BY product_id"), args...)
+		if err != nil {
+			return fmt.Errorf("store: products of projects: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var project, product string
+			if err := rows.Scan(&project, &product); err != nil {
+				return fmt.Errorf("store: products of projects: %w", err)
+			}
+			products[project] = append(products[project], product)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: products of projects: %w", err)
+		}
+	}
+	for i := range ps {
+		ps[i].Products = products[ps[i].ID]
+		if ps[i].Products == nil {
+			ps[i].Products = []string{}
+		}
+	}
+	return nil
+}
+
+// inList is the placeholder list "(?, ?, …)" of the distinct values, and
+// the values as query arguments; values must not be empty.
+func inList(values []string) (string, []any) {
+	args := make([]any, 0, len(values))
+	seen := make(map[string]bool, len(values))
+	for _, v := range values {
+		if !seen[v] {
+			seen[v] = true
+			args = append(args, v)
+		}
+	}
+	return "(?" + strings.Repeat(", ?", len(args)-1) + ")", args
+}
+
 // ListProjectPage returns one page of the projects, oldest first (see
-// Page), with their policy versions and forges, and the cursor of the
-// next page ("" after the last).
+// Page), with their policy versions, forges and products, and the cursor
+// of the next page ("" after the last).
 func (d *DB) ListProjectPage(ctx context.Context, p ci.Page) ([]ci.ProjectSummary, string, error) {
-	return listPage(ctx, d, "projects", "projects", projectSummaryCols, scanProjectSummary,
+	ps, next, err := listPage(ctx, d, "projects", "projects", projectSummaryCols, scanProjectSummary,
 		func(s ci.ProjectSummary) string { return s.ID }, Page(p), "")
+	if err != nil {
+		return nil, "", err
+	}
+	return ps, next, d.withProducts(ctx, d.read, ps)
 }
 
 // GetProjectSummary returns the project with the name, with its policy
-// version and forge, or ErrNotFound.
+// version, forge and products, or ErrNotFound.
 func (d *DB) GetProjectSummary(ctx context.Context, name string) (ci.ProjectSummary, error) {
-	return getRow(ctx, d, "project", name, scanProjectSummary, "SELECT "+projectSummaryCols+" FROM projects WHERE name = ?", name)
+	p, err := getRow(ctx, d, "project", name, scanProjectSummary, "SELECT "+projectSummaryCols+" FROM projects WHERE name = ?", name)
+	if err != nil {
+		return ci.ProjectSummary{}, err
+	}
+	ps := []ci.ProjectSummary{p}
+	return ps[0], d.withProducts(ctx, d.read, ps)
+}
+
+// ListProductProjects returns the projects that ship in the licensing
+// product, with their policy versions, forges and products, ordered by
+// name; none for a product that does not exist.
+func (d *DB) ListProductProjects(ctx context.Context, productID string) ([]ci.ProjectSummary, error) {
+	ps, err := listRows(ctx, d, "projects of product "+productID, scanProjectSummary, "SELECT "+projectSummaryCols+
+		" FROM projects WHERE id IN (SELECT project_id FROM project_products WHERE product_id = ?) ORDER BY name", productID)
+	if err != nil {
+		return nil, err
+	}
+	return ps, d.withProducts(ctx, d.read, ps)
 }
 
 // AddPolicy stores body as the next version of the project's policy and
@@ -181,16 +259,8 @@ func (d *DB) ProjectNames(ctx context.Context, ids []string) (map[string]string,
 	if len(ids) == 0 {
 		return names, nil
 	}
-	uniq := make([]any, 0, len(ids))
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			uniq = append(uniq, id)
-		}
-	}
-	q := "SELECT id, name FROM projects WHERE id IN (?" + strings.Repeat(", ?", len(uniq)-1) + ")"
-	rows, err := d.read.QueryContext(ctx, d.rebind(q), uniq...)
+	in, args := inList(ids)
+	rows, err := d.read.QueryContext(ctx, d.rebind("SELECT id, name FROM projects WHERE id IN "+in), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: project names: %w", err)
 	}
@@ -225,9 +295,14 @@ func (d *DB) UpdateProject(ctx context.Context, id string, u ci.ProjectUpdate) (
 	defer tx.Rollback()
 	// COALESCE keeps what the update leaves out; the row lock it takes
 	// on PostgreSQL orders concurrent updates of one project.
+	var production any
+	if u.Production != nil {
+		production = *u.Production
+	}
 	res, err := tx.ExecContext(ctx, d.rebind(`UPDATE projects SET repo_url = COALESCE(?, repo_url),
-		default_branch = COALESCE(?, default_branch), schedule = COALESCE(?, schedule) WHERE id = ?`),
-		nullableString(u.RepoURL), nullableString(u.DefaultBranch), nullableString(u.Schedule), id)
+		default_branch = COALESCE(?, default_branch), schedule = COALESCE(?, schedule),
+		production = COALESCE(?, production) WHERE id = ?`),
+		nullableString(u.RepoURL), nullableString(u.DefaultBranch), nullableString(u.Schedule), production, id)
 	if err != nil {
 		return fail(err)
 	}
@@ -235,6 +310,11 @@ func (d *DB) UpdateProject(ctx context.Context, id string, u ci.ProjectUpdate) (
 		return fail(err)
 	} else if n == 0 {
 		return ci.ProjectSummary{}, fmt.Errorf("project %q: %w", id, ErrNotFound)
+	}
+	if u.Products != nil {
+		if err := d.setProducts(ctx, tx, id, *u.Products); err != nil {
+			return ci.ProjectSummary{}, err
+		}
 	}
 	switch {
 	case u.RemoveForge:
@@ -252,6 +332,11 @@ func (d *DB) UpdateProject(ctx context.Context, id string, u ci.ProjectUpdate) (
 	if err != nil {
 		return fail(err)
 	}
+	ps := []ci.ProjectSummary{p}
+	if err := d.withProducts(ctx, tx, ps); err != nil {
+		return fail(err)
+	}
+	p = ps[0]
 	if u.Check != nil {
 		if err := u.Check(p); err != nil {
 			return ci.ProjectSummary{}, err
@@ -261,6 +346,54 @@ func (d *DB) UpdateProject(ctx context.Context, id string, u ci.ProjectUpdate) (
 		return fail(err)
 	}
 	return p, nil
+}
+
+// setProducts makes products the licensing products the project ships
+// in, in the transaction. IDs that name no product are ErrInvalid, naming
+// each, before anything is written.
+func (d *DB) setProducts(ctx context.Context, tx *sql.Tx, projectID string, products []string) error {
+	if slices.Contains(products, "") {
+		return fmt.Errorf("%w: products: a product ID cannot be empty", ErrInvalid)
+	}
+	products = slices.Compact(slices.Sorted(slices.Values(products)))
+	if len(products) > 0 {
+		in, args := inList(products)
+		rows, err := tx.QueryContext(ctx, d.rebind("SELECT id FROM licensing_products WHERE id IN "+in), args...)
+		if err != nil {
+			return fmt.Errorf("store: products of project %q: %w", projectID, err)
+		}
+		known := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: products of project %q: %w", projectID, err)
+			}
+			known[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: products of project %q: %w", projectID, err)
+		}
+		var unknown []string
+		for _, id := range products {
+			if !known[id] {
+				unknown = append(unknown, strconv.Quote(id))
+			}
+		}
+		if len(unknown) > 0 {
+			return fmt.Errorf("%w: products: no product with the ID %s; create it first (POST /api/v1/products)", ErrInvalid, strings.Join(unknown, ", "))
+		}
+	}
+	if _, err := tx.ExecContext(ctx, d.rebind("DELETE FROM project_products WHERE project_id = ?"), projectID); err != nil {
+		return fmt.Errorf("store: products of project %q: %w", projectID, err)
+	}
+	for _, id := range products {
+		if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO project_products (project_id, product_id) VALUES (?, ?)"), projectID, id); err != nil {
+			return fmt.Errorf("store: products of project %q: %w", projectID, err)
+		}
+	}
+	return nil
 }
 
 func nullableString(s *string) any {
@@ -282,16 +415,18 @@ var projectRows = []string{
 	"DELETE FROM waiver_versions WHERE project_id = ?",
 	"DELETE FROM policies WHERE project_id = ?",
 	"DELETE FROM project_forges WHERE project_id = ?",
+	"DELETE FROM project_products WHERE project_id = ?",
 	"DELETE FROM scans WHERE project_id = ? AND rescan_of IS NOT NULL",
 	"DELETE FROM scans WHERE project_id = ?",
 	"DELETE FROM projects WHERE id = ?",
 }
 
 // DeleteProject deletes the project with the ID and everything stored
-// with it (policies, forge, waivers, tracked findings, scans and their
-// gate summaries) in one transaction. The blobs of its scans stay in the
-// blob store. ErrNotFound if there is no such project; ErrConflict, and
-// nothing deleted, while a scan of it is queued or running.
+// with it (policies, forge, products, waivers, tracked findings, scans
+// and their gate summaries) in one transaction. The blobs of its scans
+// stay in the blob store. ErrNotFound if there is no such project;
+// ErrConflict, and nothing deleted, while a scan of it is queued or
+// running, or when a release holds one of its scans.
 func (d *DB) DeleteProject(ctx context.Context, id string) error {
 	fail := func(err error) error { return fmt.Errorf("store: delete project %q: %w", id, err) }
 	tx, err := d.db.BeginTx(ctx, nil)
@@ -321,6 +456,17 @@ func (d *DB) DeleteProject(ctx context.Context, id string) error {
 	}
 	if active > 0 {
 		return fmt.Errorf("%w: project %q has %d scans queued or running; delete it when they have finished", ErrConflict, name, active)
+	}
+	// Releases are immutable: the scans they are made of stay.
+	var product, version string
+	err = tx.QueryRowContext(ctx, d.rebind(`SELECT r.product_id, r.version FROM release_items i
+		JOIN releases r ON r.id = i.release_id JOIN scans s ON s.id = i.scan_id
+		WHERE s.project_id = ? ORDER BY r.created_at, r.id LIMIT 1`), id).Scan(&product, &version)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: project %q has scans in release %s of product %q (and maybe others); releases keep their scans", ErrConflict, name, version, product)
+	case !errors.Is(err, sql.ErrNoRows):
+		return fail(err)
 	}
 	for _, q := range projectRows {
 		if _, err := tx.ExecContext(ctx, d.rebind(q), id); err != nil {

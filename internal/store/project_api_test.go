@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/licensing"
 )
 
 // projectWithEverything makes a project with a policy, a forge, a waiver,
@@ -234,7 +238,7 @@ func TestUpdateProject(t *testing.T) {
 		if !errors.Is(err, refused) {
 			t.Errorf("update with a failing check: %v", err)
 		}
-		if again, err := db.GetProjectSummary(ctx, "app"); err != nil || again != got {
+		if again, err := db.GetProjectSummary(ctx, "app"); err != nil || !reflect.DeepEqual(again, got) {
 			t.Errorf("a refused update changed the project: %+v (%v), was %+v", again, err, got)
 		}
 		got, err = db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{RemoveForge: true})
@@ -341,6 +345,74 @@ func TestListWaiverPage(t *testing.T) {
 		}
 		if _, _, err := db.ListWaiverPage(ctx, p.ID, ci.Page{Cursor: "bm9wZQ"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("a bad cursor: %v", err)
+		}
+	})
+}
+
+func TestProjectProducts(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		for _, id := range []string{"com.example.a", "com.example.b"} {
+			if _, err := db.CreateProduct(ctx, licensing.Product{ID: id, Name: id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := projectWithEverything(t, db, "app")
+		other := projectWithEverything(t, db, "other")
+		if got, err := db.GetProjectSummary(ctx, "app"); err != nil || got.Production || got.Products == nil || len(got.Products) != 0 {
+			t.Fatalf("a new project: %+v %v, want no products and not in production", got, err)
+		}
+
+		products := []string{"com.example.b", "com.example.a", "com.example.b"}
+		got, err := db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{Products: &products, Production: new(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"com.example.a", "com.example.b"}
+		if diff := cmp.Diff(want, got.Products); diff != "" || !got.Production {
+			t.Errorf("after the update: production %v, products (-want +got):\n%s", got.Production, diff)
+		}
+		if again, err := db.GetProjectSummary(ctx, "app"); err != nil || !reflect.DeepEqual(again, got) {
+			t.Errorf("read back: %+v %v, want %+v", again, err, got)
+		}
+		page, _, err := db.ListProjectPage(ctx, ci.Page{})
+		if err != nil || len(page) != 2 || !reflect.DeepEqual(page[0], got) || len(page[1].Products) != 0 {
+			t.Errorf("the list: %+v %v", page, err)
+		}
+		in, err := db.ListProductProjects(ctx, "com.example.a")
+		if err != nil || len(in) != 1 || in[0].Name != "app" {
+			t.Errorf("projects of product a: %+v %v", in, err)
+		}
+
+		// An unknown product is named, and nothing changes.
+		bad := []string{"com.example.a", "nope", "nope2"}
+		_, err = db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{Products: &bad, Production: new(false), Schedule: new("@daily")})
+		if !errors.Is(err, store.ErrInvalid) || !errors.Is(err, ci.ErrInvalid) || !strings.Contains(err.Error(), `"nope", "nope2"`) {
+			t.Errorf("unknown products: %v, want ErrInvalid naming both", err)
+		}
+		if again, err := db.GetProjectSummary(ctx, "app"); err != nil || !reflect.DeepEqual(again, got) {
+			t.Errorf("a refused update changed the project: %+v %v, want %+v", again, err, got)
+		}
+
+		// Another project's links are its own; an empty list removes them.
+		only := []string{"com.example.b"}
+		if _, err := db.UpdateProject(ctx, other.ID, ci.ProjectUpdate{Products: &only}); err != nil {
+			t.Fatal(err)
+		}
+		none := []string{}
+		if got, err = db.UpdateProject(ctx, p.ID, ci.ProjectUpdate{Products: &none}); err != nil || len(got.Products) != 0 || !got.Production {
+			t.Errorf("products cleared: %+v %v", got, err)
+		}
+		if in, err := db.ListProductProjects(ctx, "com.example.b"); err != nil || len(in) != 1 || in[0].Name != "other" {
+			t.Errorf("projects of product b: %+v %v", in, err)
+		}
+		if err := db.DeleteProject(ctx, other.ID); err != nil {
+			t.Fatal(err)
+		}
+		if in, err := db.ListProductProjects(ctx, "com.example.b"); err != nil || len(in) != 0 {
+			t.Errorf("a deleted project still ships: %+v %v", in, err)
 		}
 	})
 }

@@ -42,6 +42,19 @@ func (d *DB) FindImageScan(ctx context.Context, digest string) (ci.Scan, error) 
 		"SELECT "+scanCols+" FROM scans WHERE image_digest = ? AND rescan_of IS NULL", strings.TrimSpace(digest))
 }
 
+// SucceededScan returns the newest succeeded scan, first scan or rescan,
+// of the commit or image digest n names, or ErrNotFound.
+func (d *DB) SucceededScan(ctx context.Context, n ci.NewScan) (ci.Scan, error) {
+	if n.Kind == ci.KindImage {
+		digest := strings.TrimSpace(n.ImageDigest)
+		return d.oneScan(ctx, "succeeded scan of image "+digest, "SELECT "+scanCols+
+			" FROM scans WHERE image_digest = ? AND status = ? ORDER BY id DESC LIMIT 1", digest, ci.ScanSucceeded)
+	}
+	commit := strings.ToLower(strings.TrimSpace(n.CommitSHA))
+	return d.oneScan(ctx, "succeeded scan of commit "+commit, "SELECT "+scanCols+
+		" FROM scans WHERE project_id = ? AND commit_sha = ? AND status = ? ORDER BY id DESC LIMIT 1", n.ProjectID, commit, ci.ScanSucceeded)
+}
+
 // LatestImageScanByRef returns the newest first scan (not a rescan) of an
 // image recorded with the reference (as given when it was enqueued), or
 // ErrNotFound.
