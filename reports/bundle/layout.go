@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 )
 
@@ -93,7 +94,11 @@ func checkLocal(r io.ReaderAt, f *zip.File, pos, dataOffset int64) (int64, error
 	if string(name) != f.Name {
 		return 0, fmt.Errorf("its local header names it %q", name)
 	}
-	next := dataOffset + int64(f.CompressedSize64)
+	size, ok := toInt64(f.CompressedSize64)
+	if !ok || size > math.MaxInt64-dataOffset {
+		return 0, fmt.Errorf("it declares %d compressed bytes", f.CompressedSize64)
+	}
+	next := dataOffset + size
 	if f.Flags&flagDataDescript == 0 {
 		return next, nil
 	}
@@ -156,7 +161,7 @@ func centralDirectory(r io.ReaderAt, size int64) (start, length, end int64, err 
 		return 0, 0, 0, errors.New("no ZIP64 end-of-central-directory locator")
 	}
 	end = end - dir64LocatorLen - dir64EndLen
-	if end < 0 || int64(binary.LittleEndian.Uint64(loc[8:])) != end {
+	if at, ok := toInt64(binary.LittleEndian.Uint64(loc[8:])); end < 0 || !ok || at != end {
 		return 0, 0, 0, errors.New("the ZIP64 end-of-central-directory record is not just before its locator")
 	}
 	var e64 [dir64EndLen]byte
@@ -166,5 +171,20 @@ func centralDirectory(r io.ReaderAt, size int64) (start, length, end int64, err 
 	if binary.LittleEndian.Uint32(e64[:]) != dir64EndSig || binary.LittleEndian.Uint64(e64[4:]) != dir64EndLen-12 {
 		return 0, 0, 0, errors.New("a ZIP64 end-of-central-directory record with extensible data")
 	}
-	return int64(binary.LittleEndian.Uint64(e64[48:])), int64(binary.LittleEndian.Uint64(e64[40:])), end, nil
+	dirOffset, ok1 := toInt64(binary.LittleEndian.Uint64(e64[48:]))
+	dirSize, ok2 := toInt64(binary.LittleEndian.Uint64(e64[40:]))
+	if !ok1 || !ok2 {
+		return 0, 0, 0, errors.New("a ZIP64 end-of-central-directory record with an impossible size or offset")
+	}
+	return dirOffset, dirSize, end, nil
+}
+
+// toInt64 is u as an int64, and false when it does not fit: sizes and
+// offsets in a ZIP are the sender's words, and one past MaxInt64 must not
+// turn negative.
+func toInt64(u uint64) (int64, bool) {
+	if u > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(u), true
 }

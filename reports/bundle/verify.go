@@ -121,7 +121,11 @@ func VerifyZip(ctx context.Context, r io.ReaderAt, size int64, keys []attest.Pub
 		if err := checkZipEntry(f); err != nil {
 			return nil, err
 		}
-		items = append(items, item{name: f.Name, size: int64(f.UncompressedSize64), open: f.Open})
+		size, ok := toInt64(f.UncompressedSize64)
+		if !ok {
+			return nil, fail(f.Name, CheckEntry, "it declares %d bytes", f.UncompressedSize64)
+		}
+		items = append(items, item{name: f.Name, size: size, open: f.Open})
 	}
 	if err := checkNames(items); err != nil {
 		return nil, err
