@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"golang.org/x/time/rate"
 
@@ -69,6 +70,9 @@ type Config struct {
 	// DefaultRate and DefaultBurst, rate.Inf disables the limit.
 	Rate  rate.Limit
 	Burst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client the limit counts (httpx.ClientIP); none: the peer.
+	TrustedProxies []netip.Prefix
 }
 
 // Validate reports a missing required field.
@@ -163,7 +167,7 @@ func (s *pushServer) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "webhooks must be sent with POST")
 		return
 	}
-	addr := httpx.ClientIP(r)
+	addr := httpx.ClientIP(r, s.cfg.TrustedProxies...)
 	if ok, wait := s.limiter.Allow(addr); !ok {
 		httpx.WriteRateLimited(w, wait, "too many webhook deliveries from this address")
 		return
@@ -280,7 +284,7 @@ func logger(l *slog.Logger) *slog.Logger {
 }
 
 // limiter limits requests per source address (httpx.ClientIP: forwarding
-// headers are not believed); zero rate and burst mean the defaults. When
+// headers are believed from the configured trusted proxies only); zero rate and burst mean the defaults. When
 // maxSources addresses are remembered, newcomers are refused rather than
 // an address's bucket reset: a flood from many addresses does not loosen
 // the limit of the addresses already sending.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -56,6 +57,9 @@ type RegistryConfig struct {
 	// DefaultRate and DefaultBurst, rate.Inf disables the limit.
 	Rate  rate.Limit
 	Burst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client the limit counts (httpx.ClientIP); none: the peer.
+	TrustedProxies []netip.Prefix
 }
 
 // Validate reports a missing or invalid field.
@@ -143,7 +147,7 @@ func (s *registryServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "notifications must be sent with POST")
 		return
 	}
-	addr := httpx.ClientIP(r)
+	addr := httpx.ClientIP(r, s.cfg.TrustedProxies...)
 	if ok, wait := s.limiter.Allow(addr); !ok {
 		httpx.WriteRateLimited(w, wait, "too many notifications from this address")
 		return

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -579,6 +580,35 @@ func TestHandlerLimits(t *testing.T) {
 			}
 		}
 		if diff := cmp.Diff(statuses, []int{401, 401, 429, 429}); diff != "" {
+			t.Errorf("statuses (-got +want):\n%s", diff)
+		}
+	})
+	t.Run("rate limited behind a trusted proxy", func(t *testing.T) {
+		t.Parallel()
+		// The test client's peer is loopback: as the trusted proxy, the
+		// X-Forwarded-For it sends names the client, one bucket each.
+		srv, _ := setup(t, func(c *webhook.Config) {
+			c.Rate, c.Burst = rate.Every(time.Hour), 1
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		})
+		var statuses []int
+		for _, client := range []string{"198.51.100.1", "198.51.100.1", "198.51.100.2"} {
+			got, _ := send(t, srv, "/hooks/generic/app", header("X-Forwarded-For", client), []byte(`{}`))
+			statuses = append(statuses, got)
+		}
+		if diff := cmp.Diff(statuses, []int{401, 429, 401}); diff != "" {
+			t.Errorf("statuses (-got +want):\n%s", diff)
+		}
+	})
+	t.Run("X-Forwarded-For ignored from an untrusted peer", func(t *testing.T) {
+		t.Parallel()
+		srv, _ := setup(t, func(c *webhook.Config) { c.Rate, c.Burst = rate.Every(time.Hour), 1 })
+		var statuses []int
+		for _, client := range []string{"198.51.100.1", "198.51.100.2"} {
+			got, _ := send(t, srv, "/hooks/generic/app", header("X-Forwarded-For", client), []byte(`{}`))
+			statuses = append(statuses, got)
+		}
+		if diff := cmp.Diff(statuses, []int{401, 429}); diff != "" {
 			t.Errorf("statuses (-got +want):\n%s", diff)
 		}
 	})

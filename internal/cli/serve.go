@@ -42,6 +42,8 @@ type serveFlags struct {
 	actEvery      time.Duration
 	actBurst      int
 	autoApprove   string
+	proxies       []string
+	trusted       []netip.Prefix
 	queue         queueFlags
 }
 
@@ -199,6 +201,7 @@ other endpoints still work without one.`,
 	fl.DurationVar(&f.actEvery, "activation-interval", 6*time.Second, "license activations (online and offline): one more attempt allowed per client address every this long")
 	fl.IntVar(&f.actBurst, "activation-burst", 10, "license activations: attempts allowed at once per client address before --activation-interval paces them")
 	fl.StringVar(&f.autoApprove, "tickets-auto-approve", reports.AutoApproveOff, "support tickets: entitled approves at once the tickets of tenants holding an active entitlement to every product they ask for; off leaves every ticket to staff")
+	fl.StringArrayVar(&f.proxies, "trusted-proxy", nil, "ADDR or PREFIX of a reverse proxy in front of the server whose X-Forwarded-For names the client that per-address rate limits count and access logs record; repeatable (default: none, the header is ignored)")
 	return cmd
 }
 
@@ -223,6 +226,9 @@ func (f *serveFlags) validate() error {
 		return &usageError{fmt.Errorf("--tickets-auto-approve: %w", err)}
 	}
 	var err error
+	if f.trusted, err = httpx.ParseTrustedProxies(f.proxies); err != nil {
+		return &usageError{fmt.Errorf("--trusted-proxy: %w", err)}
+	}
 	f.publicURL, err = checkPublicURL(f.publicURL)
 	return err
 }
@@ -327,6 +333,7 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 		AdmissionClientCert: f.admissionCA != "",
 		LicensingAPI:        &lcfg,
 		TicketsAutoApprove:  f.autoApprove,
+		TrustedProxies:      f.trusted,
 	})
 	if err != nil {
 		return err

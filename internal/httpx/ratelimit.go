@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"container/list"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -241,4 +242,30 @@ func trusted(ip netip.Addr, prefixes []netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// ParseTrustedProxies parses the reverse proxies whose X-Forwarded-For
+// ClientIP believes: each an address prefix ("10.0.0.0/8") or one address
+// ("192.0.2.7", taken as /32 or /128). The error names the first value
+// that is neither, and refuses a prefix that covers every address, which
+// would let any client name itself.
+func ParseTrustedProxies(values []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(values))
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("trusted proxy %q: want an address or a prefix such as 10.0.0.0/8", v)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("trusted proxy %q covers every address: any client could then name itself", v)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

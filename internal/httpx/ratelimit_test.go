@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,5 +206,24 @@ func TestClientIP(t *testing.T) {
 				t.Errorf("ClientIP = %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
+	got, err := ParseTrustedProxies([]string{"10.0.0.0/8", " 192.0.2.7 ", "::ffff:198.51.100.1", "2001:db8::/32", "10.1.2.3/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "198.51.100.1/32", "2001:db8::/32", "10.0.0.0/8"}
+	for i, p := range got {
+		if p.String() != want[i] {
+			t.Errorf("prefix %d = %s, want %s", i, p, want[i])
+		}
+	}
+	for _, bad := range []string{"proxy.example", "10.0.0.0/33", "", "0.0.0.0/0", "::/0"} {
+		if _, err := ParseTrustedProxies([]string{bad}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
+			t.Errorf("ParseTrustedProxies(%q) = %v, want an error naming it", bad, err)
+		}
 	}
 }

@@ -84,6 +84,9 @@ func (s *Server) licensingAPIConfig() licapi.Config {
 		cfg = *s.cfg.LicensingAPI
 	}
 	cfg.Logger = s.log
+	if cfg.TrustedProxies == nil {
+		cfg.TrustedProxies = s.cfg.TrustedProxies
+	}
 	return cfg
 }
 

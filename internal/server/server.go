@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -100,7 +101,14 @@ type Config struct {
 	// TicketsAutoApprove is the support tickets' auto-approval policy:
 	// reports.AutoApproveOff ("" too) or reports.AutoApproveEntitled.
 	TicketsAutoApprove string
-	Logger             *slog.Logger
+	// TrustedProxies are the reverse proxies in front of the server:
+	// their X-Forwarded-For names the client that every per-address
+	// limit counts (webhooks, OAuth, activation, secure links) and that
+	// access logs record (httpx.ClientIP). Empty: the TCP peer, and the
+	// header is ignored, since any client can set it. A prefix given
+	// here overrides those of OAuth and LicensingAPI when they have none.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
 }
 
 // Server is the Vigil service.
@@ -178,6 +186,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if ocfg.Scopes == nil {
 		ocfg.Scopes = Scopes // an admin client may ask for a narrower token
+	}
+	if ocfg.TrustedProxies == nil {
+		ocfg.TrustedProxies = cfg.TrustedProxies
 	}
 	if ocfg.TenantScopes == nil {
 		ocfg.TenantScopes = TenantScopes
@@ -322,13 +333,13 @@ func (s *Server) routes() (http.Handler, error) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")
 	})
 
-	hooks, err := webhook.Handler(webhook.Config{Secrets: hookSecrets{s}, Enqueuer: hookEnqueuer{s}, Logger: s.log})
+	hooks, err := webhook.Handler(webhook.Config{Secrets: hookSecrets{s}, Enqueuer: hookEnqueuer{s}, Logger: s.log, TrustedProxies: s.cfg.TrustedProxies})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	mux.Handle("/hooks/", hooks)
 	if s.cfg.RegistryToken != "" {
-		reg, err := webhook.RegistryHandler(webhook.RegistryConfig{Token: s.cfg.RegistryToken, Enqueuer: hookEnqueuer{s}, Logger: s.log})
+		reg, err := webhook.RegistryHandler(webhook.RegistryConfig{Token: s.cfg.RegistryToken, Enqueuer: hookEnqueuer{s}, Logger: s.log, TrustedProxies: s.cfg.TrustedProxies})
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -36,6 +37,9 @@ type Config struct {
 	// (token, introspection, revocation) per client address.
 	RateLimit rate.Limit
 	RateBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client those limits count (httpx.ClientIP); none: the peer.
+	TrustedProxies []netip.Prefix
 	// RevocationRecheck is how long a token that verified is trusted
 	// before the store is asked again whether it or its client was
 	// revoked: a revocation by another process takes effect within it

@@ -186,7 +186,7 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, params ...str
 		writeOAuthError(w, &oauthError{http.StatusMethodNotAllowed, "invalid_request", "use POST"})
 		return false
 	}
-	if ok, wait := s.limiter.Allow(httpx.ClientIP(r)); !ok {
+	if ok, wait := s.limiter.Allow(httpx.ClientIP(r, s.cfg.TrustedProxies...)); !ok {
 		httpx.SetRetryAfter(w, wait)
 		writeOAuthError(w, &oauthError{http.StatusTooManyRequests, "slow_down", "too many requests; retry later"})
 		return false
@@ -252,7 +252,7 @@ func (s *Server) authenticateRequest(w http.ResponseWriter, r *http.Request) (St
 		return StoredClient{}, false
 	}
 	if fail != 0 {
-		attrs := []any{slog.String("reason", fail.String()), slog.String("remote", httpx.ClientIP(r))}
+		attrs := []any{slog.String("reason", fail.String()), slog.String("remote", httpx.ClientIP(r, s.cfg.TrustedProxies...))}
 		if fail != failUnknownClient { // an unknown ID may be a misplaced secret: do not log it
 			attrs = append(attrs, slog.String("client_id", id))
 		}

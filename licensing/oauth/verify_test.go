@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -434,6 +435,53 @@ func TestRevocationByAnotherProcess(t *testing.T) {
 		e.clock.Add(e.cfg.TokenTTL + e.cfg.Leeway + time.Second)
 		if _, err := e.srv.Verify(ctx, tok2, ""); !errors.Is(err, oauth.ErrInvalidToken) {
 			t.Errorf("an expired cached token: %v, want refused", err)
+		}
+	})
+}
+
+// Behind a trusted proxy the limit counts the client X-Forwarded-For
+// names; from any other peer the header is ignored, so a client cannot
+// escape its limit by naming another address.
+func TestRateLimitTrustedProxy(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dialect store.Dialect) {
+		const burst = 2
+		e := setup(t, dialect, func(c *oauth.Config) {
+			c.RateBurst = burst
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		})
+		id, secret := e.client(t, "ci", "scans:read")
+		h := e.srv.TokenHandler()
+		send := func(peer, xff string) int {
+			form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+			req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", xff)
+			req.RemoteAddr = peer
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			return w.Code
+		}
+		// Through the proxy: each client has its own bucket.
+		for i := range burst {
+			if c := send("10.1.1.1:443", "198.51.100.1"); c != http.StatusOK {
+				t.Fatalf("client 1 via proxy, request %d: %d", i+1, c)
+			}
+		}
+		if c := send("10.1.1.1:443", "198.51.100.1"); c != http.StatusTooManyRequests {
+			t.Errorf("client 1 via proxy past its burst: %d, want 429", c)
+		}
+		if c := send("10.1.1.1:443", "198.51.100.2"); c != http.StatusOK {
+			t.Errorf("client 2 via the same proxy: %d, want 200 (its own bucket)", c)
+		}
+		// Not through the proxy: naming other addresses does not help.
+		for i := range burst {
+			if c := send("203.0.113.9:1000", "198.51.100."+strconv.Itoa(10+i)); c != http.StatusOK {
+				t.Fatalf("direct client, request %d: %d", i+1, c)
+			}
+		}
+		if c := send("203.0.113.9:1000", "198.51.100.99"); c != http.StatusTooManyRequests {
+			t.Errorf("direct client naming a fresh address in X-Forwarded-For: %d, want 429 (the header is not believed)", c)
 		}
 	})
 }
