@@ -58,10 +58,10 @@ func EncodeSARIF(w io.Writer, runs ...*sarif.Run) error {
 // of the target no engine analysed. Callers may amend the run before
 // encoding it.
 func SARIFRun(res *scanner.Result) *sarif.Run {
-	driver := sarif.NewToolComponent("Vigil", version.Vigil(), "https://github.com/vigil-sec/vigil")
-	if v := strings.TrimPrefix(version.Vigil(), "v"); v != "" && v[0] >= '0' && v[0] <= '9' {
-		driver.SemanticVersion = v
-	}
+	// The version is a number first in every build (SARIF consumers
+	// compare it; "devel" is 0.0.0-devel), and a semantic version.
+	driver := sarif.NewToolComponent("Vigil", version.Numeric(), "https://github.com/vigil-sec/vigil")
+	driver.SemanticVersion = version.Numeric()
 	run := sarif.NewRun(sarif.NewTool(driver))
 	run.Results = []*sarif.Result{}
 	run.AutomationDetails = &sarif.RunAutomationDetails{ID: "vigil/" + string(res.Target.Kind) + "/"}
@@ -157,9 +157,10 @@ func rule(f scanner.Finding) *sarif.ReportingDescriptor {
 	if f.CWE != "" {
 		tags = append(tags, f.CWE)
 	}
-	return &sarif.ReportingDescriptor{
+	info := scanner.Rule(f.Engine, f.RuleID)
+	d := &sarif.ReportingDescriptor{
 		ID:               f.RuleID,
-		Name:             f.RuleID,
+		Name:             info.Name,
 		ShortDescription: sarif.NewMultiformatMessageString(f.Message),
 		FullDescription:  sarif.NewMultiformatMessageString(f.Message),
 		Help:             sarif.NewMultiformatMessageString(f.Message),
@@ -172,6 +173,10 @@ func rule(f scanner.Finding) *sarif.ReportingDescriptor {
 			"security-severity": securitySeverity[f.Severity],
 		},
 	}
+	if info.HelpURI != "" {
+		d.HelpURI = info.HelpURI
+	}
+	return d
 }
 
 // precision maps a confidence to the SARIF rule property code scanning
