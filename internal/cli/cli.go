@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/vigil-sec/vigil/internal/version"
 	"github.com/vigil-sec/vigil/scanner"
 )
 
@@ -81,7 +82,11 @@ Exit codes: 0 pass, 1 the gate failed, 2 bad usage or bad input,
 3 the scan itself failed.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `vigil version` prints first: Vigil's
+		// version (the engines' are in `vigil version`).
+		Version: version.Vigil(),
 	}
+	root.SetVersionTemplate("vigil {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newScanCmd(stdio), newGateCmd(stdio), newVersionCmd(stdio), newServeCmd(stdio), newMigrateCmd(stdio), newClientsCmd(stdio))
 	root.AddCommand(newLicensingCmds(stdio)...)

@@ -420,6 +420,10 @@ func TestVersionNamesTheEngines(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "gosec") || !strings.Contains(out, "v2.30.0") {
 		t.Errorf("vigil version: exit %d\n%s", code, out)
 	}
+	code, out, _ = runBinary(t, "--version")
+	if code != 0 || out != "vigil "+v.Vigil+"\n" {
+		t.Errorf("vigil --version: exit %d, %q; want \"vigil %s\"", code, out, v.Vigil)
+	}
 }
 
 func TestProcessExitCodes(t *testing.T) {
@@ -490,5 +494,49 @@ func TestParallelGivesTheSameResult(t *testing.T) {
 	}
 	if diff := cmp.Diff(got[0].SBOM, got[1].SBOM); diff != "" {
 		t.Errorf("SBOMs differ (-sequential +parallel):\n%s", diff)
+	}
+}
+
+// Small things a newcomer trips on: FORMAT=- is stdout, syft's spelling
+// of a directory target works, and with every report in a file the gate's
+// reasons still reach the CI log on stderr.
+func TestOutputDashSyftSchemesAndGateOnStderr(t *testing.T) {
+	t.Parallel()
+	dir := app(t)
+	out := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := vigil(t, "scan", "-q", "--engines", "sast", "-o", "json="+out, "-o", "sarif=-", "dir:"+dir)
+	if code != cli.ExitGateFailed {
+		t.Fatalf("exit %d, want %d; stderr %s", code, cli.ExitGateFailed, stderr)
+	}
+	if !strings.Contains(stdout, `"version": "2.1.0"`) {
+		t.Errorf("sarif=- did not write SARIF to stdout:\n%.300s", stdout)
+	}
+	if len(readReport(t, out).Findings) == 0 {
+		t.Error("the JSON report has no findings")
+	}
+	if strings.Contains(stderr, "Gate:") {
+		t.Errorf("a report went to stdout, yet the gate was printed on stderr too:\n%s", stderr)
+	}
+
+	// Every report in a file: the gate's reasons on stderr.
+	code, stdout, stderr = vigil(t, "scan", "-q", "--engines", "sast", "-o", "json="+out, dir)
+	if code != cli.ExitGateFailed || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	if !strings.Contains(stderr, "Gate: FAIL") || !strings.Contains(stderr, "  - ") {
+		t.Errorf("stderr does not say why the gate failed:\n%s", stderr)
+	}
+
+	for _, tt := range []struct{ target, want string }{
+		{"dir:" + filepath.Join(dir, "missing"), "no such directory"},
+		{"dir:", "names nothing"},
+		{"docker:alpine:3.20", "container daemon"},
+		{"oci-dir:" + filepath.Join(dir, "missing"), "OCI layout"},
+		{"docker-archive:" + filepath.Join(dir, "missing.tar"), "image archive"},
+	} {
+		code, _, stderr := vigil(t, "scan", "-q", tt.target)
+		if code != cli.ExitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("vigil scan %s: exit %d, stderr %q; want %d and %q", tt.target, code, stderr, cli.ExitUsage, tt.want)
+		}
 	}
 }

@@ -163,8 +163,16 @@ func runScan(ctx context.Context, stdio Stdio, f scanFlags, ref string) error {
 	decision := ci.Evaluate(res, pol, base, time.Now())
 
 	gate := reportGate(decision)
+	toStdout := false
 	for _, o := range outputs {
 		if err := writeOutput(stdio.Out, o, res, gate); err != nil {
+			return err
+		}
+		toStdout = toStdout || o.path == ""
+	}
+	if !toStdout && gate != nil {
+		// Every report went to a file: the CI log still says why.
+		if err := format.WriteGate(stdio.Err, gate); err != nil {
 			return err
 		}
 	}
@@ -184,6 +192,15 @@ func registry(prog *progress) []scanner.Engine {
 // that removes any workspace made for it.
 func resolveTarget(ctx context.Context, ref string, f scanFlags, prog *progress) (*scanner.Target, func(), error) {
 	nothing := func() {}
+	ref, dirOnly, err := fromSyftScheme(ref)
+	if err != nil {
+		return nil, nothing, err
+	}
+	if dirOnly {
+		if st, err := os.Stat(ref); err != nil || !st.IsDir() {
+			return nil, nothing, fmt.Errorf("%w: dir:%s: no such directory", scanner.ErrUsage, ref)
+		}
+	}
 	if f.commit != "" || source.IsRepoURL(ref) {
 		if f.platform != "" {
 			return nil, nothing, fmt.Errorf("%w: --platform applies to images, not to repository %q", scanner.ErrUsage, ref)
@@ -239,6 +256,9 @@ func parseOutputs(flags []string) ([]output, error) {
 	stdout := ""
 	for _, fl := range flags {
 		name, path, _ := strings.Cut(fl, "=")
+		if path == "-" {
+			path = "" // FORMAT=- is standard output, as FORMAT alone
+		}
 		ft, err := format.Parse(name)
 		if err != nil {
 			return nil, fmt.Errorf("-o %s: %w", fl, err)
@@ -336,4 +356,36 @@ func writeOutput(stdout io.Writer, o output, res *scanner.Result, gate *format.G
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// syftSchemes are syft's source schemes that name what Vigil scans, with
+// Vigil's own spelling of the same target ("" for a directory).
+var syftSchemes = []struct{ scheme, vigil string }{
+	{"dir:", ""},
+	{"registry:", ""},
+	{"oci-dir:", image.OCIPrefix},
+	{"oci-archive:", image.ArchivePrefix},
+	{"docker-archive:", image.ArchivePrefix},
+}
+
+// fromSyftScheme accepts a target as syft spells it (dir:PATH,
+// registry:REF, oci-dir:DIR, oci-archive:FILE, docker-archive:FILE) and
+// returns it as Vigil spells it, and whether it must be a directory.
+// syft's sources that read a container daemon are refused with what to do
+// instead. Any other target is returned as it is.
+func fromSyftScheme(ref string) (string, bool, error) {
+	for _, s := range syftSchemes {
+		if rest, ok := strings.CutPrefix(ref, s.scheme); ok {
+			if rest == "" {
+				return "", false, fmt.Errorf("%w: %q names nothing after %s", scanner.ErrUsage, ref, s.scheme)
+			}
+			return s.vigil + rest, s.scheme == "dir:", nil
+		}
+	}
+	for _, daemon := range []string{"docker:", "podman:", "containerd:"} {
+		if strings.HasPrefix(ref, daemon) {
+			return "", false, fmt.Errorf("%w: %q: Vigil does not read images from a container daemon; scan the registry reference, or save the image (docker save -o img.tar IMAGE) and scan archive:img.tar", scanner.ErrUsage, ref)
+		}
+	}
+	return ref, false, nil
 }

@@ -87,13 +87,28 @@ func WriteTable(w io.Writer, res *scanner.Result, gate *Gate) error {
 	}
 
 	if gate != nil {
-		fmt.Fprintf(&b, "\nGate: %s\n", strings.ToUpper(gate.Decision))
-		for _, r := range gate.Reasons {
-			fmt.Fprintf(&b, "  - %s: %s\n", r.Code, r.Message)
-		}
+		b.WriteString("\n")
+		writeGate(&b, gate)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteGate writes the gate's decision and reasons as the table ends
+// with them: what `vigil scan` prints on stderr when every report goes to
+// a file, so that a CI log still says why the gate failed.
+func WriteGate(w io.Writer, gate *Gate) error {
+	var b strings.Builder
+	writeGate(&b, gate)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeGate(b *strings.Builder, gate *Gate) {
+	fmt.Fprintf(b, "Gate: %s\n", strings.ToUpper(gate.Decision))
+	for _, r := range gate.Reasons {
+		fmt.Fprintf(b, "  - %s: %s\n", r.Code, oneLine(r.Message))
+	}
 }
 
 func status(f scanner.Finding) string {
