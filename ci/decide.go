@@ -77,6 +77,9 @@ func (s *Service) CommitGate(ctx context.Context, projectRef, commit string) (Sc
 	if err != nil {
 		return ScanGate{}, nil, err
 	}
+	if commit, err = s.fullCommit(ctx, p, commit); err != nil {
+		return ScanGate{}, nil, err
+	}
 	sc, err := s.store.FindCommitScan(ctx, p.ID, commit)
 	if errors.Is(err, ErrNotFound) {
 		return ScanGate{}, NotScanned(fmt.Sprintf("commit %s of %s has not been scanned; push it, or POST it to /api/v1/scans, and ask again",
@@ -508,4 +511,37 @@ func (c *gateCache) put(k gateKey, v Verdict, until time.Time) {
 		}
 	}
 	c.m[k] = gateEntry{v: v, until: until}
+}
+
+// Lengths of the commit SHAs the gate is asked about: a full SHA-1 or
+// SHA-256 object name, or a prefix of at least MinShortSHA hex digits.
+const (
+	MinShortSHA = 7
+	sha1Len     = 40
+	sha256Len   = 64
+)
+
+// fullCommit returns the commit a gate query names: a full SHA as it is,
+// a shorter prefix as the one scanned commit of the project it names. A
+// prefix that names none, or several, is ErrInvalid saying so: the
+// server knows the commits it scanned, not the repository's others.
+func (s *Service) fullCommit(ctx context.Context, p Project, commit string) (string, error) {
+	c := strings.ToLower(strings.TrimSpace(commit))
+	if strings.Trim(c, "0123456789abcdef") != "" || len(c) < MinShortSHA || len(c) > sha256Len {
+		return "", fmt.Errorf("%w: commit %q: want a SHA of %d hex digits, or its first %d or more", ErrInvalid, commit, sha1Len, MinShortSHA)
+	}
+	if len(c) == sha1Len || len(c) == sha256Len {
+		return c, nil
+	}
+	found, err := s.store.ScannedCommits(ctx, p.ID, c, 2)
+	if err != nil {
+		return "", err
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("%w: commit %s is not a full SHA and no scanned commit of %s starts with it; give the full SHA (git rev-parse %s)", ErrInvalid, c, p.Name, c)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("%w: commit %s is ambiguous: several scanned commits of %s start with it (%s, %s); give more of it", ErrInvalid, c, p.Name, found[0], found[1])
 }

@@ -29,6 +29,9 @@ type Store interface {
 	EnqueueRescan(ctx context.Context, of Scan) (scan Scan, created bool, err error)
 	GetScan(ctx context.Context, id string) (Scan, error)
 	FindCommitScan(ctx context.Context, projectID, commit string) (Scan, error)
+	// ScannedCommits returns up to limit distinct commits of the project
+	// that were scanned and whose SHA starts with prefix (lower-case hex).
+	ScannedCommits(ctx context.Context, projectID, prefix string, limit int) ([]string, error)
 	FindImageScan(ctx context.Context, digest string) (Scan, error)
 	// SucceededScan is the newest succeeded scan, first scan or rescan,
 	// of the commit or image digest n names, or ErrNotFound.

@@ -165,6 +165,9 @@ func newClientsRevokeCmd(stdio Stdio) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withOAuth(cmd, &f, stdio, func(srv *oauth.Server) error {
 				if err := srv.RevokeClient(cmd.Context(), args[0]); err != nil {
+					if errors.Is(err, oauth.ErrNotFound) {
+						return &usageError{fmt.Errorf("no client has the ID %q (vigil clients list shows them)", args[0])}
+					}
 					return err
 				}
 				fmt.Fprintf(stdio.Out, "revoked %s\n", args[0])

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -122,7 +123,13 @@ func runGate(cmd *cobra.Command, stdio Stdio, f gateFlags) error {
 	}
 	a, err := client.Wait(cmd.Context(), q, f.wait, progress)
 	if err != nil {
-		return err // exit 3: the server could not be reached or answered an error
+		var ge *gateclient.Error
+		if errors.As(err, &ge) && (ge.StatusCode == http.StatusBadRequest || ge.StatusCode == http.StatusNotFound) {
+			// The server refused what was asked: an unknown project, a
+			// commit it cannot resolve. Bad input, exit 2.
+			return &usageError{err}
+		}
+		return err // exit 3: the server could not be reached or failed
 	}
 
 	if f.json {

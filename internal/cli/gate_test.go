@@ -133,7 +133,8 @@ func TestGateExitCodes(t *testing.T) {
 		{name: "pending when the wait runs out", script: []gateReply{gateJSON("pending")}, args: []string{"--wait", "300ms"}, want: ExitGateFailed, wantOut: "did not finish within --wait 300ms"},
 		{name: "unknown image", script: []gateReply{gateJSON("unknown")}, args: []string{"--image", "registry.test/app:1"}, want: ExitGateFailed, wantOut: "Gate: unknown for image registry.test/app:1"},
 		{name: "server error", script: []gateReply{{500, `{"code":"INTERNAL","message":"try again later"}`}}, want: ExitScanFailed, wantErr: "answered 500 INTERNAL: try again later"},
-		{name: "unknown project", script: []gateReply{{404, `{"code":"NOT_FOUND","message":"no project app"}`}}, want: ExitScanFailed, wantErr: "NOT_FOUND"},
+		{name: "unknown project", script: []gateReply{{404, `{"code":"NOT_FOUND","message":"no project app"}`}}, want: ExitUsage, wantErr: "NOT_FOUND"},
+		{name: "unresolvable commit", script: []gateReply{{400, `{"code":"INVALID_FIELD","message":"commit 1a2b3c is not a full SHA and no scanned commit of app starts with it"}`}}, want: ExitUsage, wantErr: "no scanned commit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

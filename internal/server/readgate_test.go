@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,14 @@ func TestReadingTheGateStartsNoScan(t *testing.T) {
 		if code := e.doWith(reader, "GET", "/api/v1/gate?project=nope&commit="+clean, nil, nil); code != http.StatusNotFound {
 			t.Errorf("gate of an unknown project: %d, want 404", code)
 		}
+		// A short SHA names a scanned commit, or is bad input: the server
+		// knows only the commits it scanned. Names that are not SHAs too.
+		for _, c := range []string{clean[:7], "main", "HEAD~1", clean[:6]} {
+			var apiErr struct{ Code, Message string }
+			if code := e.doWith(reader, "GET", "/api/v1/gate?project=app&commit="+url.QueryEscape(c), nil, &apiErr); code != http.StatusBadRequest || !strings.Contains(apiErr.Message, "commit") {
+				t.Errorf("gate of commit %q: %d %+v, want 400 about the commit", c, code, apiErr)
+			}
+		}
 		if code := e.doWith(reader, "POST", "/api/v1/scans", map[string]any{"project": "app", "commit": clean}, nil); code != http.StatusForbidden {
 			t.Errorf("gate:read posting a scan: %d, want 403", code)
 		}
@@ -85,6 +94,10 @@ func TestReadingTheGateStartsNoScan(t *testing.T) {
 		var g gateJSON
 		if code := e.doWith(reader, "GET", "/api/v1/gate?project=app&commit="+clean, nil, &g); code != http.StatusOK || g.Decision != "pending" || g.Scan == "" {
 			t.Errorf("gate of a queued scan: %d %+v, want pending", code, g)
+		}
+		var short gateJSON
+		if code := e.doWith(reader, "GET", "/api/v1/gate?project=app&commit="+clean[:7], nil, &short); code != http.StatusOK || short.Decision != "pending" || short.Scan != g.Scan {
+			t.Errorf("gate of the queued commit by its short SHA: %d %+v, want pending for scan %s", code, short, g.Scan)
 		}
 	})
 }

@@ -35,6 +35,32 @@ func (d *DB) FindCommitScan(ctx context.Context, projectID, commit string) (ci.S
 		"SELECT "+scanCols+" FROM scans WHERE project_id = ? AND commit_sha = ? AND rescan_of IS NULL", projectID, commit)
 }
 
+// ScannedCommits returns up to limit distinct commits of the project that
+// were scanned and start with prefix, a lower-case hex string (checked:
+// it is compared, never pasted into the query). A range on the sorted
+// index finds them: every SHA starting with prefix sorts at or after it
+// and before prefix+"g", as 'g' follows every hex digit.
+func (d *DB) ScannedCommits(ctx context.Context, projectID, prefix string, limit int) ([]string, error) {
+	if prefix == "" || strings.Trim(prefix, "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("%w: commit prefix %q is not lower-case hex", ErrInvalid, prefix)
+	}
+	rows, err := d.query(ctx, "SELECT DISTINCT commit_sha FROM scans WHERE project_id = ? AND commit_sha >= ? AND commit_sha < ? ORDER BY commit_sha LIMIT ?",
+		projectID, prefix, prefix+"g", limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: commits of %s starting with %s: %w", projectID, prefix, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("store: commits starting with %s: %w", prefix, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // FindImageScan returns the (first, not a rescan) scan of the image
 // digest, or ErrNotFound.
 func (d *DB) FindImageScan(ctx context.Context, digest string) (ci.Scan, error) {
