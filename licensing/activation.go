@@ -147,7 +147,11 @@ func (s *Service) usable(ctx context.Context, tx Tx, e StoredEntitlement, now ti
 // usableStatus refuses a suspended or expired entitlement, or one whose
 // tenant has the status tenantStatus other than active.
 func usableStatus(tenantStatus string, e StoredEntitlement, now time.Time) error {
-	if tenantStatus != StatusActive || e.Status != StatusActive {
+	// One code for both (clients act alike), a message that says which.
+	if tenantStatus != StatusActive {
+		return refuse(CodeSuspended, "the tenant's account is suspended; contact the vendor")
+	}
+	if e.Status != StatusActive {
 		return refuse(CodeSuspended, "the entitlement is suspended; contact the vendor")
 	}
 	if !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -382,7 +383,7 @@ func TestSuspendedAndExpired(t *testing.T) {
 		if err := e.svc.SuspendEntitlement(t.Context(), ce.ID); err != nil {
 			t.Fatal(err)
 		}
-		if res, _ := e.activate(ce.ActivationCode, "b", ""); res.status != 403 || res.code(t) != licensing.CodeSuspended {
+		if res, _ := e.activate(ce.ActivationCode, "b", ""); res.status != 403 || res.code(t) != licensing.CodeSuspended || !strings.Contains(string(res.body), "entitlement is suspended") {
 			t.Fatalf("activate suspended: %d %s", res.status, res.body)
 		}
 		if res := e.call(s, "POST", "/api/v1/activation/refresh", "", nil); res.status != 403 || res.code(t) != licensing.CodeSuspended {
@@ -397,8 +398,8 @@ func TestSuspendedAndExpired(t *testing.T) {
 		if err := e.svc.SuspendTenant(t.Context(), e.tenant.ID); err != nil {
 			t.Fatal(err)
 		}
-		if res, _ := e.activate(ce.ActivationCode, "b", ""); res.status != 403 || res.code(t) != licensing.CodeSuspended {
-			t.Fatalf("activate, tenant suspended: %d %s", res.status, res.body)
+		if res, _ := e.activate(ce.ActivationCode, "b", ""); res.status != 403 || res.code(t) != licensing.CodeSuspended || !strings.Contains(string(res.body), "tenant's account is suspended") {
+			t.Fatalf("activate, tenant suspended: %d %s (the message must say it is the tenant)", res.status, res.body)
 		}
 		if err := e.svc.ResumeTenant(t.Context(), e.tenant.ID); err != nil {
 			t.Fatal(err)

@@ -176,6 +176,11 @@ func (s *Server) Middleware(scope string) func(http.Handler) http.Handler {
 				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="vigil", error="insufficient_scope", scope=%q`, scope))
 				writeAPIError(w, http.StatusForbidden, "INSUFFICIENT_SCOPE", fmt.Sprintf("this call needs a token with scope %q", scope))
 				return
+			case errors.Is(err, ErrClientRevoked):
+				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil", error="invalid_token"`)
+				writeAPIError(w, http.StatusUnauthorized, "CLIENT_REVOKED",
+					"the client this token was issued to has been revoked: a new token will not be issued to it; ask an administrator for new client credentials")
+				return
 			case errors.Is(err, ErrInvalidToken):
 				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil", error="invalid_token"`)
 				writeAPIError(w, http.StatusUnauthorized, "INVALID_TOKEN", err.Error()+"; get a new token from /oauth2/token")

@@ -33,6 +33,10 @@ const maxBodyBytes = 64 << 10
 var (
 	ErrInvalidToken      = errors.New("invalid token")
 	ErrInsufficientScope = errors.New("insufficient scope")
+	// ErrClientRevoked is a token whose client was revoked (or no longer
+	// exists): a new token will not help, only new credentials. It is an
+	// ErrInvalidToken too.
+	ErrClientRevoked = fmt.Errorf("%w: its client was revoked", ErrInvalidToken)
 )
 
 // Claims are the verified claims of an access token.
@@ -360,14 +364,11 @@ func (s *Server) checkRevoked(ctx context.Context, c *Claims) error {
 		return invalid("revoked")
 	}
 	client, err := s.db.GetOAuthClient(ctx, c.ClientID)
-	if errors.Is(err, ErrNotFound) {
-		return invalid("unknown client")
+	if errors.Is(err, ErrNotFound) || (err == nil && client.Revoked()) {
+		return ErrClientRevoked
 	}
 	if err != nil {
 		return fmt.Errorf("oauth: verify token: %w", err)
-	}
-	if client.Revoked() {
-		return invalid("client revoked")
 	}
 	return nil
 }

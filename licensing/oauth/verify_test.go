@@ -220,8 +220,17 @@ func TestRevocationAndIntrospection(t *testing.T) {
 		if err := e.srv.RevokeClient(ctx, bID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.srv.Verify(ctx, tokB, ""); !errors.Is(err, oauth.ErrInvalidToken) {
-			t.Errorf("Verify(token of a revoked client) = %v", err)
+		if _, err := e.srv.Verify(ctx, tokB, ""); !errors.Is(err, oauth.ErrInvalidToken) || !errors.Is(err, oauth.ErrClientRevoked) {
+			t.Errorf("Verify(token of a revoked client) = %v, want ErrClientRevoked (an ErrInvalidToken)", err)
+		}
+		// The API says the client is gone, not to fetch a new token.
+		resp, body = e.get(t, "/api/scans", tokB)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "CLIENT_REVOKED") || strings.Contains(string(body), "get a new token") {
+			t.Errorf("GET with a revoked client's token: %s %s, want 401 CLIENT_REVOKED", resp.Status, body)
+		}
+		// A token that is merely revoked is told to get a new one.
+		if resp, body := e.get(t, "/api/scans", tok); !strings.Contains(string(body), "get a new token") {
+			t.Errorf("GET with a revoked token: %s %s, want advice to get a new token", resp.Status, body)
 		}
 		if err := e.srv.RevokeClient(ctx, "nope"); !errors.Is(err, oauth.ErrNotFound) {
 			t.Errorf("RevokeClient(unknown) = %v, want ErrNotFound", err)
