@@ -322,7 +322,7 @@ func (c *Client) Gate(ctx context.Context, q Query) (*Answer, error) {
 	tok.SetAuthHeader(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.transportError(err)
+		return nil, TransportError(c.server, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
@@ -388,7 +388,7 @@ func (c *Client) RequestScan(ctx context.Context, q Query) error {
 	tok.SetAuthHeader(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.transportError(err)
+		return TransportError(c.server, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
@@ -506,11 +506,13 @@ func (c *Client) tokenError(err error) error {
 		}
 		return e
 	}
-	return c.transportError(err)
+	return TransportError(c.server, err)
 }
 
-// transportError explains a failure to talk to the server at all.
-func (c *Client) transportError(err error) error {
+// TransportError explains a failure to talk to the server at all, with
+// what to do about a certificate the client does not trust. Other Vigil
+// clients of the server use it too.
+func TransportError(server string, err error) error {
 	var (
 		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
@@ -518,13 +520,13 @@ func (c *Client) transportError(err error) error {
 	)
 	switch {
 	case errors.As(err, &pin):
-		return fmt.Errorf("cannot reach vigil server %s: %w", c.server, pin)
+		return fmt.Errorf("cannot reach vigil server %s: %w", server, pin)
 	case errors.As(err, &unknownCA):
-		return fmt.Errorf("cannot reach vigil server %s: its certificate is not signed by a trusted authority; pass --ca-cert or --fingerprint: %w", c.server, err)
+		return fmt.Errorf("cannot reach vigil server %s: its certificate is not signed by a trusted authority; pass --ca-cert or --fingerprint (vigil serve prints it at start): %w", server, err)
 	case errors.As(err, &hostname):
-		return fmt.Errorf("cannot reach vigil server %s: its certificate is not for this host name; use the name it was made for, or pass --fingerprint: %w", c.server, err)
+		return fmt.Errorf("cannot reach vigil server %s: its certificate is not for this host name; use the name it was made for, or pass --fingerprint: %w", server, err)
 	}
-	return fmt.Errorf("cannot reach vigil server %s: %w", c.server, err)
+	return fmt.Errorf("cannot reach vigil server %s: %w", server, err)
 }
 
 // retryAfter parses a Retry-After header: seconds or an HTTP date.

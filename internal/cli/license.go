@@ -2,8 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-sec/vigil/ci/gateclient"
 	"github.com/vigil-sec/vigil/licensing"
 	"github.com/vigil-sec/vigil/licensing/offline"
 )
@@ -231,6 +230,7 @@ type offlineActivateFlags struct {
 	store       storeFlags
 	server      string
 	caCert      string
+	serverPin   string
 	in, out     string
 	serverGiven bool
 }
@@ -243,7 +243,8 @@ func newOfflineActivateCmd(stdio Stdio) *cobra.Command {
 		Long: `Serve a sealed offline request and write the sealed answer (the license
 file the client verifies). It works on the store (--data or --database), as
 vigil serve would, or posts the request to a running server (--server URL,
-trusted with --ca-cert for a self-signed certificate; no credentials are
+trusted with --ca-cert or --fingerprint for a self-signed certificate, as
+vigil gate is; no credentials are
 needed: the sealed request carries the activation code or the client's
 proof of possession).`,
 		Args: cobra.NoArgs,
@@ -287,6 +288,7 @@ proof of possession).`,
 	f.store.register(cmd)
 	cmd.Flags().StringVar(&f.server, "server", "", "URL of a Vigil server to post the request to, instead of the store")
 	cmd.Flags().StringVar(&f.caCert, "ca-cert", "", "PEM file of the certificate(s) to trust for --server")
+	cmd.Flags().StringVar(&f.serverPin, "fingerprint", "", "SHA-256 fingerprint of --server's certificate (vigil serve prints it at start): trust exactly that certificate")
 	cmd.Flags().StringVar(&f.in, "in", "", "the sealed request (required)")
 	cmd.Flags().StringVar(&f.out, "out", "", "where to write the sealed answer (required)")
 	return cmd
@@ -294,17 +296,9 @@ proof of possession).`,
 
 // postOffline posts the request to the server's offline endpoint.
 func postOffline(cmd *cobra.Command, stdio Stdio, f offlineActivateFlags, env *offline.Envelope) (*offline.Envelope, error) {
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if f.caCert != "" {
-		pem, err := os.ReadFile(f.caCert)
-		if err != nil {
-			return nil, &usageError{fmt.Errorf("--ca-cert: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &usageError{fmt.Errorf("--ca-cert %s holds no PEM certificate", f.caCert)}
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := gateclient.TLSConfig(f.caCert, f.serverPin)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("--ca-cert/--fingerprint: %w", err)}
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsConf
@@ -316,7 +310,7 @@ func postOffline(cmd *cobra.Command, stdio Stdio, f offlineActivateFlags, env *o
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("post the offline request: %w", err)
+		return nil, fmt.Errorf("post the offline request: %w", gateclient.TransportError(f.server, err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, offline.MaxEnvelope+1))

@@ -1,7 +1,10 @@
 package cli_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,6 +229,22 @@ func TestLicenseOfflineThroughServe(t *testing.T) {
 	_, errOut := f.run(1, "license", "offline-activate", "--server", base, "--ca-cert", ca, "--in", f.path("request.json"), "--out", f.path("again.json"))
 	if !strings.Contains(errOut, "OFFLINE_REQUEST_REPLAYED") {
 		t.Errorf("replay through the server: %s", errOut)
+	}
+	// Trust as vigil gate does: a pinned fingerprint reaches the server
+	// (which refuses the replay), none gets the same hint as the gate.
+	pemBytes, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	sum := sha256.Sum256(block.Bytes)
+	_, errOut = f.run(1, "license", "offline-activate", "--server", base, "--fingerprint", hex.EncodeToString(sum[:]), "--in", f.path("request.json"), "--out", f.path("again.json"))
+	if !strings.Contains(errOut, "OFFLINE_REQUEST_REPLAYED") {
+		t.Errorf("with --fingerprint: %s", errOut)
+	}
+	_, errOut = f.run(3, "license", "offline-activate", "--server", base, "--in", f.path("request.json"), "--out", f.path("again.json"))
+	if !strings.Contains(errOut, "--ca-cert or --fingerprint") {
+		t.Errorf("an untrusted certificate without advice: %s", errOut)
 	}
 	f.flip(f.path("request.json"), f.path("tampered.json"))
 	_, errOut = f.run(1, "license", "offline-activate", "--server", base, "--ca-cert", ca, "--in", f.path("tampered.json"), "--out", f.path("x.json"))
