@@ -252,14 +252,16 @@ func newProductsListCmd(stdio Stdio) *cobra.Command {
 	return cmd
 }
 
-// parseExpiry reads --expires: a date (the entitlement expires at its
-// start, 00:00 UTC) or an RFC 3339 time.
+// parseExpiry reads --expires: a date or an RFC 3339 time. A date is
+// the last day on which the entitlement is valid: it expires when that
+// day ends (the next day's 00:00 UTC), the rule waivers follow too, so
+// that "--expires 2027-01-31" means the same everywhere in Vigil.
 func parseExpiry(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
+		return t.AddDate(0, 0, 1), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
