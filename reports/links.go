@@ -1110,7 +1110,7 @@ func (s *LinkService) refuse(ctx context.Context, l StoredLink, acc LinkAccess, 
 // the *LinkGoneError to answer once tx commits, and the error of the
 // writes.
 func (s *LinkService) gone(ctx context.Context, tx LinkTx, out *licensing.Outbox, t Ticket, l StoredLink, acc LinkAccess, why string, now time.Time) (*LinkGoneError, error) {
-	acc.Status = 410
+	acc.Status, acc.Counted = 410, false
 	if err := tx.InsertLinkAccess(ctx, acc); err != nil {
 		return nil, err
 	}
