@@ -373,7 +373,7 @@ func filename(b reports.Bundle) string {
 
 // classify reads a download request's Range as http.ServeContent will
 // serve it for a bundle of size bytes with the ETag: no Range, an
-// If-Range that does not match, or ranges adding up to more than the
+// If-Range that does not match (on GET), or ranges adding up to more than the
 // bundle (which ServeContent answers whole) ask for all of it from the
 // first byte; otherwise the lowest byte asked for decides whether the
 // request starts a download (byte 0) or goes on with one. A Range that
@@ -384,8 +384,10 @@ func classify(r *http.Request, size int64, etag string) (reports.DownloadRequest
 	if rh == "" {
 		return req, nil
 	}
-	if ir := r.Header.Get("If-Range"); ir != "" && ir != etag {
-		return req, nil // a date, or another version: the whole bundle
+	// ServeContent honours If-Range on GET and HEAD only: another ETag, or
+	// a date (the bundle has no modification time), asks for all of it.
+	if ir := r.Header.Get("If-Range"); ir != "" && ir != etag && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		return req, nil
 	}
 	ranges, err := parseRange(rh, size)
 	if err != nil {
