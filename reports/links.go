@@ -605,6 +605,9 @@ func (s *LinkService) Create(ctx context.Context, a Actor, nl NewLink) (Link, st
 	if !a.staff() {
 		return Link{}, "", errNotStaff
 	}
+	if s.bundles == nil {
+		return Link{}, "", ErrBundlesUnavailable
+	}
 	o, err := CheckLinkOptions(nl.LinkOptions)
 	if err != nil {
 		return Link{}, "", err
@@ -692,6 +695,9 @@ func (s *LinkService) insert(ctx context.Context, tx LinkTx, t Ticket, b Bundle,
 func (s *LinkService) Reissue(ctx context.Context, a Actor, linkID string, o LinkOptions) (Link, string, error) {
 	if !a.staff() {
 		return Link{}, "", errNotStaff
+	}
+	if s.bundles == nil {
+		return Link{}, "", ErrBundlesUnavailable
 	}
 	o, err := CheckLinkOptions(o)
 	if err != nil {
