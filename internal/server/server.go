@@ -123,7 +123,7 @@ type Server struct {
 	lic     *licensing.Service
 	tickets *reports.TicketService
 	links   *reports.LinkService // links.go
-	ci      *ci.Service // the pipeline
+	ci      *ci.Service          // the pipeline
 	reports *reports.Service
 	seal    *ci.Sealer
 	// reportKeys signs audit reports (reportkeys.go)

@@ -125,7 +125,10 @@ func TestReportLinks(t *testing.T) {
 			{"192.0.2.3", t0, false}, // nor a refusal
 		} {
 			var got bool
-			if err := inTx(func(tx reports.LinkTx) (err error) { got, err = tx.DownloadGranted(ctx, l2.ID, c.addr, c.since); return err }); err != nil {
+			if err := inTx(func(tx reports.LinkTx) (err error) {
+				got, err = tx.DownloadGranted(ctx, l2.ID, c.addr, c.since)
+				return err
+			}); err != nil {
 				t.Fatal(err)
 			}
 			if got != c.want {
