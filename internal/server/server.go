@@ -122,8 +122,8 @@ type Server struct {
 	queue   *jobs.Client
 	lic     *licensing.Service
 	tickets *reports.TicketService
-	links   *reports.LinkService // links.go
-	ci      *ci.Service          // the pipeline
+	links   *reports.LinkService
+	ci      *ci.Service // the pipeline
 	reports *reports.Service
 	seal    *ci.Sealer
 	// reportKeys signs audit reports (reportkeys.go)
