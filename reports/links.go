@@ -899,9 +899,11 @@ func (s *LinkService) View(ctx context.Context, token string, v Visitor) (LinkVi
 	v = cleanVisitor(v)
 	now := s.now().UTC().Truncate(time.Microsecond)
 	acc := LinkAccess{ID: uuid.Must(uuid.NewV7()).String(), LinkID: sl.ID, At: now, Kind: AccessView, ClientAddress: v.Address, UserAgent: v.UserAgent}
-	b, err := s.servable(ctx, sl)
-	if err != nil {
-		return LinkView{}, s.refuse(ctx, sl, acc, err)
+	var b Bundle
+	if sl.Status(now) == LinkActive { // a link gone says so, whatever became of its bundle
+		if b, err = s.servable(ctx, sl); err != nil {
+			return LinkView{}, s.refuse(ctx, sl, acc, err)
+		}
 	}
 	var (
 		l       StoredLink
@@ -919,6 +921,9 @@ func (s *LinkService) View(ctx context.Context, token string, v Visitor) (LinkVi
 		if why := l.Status(now); why != LinkActive {
 			goneErr, err = s.gone(ctx, tx, out, t, l, acc, why, now)
 			return err
+		}
+		if b.ID == "" { // the link was gone before: it cannot be back
+			return fmt.Errorf("reports: link %s is active, was gone", l.ID)
 		}
 		acc.Status = 200
 		if err := tx.InsertLinkAccess(ctx, acc); err != nil {
@@ -960,18 +965,25 @@ func (s *LinkService) Download(ctx context.Context, token string, v Visitor, cla
 	now := s.now().UTC().Truncate(time.Microsecond)
 	acc := LinkAccess{ID: uuid.Must(uuid.NewV7()).String(), LinkID: sl.ID, At: now, Kind: AccessDownload,
 		ClientAddress: v.Address, UserAgent: v.UserAgent}
-	b, err := s.servable(ctx, sl)
-	if err != nil {
-		return nil, s.refuse(ctx, sl, acc, err)
-	}
-	req, err := classify(b)
-	acc.Range = cut(cleanLine(req.Range), maxRangeLog)
-	if err != nil {
-		return nil, s.refuse(ctx, sl, acc, fmt.Errorf("%w: %w", ErrUnsatisfiable, err))
-	}
-	content, err := s.open(ctx, b)
-	if err != nil {
-		return nil, s.refuse(ctx, sl, acc, err)
+	var (
+		b       Bundle
+		req     DownloadRequest
+		content BundleContent = closed{}
+	)
+	// An expired or revoked link says so, whatever became of its bundle,
+	// and opens nothing; a used-up one may still serve an open grant.
+	if st := sl.Status(now); st != LinkExpired && st != LinkRevoked {
+		if b, err = s.servable(ctx, sl); err != nil {
+			return nil, s.refuse(ctx, sl, acc, err)
+		}
+		req, err = classify(b)
+		acc.Range = cut(cleanLine(req.Range), maxRangeLog)
+		if err != nil {
+			return nil, s.refuse(ctx, sl, acc, fmt.Errorf("%w: %w", ErrUnsatisfiable, err))
+		}
+		if content, err = s.open(ctx, b); err != nil {
+			return nil, s.refuse(ctx, sl, acc, err)
+		}
 	}
 	var (
 		l       StoredLink
@@ -990,6 +1002,9 @@ func (s *LinkService) Download(ctx context.Context, token string, v Visitor, cla
 		if status == LinkRevoked || status == LinkExpired {
 			goneErr, err = s.gone(ctx, tx, out, t, l, acc, status, now)
 			return err
+		}
+		if b.ID == "" { // the link was gone before: it cannot be back
+			return fmt.Errorf("reports: link %s is %s, was gone", l.ID, status)
 		}
 		acc.Counted = true
 		if req.Resume {
@@ -1033,6 +1048,12 @@ func (s *LinkService) Download(ctx context.Context, token string, v Visitor, cla
 	}
 	return &Download{Link: l.Link(now), Bundle: b, Content: content, Counted: acc.Counted, access: acc.ID}, nil
 }
+
+// closed is the content of a download that was refused before its
+// bundle was opened.
+type closed struct{ io.ReadSeeker }
+
+func (closed) Close() error { return nil }
 
 // FinishDownload closes the download's content and records the status
 // and bytes of its answer in the access log.

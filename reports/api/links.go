@@ -471,12 +471,31 @@ func parseRange(s string, size int64) ([]byteRange, error) {
 	return ranges, nil
 }
 
+// downloadStall is how long a download's write may wait for the client:
+// the server's write timeout bounds a whole answer, which a large bundle
+// over a slow line would outlast, so a download moves its write deadline
+// on while bytes keep going out (at most once a second).
+const downloadStall = time.Minute
+
 // countingWriter counts the bytes of an answer's body and keeps its
-// status, for the access log.
+// status, for the access log; it keeps the write deadline downloadStall
+// ahead of the last write.
 type countingWriter struct {
 	http.ResponseWriter
 	status int
 	n      int64
+	moved  time.Time // when the deadline was last moved
+}
+
+// stretch moves the write deadline on; a writer that cannot is left as
+// it is.
+func (c *countingWriter) stretch() {
+	now := time.Now()
+	if now.Sub(c.moved) < time.Second {
+		return
+	}
+	c.moved = now
+	_ = http.NewResponseController(c.ResponseWriter).SetWriteDeadline(now.Add(downloadStall)) // ErrNotSupported: no deadline to move
 }
 
 func (c *countingWriter) WriteHeader(status int) {
@@ -490,6 +509,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
+	c.stretch()
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)
 	return n, err

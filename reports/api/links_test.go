@@ -528,8 +528,16 @@ func TestClassifyMatchesServeContent(t *testing.T) {
 func TestLinkBundleChangedPage(t *testing.T) {
 	f := setup(t, store.SQLite, api.DefaultLinksConfig())
 	l, token := f.link(reports.LinkOptions{})
+	revoked, revokedToken := f.link(reports.LinkOptions{})
+	if _, err := f.links.Revoke(t.Context(), f.staff, revoked.ID, ""); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.bundles.Replace(t.Context(), f.bundle.ID, bundle.Bytes("sbom.cdx.json", []byte(`{}`))); err != nil {
 		t.Fatal(err)
+	}
+	// A link gone says so first.
+	if a := f.do("POST", "/r/"+revokedToken+"/download"); a.status != http.StatusGone || !strings.Contains(string(a.body), "revoked") {
+		t.Errorf("a revoked link to a changed bundle: %d %s", a.status, a.body)
 	}
 	for _, req := range []struct{ method, path string }{{"GET", "/r/" + token}, {"POST", "/r/" + token + "/download"}} {
 		a := f.do(req.method, req.path)
@@ -577,5 +585,48 @@ func TestLinkCurlResume(t *testing.T) {
 	as, _, _ := f.links.ListAccess(t.Context(), f.staff, l.ID, reports.Page{})
 	if len(as) != 2 || as[1].Range != "bytes=50000-" || as[1].Counted || !strings.HasPrefix(as[1].UserAgent, "curl/") {
 		t.Errorf("access log = %+v", as)
+	}
+}
+
+// A large download over a slow line outlasts the server's write timeout:
+// the link moves its write deadline on while bytes keep going out.
+func TestLinkSlowDownloadOutlastsWriteTimeout(t *testing.T) {
+	f := setup(t, store.SQLite, api.DefaultLinksConfig())
+	big := make([]byte, 8<<20)
+	rand.Read(big)
+	b, err := f.bundles.Add(t.Context(), reports.Bundle{TenantID: f.bundle.TenantID, TenantName: "Acme Corp", TicketID: f.bundle.TicketID, Ticket: "1",
+		ProductID: "app", ProductName: "App Server", Version: "1.5.0"}, bundle.Bytes("big.bin", big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := f.links.Create(t.Context(), f.staff, reports.NewLink{Ticket: "1", BundleID: b.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := httptest.NewUnstartedServer(f.srv.Config.Handler)
+	slow.Config.WriteTimeout = 300 * time.Millisecond
+	slow.StartTLS()
+	t.Cleanup(slow.Close)
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", slow.URL+"/r/"+token+"/download", nil)
+	resp, err := slow.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got int64
+	buf := make([]byte, 512<<10)
+	for {
+		n, err := io.ReadFull(resp.Body, buf)
+		got += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		time.Sleep(60 * time.Millisecond) // 8 MiB in about a second: three write timeouts
+	}
+	if got != b.Size {
+		t.Errorf("got %d bytes of %d: the download was cut", got, b.Size)
 	}
 }
