@@ -24,16 +24,22 @@ import (
 
 // Error codes of the links' routes, beside the tickets'.
 const (
-	CodeGone                  = "GONE"
-	CodeBundleChanged         = "BUNDLE_CHANGED"
-	CodeBundlesNotConfigured  = "BUNDLES_NOT_CONFIGURED"
-	maxLinkBody               = 16 << 10
-	linkPageCSPWithoutStyle   = "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-	downloadCSP               = "default-src 'none'; sandbox; frame-ancestors 'none'"
-	defaultLinkRate           = 1  // requests per second and client address, sustained
-	defaultLinkBurst          = 40 // at once: a landing page and a download in many ranges
-	maxFilenameLen            = 150
-	linkRateLimitedMessageFor = "too many requests to report links"
+	CodeBundleChanged        = "BUNDLE_CHANGED"
+	CodeBundlesNotConfigured = "BUNDLES_NOT_CONFIGURED"
+)
+
+const (
+	maxLinkBody = 16 << 10
+	// The pages' Content-Security-Policy (with the style's hash added)
+	// and the download's.
+	linkPagePolicy = "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+	downloadPolicy = "default-src 'none'; sandbox; frame-ancestors 'none'"
+	// The rate limit per client address: sustained per second, and at
+	// once (a landing page and a download in many ranges).
+	defaultLinkRate  = 1
+	defaultLinkBurst = 40
+	maxFilenameLen   = 150
+	rateLimitedWhat  = "too many requests to report links"
 )
 
 // LinksConfig configures the secure links' handlers.
@@ -115,7 +121,7 @@ const pageCSS = `body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:
 
 var linkPageCSP = func() string {
 	sum := sha256.Sum256([]byte(pageCSS))
-	return linkPageCSPWithoutStyle + "; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	return linkPagePolicy + "; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }()
 
 const pageHead = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
@@ -223,7 +229,7 @@ func (h *Links) pageError(w http.ResponseWriter, r *http.Request, err error) {
 // itself.
 func (h *Links) allow(w http.ResponseWriter, r *http.Request) bool {
 	if ok, wait := h.limiter.Allow(h.clientIP(r)); !ok {
-		httpx.WriteRateLimited(w, wait, linkRateLimitedMessageFor)
+		httpx.WriteRateLimited(w, wait, rateLimitedWhat)
 		return false
 	}
 	return true
@@ -314,7 +320,7 @@ func (h *Links) Download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hd := w.Header()
-	hd.Set("Content-Security-Policy", downloadCSP)
+	hd.Set("Content-Security-Policy", downloadPolicy)
 	hd.Set("Content-Type", "application/zip")
 	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filename(d.Bundle)}))
 	hd.Set("ETag", etag(d.Bundle))
