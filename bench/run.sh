@@ -208,3 +208,13 @@ echo "== rescan: building bench/rescan"
 echo
 VIGIL="$VIGIL" B="$B" "$ROOT/bench/gateload/run.sh"
 # ---- end gate latency -----------------------------------------------------
+
+# ---- secure link download (bench/download) ---------------------------------
+# A 200 MB report bundle through a secure link (the whole server, SQLite,
+# POST /r/{token}/download, whole and in 4 parallel ranges) against Go's
+# http.FileServer serving the same file, both over HTTPS on loopback.
+# Targets: throughput >= 0.8x the FileServer's; memory flat in the size.
+echo
+(cd "$ROOT" && go build -o "$B/bin/download" ./bench/download)
+"$B/bin/download" -work "$B/download" -size-mb "${DOWNLOAD_MB:-200}"
+# ---- end secure link download ----------------------------------------------

@@ -143,6 +143,26 @@ func (h *hookState) openHook(sealed, boundTo string) ([]byte, error) {
 	return plain, nil
 }
 
+// sealedPayloadPrefix marks a stored event whose payload is sealed: one
+// that carries what is shown once (webhooks.Data.HasSecret, a report
+// link's token), so that the database holds it only sealed.
+const sealedPayloadPrefix = "sealed1:"
+
+func payloadAAD(eventID string) string { return "event-payload\x00" + eventID }
+
+// payload is the body to send of a stored event, unsealed if sealed.
+func (h *hookState) payload(ev StoredEvent) ([]byte, error) {
+	sealed, ok := strings.CutPrefix(ev.Payload, sealedPayloadPrefix)
+	if !ok {
+		return []byte(ev.Payload), nil
+	}
+	plain, err := h.seal.open(sealed, payloadAAD(ev.ID))
+	if err != nil {
+		return nil, fmt.Errorf("licensing: the sealed payload of event %s does not open with this secret", ev.ID)
+	}
+	return plain, nil
+}
+
 func tenantKeyAAD(tenantID string) string { return "tenant-key\x00" + tenantID }
 func secretAAD(webhookID string) string   { return "webhook-secret\x00" + webhookID }
 
@@ -437,7 +457,11 @@ func (ev *events) emit(ctx context.Context, tx EventTx, typ string, data webhook
 		return fmt.Errorf("licensing: encode event: %w", err)
 	}
 	id := "msg_" + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
-	ids, err := tx.InsertLicenseEvent(ctx, StoredEvent{ID: id, TenantID: data.TenantID, Type: typ, Payload: string(payload), CreatedAt: at}, subs)
+	stored := string(payload)
+	if data.HasSecret() { // a report link's token: kept sealed until sent
+		stored = sealedPayloadPrefix + ev.s.hooks.seal.seal(payload, payloadAAD(id))
+	}
+	ids, err := tx.InsertLicenseEvent(ctx, StoredEvent{ID: id, TenantID: data.TenantID, Type: typ, Payload: stored, CreatedAt: at}, subs)
 	if err != nil {
 		return err
 	}
@@ -622,7 +646,11 @@ func (s *Service) DeliverWebhook(ctx context.Context, deliveryID string, lastAtt
 			return err
 		}
 	}
-	res := webhooks.Send(ctx, s.hooks.client, w.Webhook.URL, w.Event.ID, s.now(), []byte(w.Event.Payload), keys)
+	payload, err := s.hooks.payload(w.Event)
+	if err != nil {
+		return err
+	}
+	res := webhooks.Send(ctx, s.hooks.client, w.Webhook.URL, w.Event.ID, s.now(), payload, keys)
 	if res.Outcome == webhooks.Failed && ctx.Err() != nil {
 		return ctx.Err() // stopping: not the endpoint's fault, try again
 	}

@@ -94,7 +94,7 @@ Exit codes: 0 pass, 1 the gate failed, 2 bad usage or bad input,
 	root.AddCommand(newLicenseCmd(stdio))
 	root.AddCommand(newProjectsCmd(stdio), newReleasesCmd(stdio))
 	root.AddCommand(newVerifyCmd(stdio), newKeysCmd(stdio))
-	root.AddCommand(newTicketsCmd(stdio))
+	root.AddCommand(newTicketsCmd(stdio), newLinksCmd(stdio))
 	// Unknown subcommands and bad arguments are usage errors too.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -53,8 +54,9 @@ func validRequestID(id string) bool {
 
 // Recover turns a panic in next into a 500 {"code": "INTERNAL"} response and
 // logs the panic value with its stack; neither reaches the client. A panic
-// with http.ErrAbortHandler is passed on, as net/http expects.
-func Recover(logger *slog.Logger) func(http.Handler) http.Handler {
+// with http.ErrAbortHandler is passed on, as net/http expects. The path is
+// logged as RedactPath gives it for secretPrefixes.
+func Recover(logger *slog.Logger, secretPrefixes ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rec := wrap(w)
@@ -68,7 +70,7 @@ func Recover(logger *slog.Logger) func(http.Handler) http.Handler {
 				}
 				logger.ErrorContext(r.Context(), "panic serving request",
 					"method", r.Method,
-					"path", r.URL.Path,
+					"path", RedactPath(r.URL.Path, secretPrefixes...),
 					"request_id", RequestIDFrom(r.Context()),
 					"panic", fmt.Sprint(v),
 					"stack", string(debug.Stack()))
@@ -86,8 +88,10 @@ func Recover(logger *slog.Logger) func(http.Handler) http.Handler {
 
 // AccessLog logs one line per request at Info: method, path (never the
 // query string, which may carry tokens), status, bytes written, duration
-// and request ID. It logs no headers.
-func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
+// and request ID. It logs no headers. Paths under secretPrefixes, whose
+// next segment is a secret (a report link's token: "/r/"), are logged
+// without it (RedactPath).
+func AccessLog(logger *slog.Logger, secretPrefixes ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -95,7 +99,7 @@ func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 			next.ServeHTTP(rec, r)
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
+				slog.String("path", RedactPath(r.URL.Path, secretPrefixes...)),
 				slog.Int("status", rec.statusCode()),
 				slog.Int64("bytes", rec.bytes),
 				slog.Duration("duration", time.Since(start)),
@@ -103,6 +107,26 @@ func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 			)
 		})
 	}
+}
+
+// Redacted replaces a secret in a logged path.
+const Redacted = "{redacted}"
+
+// RedactPath is path with the segment that follows any of the prefixes
+// (each ending in "/") replaced by Redacted: "/r/TOKEN/download" is
+// "/r/{redacted}/download" for the prefix "/r/".
+func RedactPath(path string, prefixes ...string) string {
+	for _, p := range prefixes {
+		rest, ok := strings.CutPrefix(path, p)
+		if !ok || rest == "" {
+			continue
+		}
+		if _, tail, ok := strings.Cut(rest, "/"); ok {
+			return p + Redacted + "/" + tail
+		}
+		return p + Redacted
+	}
+	return path
 }
 
 // LimitBody refuses bodies larger than n bytes: at once with 413 when the

@@ -105,6 +105,37 @@ func TestAccessLogOmitsQueryAndHeaders(t *testing.T) {
 	}
 }
 
+// A path whose segment after a secret prefix is a secret (a report
+// link's token) is logged without it.
+func TestAccessLogRedactsSecretPaths(t *testing.T) {
+	t.Parallel()
+	logger, logs := captureLogger()
+	h := AccessLog(logger, "/r/")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, p := range []string{"/r/sekrit-token", "/r/sekrit-token/download", "/rx/public"} {
+		resp, err := srv.Client().Post(srv.URL+p, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	out := logs.String()
+	if strings.Contains(out, "sekrit") {
+		t.Errorf("the access log holds the secret:\n%s", out)
+	}
+	for _, want := range []string{`"path":"/r/{redacted}"`, `"path":"/r/{redacted}/download"`, `"path":"/rx/public"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the access log lacks %s:\n%s", want, out)
+		}
+	}
+	for in, want := range map[string]string{"/r/": "/r/", "/r/a/b/c": "/r/{redacted}/b/c", "/api/v1/x": "/api/v1/x", "/r": "/r"} {
+		if got := RedactPath(in, "/r/"); got != want {
+			t.Errorf("RedactPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestRequestID(t *testing.T) {
 	t.Parallel()
 	var seen string

@@ -37,7 +37,8 @@ func (w sweeper) SweepWebhooks(ctx context.Context) error {
 	if tokens+keys > 0 {
 		w.s.log.DebugContext(ctx, "pruned expired rows", slog.Int64("revoked_tokens", tokens), slog.Int64("idempotency_keys", keys))
 	}
-	return errors.Join(err, terr, kerr)
+	lerr := w.s.expireLinks(ctx) // links.go
+	return errors.Join(err, terr, kerr, lerr)
 }
 
 // defaultDeliveryPage is the page size of the deliveries list without

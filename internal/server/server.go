@@ -22,6 +22,7 @@ import (
 	licapi "github.com/vigil-sec/vigil/licensing/api"
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/reports"
+	repapi "github.com/vigil-sec/vigil/reports/api"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -108,7 +109,15 @@ type Config struct {
 	// header is ignored, since any client can set it. A prefix given
 	// here overrides those of OAuth and LicensingAPI when they have none.
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
+	// Bundles reads the stored report bundles that secure links serve
+	// (links.go); nil: the links' pages, downloads and reissues answer
+	// 503 "bundles are not configured".
+	Bundles reports.BundleReader
+	// Links configures the secure links' pages (their rate limit per
+	// client address); nil means repapi.DefaultLinksConfig. Its
+	// TrustedProxies, PublicURL and Logger are the server's.
+	Links  *repapi.LinksConfig
+	Logger *slog.Logger
 }
 
 // Server is the Vigil service.
@@ -121,6 +130,7 @@ type Server struct {
 	queue   *jobs.Client
 	lic     *licensing.Service
 	tickets *reports.TicketService
+	links   *reports.LinkService
 	ci      *ci.Service // the pipeline
 	reports *reports.Service
 	seal    *ci.Sealer
@@ -209,6 +219,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	if s.tickets, err = s.newTickets(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.links, err = s.newLinks(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 
@@ -327,6 +340,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.registerLicenseWebhooks(mux)
 	s.registerReportKeys(mux)
 	s.registerTickets(mux)
+	s.registerLinks(mux)
 	s.registerReleases(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -361,9 +375,9 @@ func (s *Server) routes() (http.Handler, error) {
 	// idempotent passes the request itself on to mux, which sets
 	// r.Pattern on it for the metrics.
 	var h http.Handler = s.http.Middleware(s.idempotent(mux))
-	h = httpx.Recover(s.log)(h)
+	h = httpx.Recover(s.log, linkPathPrefix)(h)
 	h = httpx.LimitBodyByRoute(mux, httpx.DefaultBodyLimit, bodyLimits)(h)
-	h = httpx.AccessLog(s.log)(h)
+	h = httpx.AccessLog(s.log, linkPathPrefix)(h) // a link's path holds its token
 	h = httpx.RequestID(h)
 	h = httpx.SecurityHeaders("/oauth2/")(h)
 	return h, nil

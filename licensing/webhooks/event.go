@@ -49,9 +49,35 @@ const (
 	EventTicketRejected = "ticket.rejected"
 )
 
+// The secure link event types (package reports, links.go), sent to the
+// ticket's tenant through the same endpoints. Data: ticket_id,
+// ticket_number, link_id, product_id, version, bundle_sha256, status (the
+// link's, after the change), expires_at, max_downloads, downloads_left,
+// actor.
+const (
+	// EventReportLinkCreated: a link to a report bundle was made (by an
+	// approval, or by staff reissuing one: reason "reissued"). Data:
+	// token and url too: the only place besides the approval's answer
+	// where the link's token appears; Vigil keeps it sealed until the
+	// event is delivered.
+	EventReportLinkCreated = "report_link.created"
+	// EventReportLinkViewed: the link's landing page was shown (this uses
+	// no download).
+	EventReportLinkViewed = "report_link.viewed"
+	// EventReportLinkDownloaded: a download of the bundle started (it is
+	// counted once however it is split into ranges).
+	EventReportLinkDownloaded = "report_link.downloaded"
+	// EventReportLinkRevoked: staff revoked the link, or reissued it
+	// (reason "reissued"); it no longer works.
+	EventReportLinkRevoked = "report_link.revoked"
+	// EventReportLinkExpired: the link reached its expiry.
+	EventReportLinkExpired = "report_link.expired"
+)
+
 // EventTypes lists every event type, for validation and documentation.
 var EventTypes = []string{EventActivated, EventDeactivated, EventSeatsExhausted, EventEntitlementExpiring,
-	EventTicketOpened, EventTicketCommented, EventTicketApproved, EventTicketRejected}
+	EventTicketOpened, EventTicketCommented, EventTicketApproved, EventTicketRejected,
+	EventReportLinkCreated, EventReportLinkViewed, EventReportLinkDownloaded, EventReportLinkRevoked, EventReportLinkExpired}
 
 // Reasons of EventDeactivated.
 const (
@@ -61,7 +87,9 @@ const (
 
 // Event is the payload of a webhook, as Standard Webhooks recommends:
 // {"type", "timestamp", "data"}. It carries identifiers, and a ticket's
-// own text, only: never an activation code, a token or a fingerprint.
+// own text, only: never an activation code, a token or a fingerprint,
+// but for the one event that hands the tenant its report link
+// (report_link.created: Data.Token and Data.URL).
 type Event struct {
 	Type      string    `json:"type"`
 	Timestamp time.Time `json:"timestamp"`
@@ -89,7 +117,24 @@ type Data struct {
 	Subject      string   `json:"subject,omitempty"`
 	Message      string   `json:"message,omitempty"`
 	Release      string   `json:"release,omitempty"`
+
+	// Secure links to report bundles (report_link.*). TicketID,
+	// TicketNumber, ProductID, Actor and Reason above are set too; Status
+	// is the link's (active, expired, revoked, used_up) and ExpiresAt its
+	// expiry. Token and URL are set in report_link.created only: Vigil
+	// stores such an event sealed (HasSecret).
+	LinkID        string `json:"link_id,omitempty"`
+	Version       string `json:"version,omitempty"`
+	BundleSHA256  string `json:"bundle_sha256,omitempty"`
+	MaxDownloads  int    `json:"max_downloads,omitempty"`
+	DownloadsLeft *int   `json:"downloads_left,omitempty"`
+	Token         string `json:"token,omitempty"`
+	URL           string `json:"url,omitempty"`
 }
+
+// HasSecret reports whether the data carries what is shown once (a
+// link's token): such an event is kept sealed until it is sent.
+func (d Data) HasSecret() bool { return d.Token != "" || d.URL != "" }
 
 // Outcome is what an attempt's answer means for the delivery.
 type Outcome string
