@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func TestPublish(t *testing.T) {
 		t.Run("build", func(t *testing.T) { e.testBuild(t, &b) })
 		t.Run("assemble", e.testAssemble)
 		t.Run("rebuild", func(t *testing.T) { e.testRebuild(t, b) })
+		t.Run("concurrent", e.testConcurrent)
 		t.Run("refused", e.testRefused)
 	})
 }
@@ -241,6 +243,37 @@ func (e *env) testRebuild(t *testing.T, b reports.Bundle) {
 	}
 	if _, err := bundle.Verify(ctx, e.writeZip(t, staff), e.publicKeys(t)); err != nil {
 		t.Errorf("the bundle without a ticket does not verify: %v", err)
+	}
+}
+
+// testConcurrent builds one bundle from several goroutines at once: one
+// build, one record, one blob.
+func (e *env) testConcurrent(t *testing.T) {
+	to := publish.Recipient{TenantID: e.otherTenant(t)}
+	blobs := e.blobCount()
+	const n = 4
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			b, err := e.pub.Build(t.Context(), e.release.ID, to)
+			if err != nil {
+				t.Error(err)
+			}
+			ids <- b.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	var got []string
+	for id := range ids {
+		got = append(got, id)
+	}
+	if distinct := slices.Compact(slices.Sorted(slices.Values(got))); len(distinct) != 1 || distinct[0] == "" {
+		t.Errorf("concurrent builds gave bundles %q, want one", got)
+	}
+	if e.blobCount() != blobs+1 {
+		t.Errorf("concurrent builds stored %d blobs, want 1", e.blobCount()-blobs)
 	}
 }
 
