@@ -108,7 +108,9 @@ func main() {
 	keys, err := reports.NewKeyRing(db, sealKey)
 	must(err)
 	pub, err := publish.New(publish.Config{Store: db, Blobs: blobs, Releases: rels, Pipeline: pipe, Licensing: lic, Keys: keys,
-		TempDir: *work, KeyURL: func(kid string) string { return "https://vigil.example.com/.well-known/vigil/report-keys/" + kid + ".pem" }})
+		TempDir: *work, KeyURL: func(kid string) string {
+			return "https://vigil.example.com/.well-known/vigil/report-keys/" + kid + ".pem"
+		}})
 	must(err)
 
 	// The scans, as the workers run them; their wall times.

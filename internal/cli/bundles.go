@@ -52,10 +52,10 @@ bytes are not the bundle's.`,
 
 func newBundlesBuildCmd(stdio Stdio) *cobra.Command {
 	var (
-		sf                     serverFlags
+		sf                      serverFlags
 		release, tenant, ticket string
-		output                 string
-		asJSON                 bool
+		output                  string
+		asJSON                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build --release ID --tenant T [--ticket N] [-o FILE]",
