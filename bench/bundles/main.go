@@ -229,17 +229,7 @@ func moduleDir(mod string) string {
 // commitCopy copies src to dst and commits it on main; it returns the
 // commit.
 func commitCopy(src, dst string) string {
-	must(os.CopyFS(dst, os.DirFS(src)))
-	must(filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error { // the module cache is read-only
-		if err != nil {
-			return err
-		}
-		mode := os.FileMode(0o600)
-		if d.IsDir() {
-			mode = 0o700
-		}
-		return os.Chmod(p, mode)
-	}))
+	must(os.CopyFS(dst, os.DirFS(src))) // writable copies of the module cache's read-only files
 	git(dst, "init", "--quiet", "--initial-branch=main")
 	git(dst, "add", "--all")
 	git(dst, "commit", "--quiet", "-m", "bench")
