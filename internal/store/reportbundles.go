@@ -126,5 +126,8 @@ func (d *DB) HistoryScans(ctx context.Context, q publish.HistoryQuery) ([]ci.Sca
 	return scans, nil
 }
 
-// The store keeps the bundles of package reports/publish.
-var _ publish.Store = (*DB)(nil)
+// The store keeps the bundles of package reports/publish, and their bytes.
+var (
+	_ publish.Store = (*DB)(nil)
+	_ publish.Blobs = (*Blobs)(nil)
+)

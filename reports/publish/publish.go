@@ -166,34 +166,21 @@ func (p *Publisher) BuildLatest(ctx context.Context, productID string, to Recipi
 
 // BuildForTicket builds (or reuses) the bundles an approved ticket is
 // answered with, one per release: the release the approval named
-// (t.Release), which must be of one of the ticket's products, or else
-// the latest ready release of each product the ticket asks for. Every
-// bundle is for the ticket's tenant and prints its number. Errors are
-// Build's; the first one stops it.
+// (t.Release, by ID, or by version: that version of each of the ticket's
+// products that has it), which must be of one of the ticket's products,
+// or else the latest ready release of each product the ticket asks for.
+// Every bundle is for the ticket's tenant and prints its number. Errors
+// are Build's (reports.ErrNotFound for a release named that does not
+// exist, or a product without a ready release); the first one stops it.
 func (p *Publisher) BuildForTicket(ctx context.Context, t reports.Ticket) ([]reports.Bundle, error) {
 	base, err := p.resolveTenant(ctx, t.TenantID)
 	if err != nil {
 		return nil, err
 	}
 	base.Ticket, base.ticketID = fmt.Sprint(t.Number), t.ID
-	var rels []reports.StoredRelease
-	if t.Release != "" {
-		r, err := p.release(ctx, t.Release)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(t.Products, r.ProductID) {
-			return nil, fmt.Errorf("%w: release %s is of product %q, which ticket %d does not ask for", reports.ErrInvalid, r.ID, r.ProductID, t.Number)
-		}
-		rels = append(rels, r)
-	} else {
-		for _, prod := range t.Products {
-			r, err := p.releases.LatestRelease(ctx, prod)
-			if err != nil {
-				return nil, err
-			}
-			rels = append(rels, r)
-		}
+	rels, err := p.ticketReleases(ctx, t)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]reports.Bundle, 0, len(rels))
 	for _, r := range rels {
@@ -204,6 +191,68 @@ func (p *Publisher) BuildForTicket(ctx context.Context, t reports.Ticket) ([]rep
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// ticketReleases are the releases a ticket is answered with (see
+// BuildForTicket).
+func (p *Publisher) ticketReleases(ctx context.Context, t reports.Ticket) ([]reports.StoredRelease, error) {
+	var rels []reports.StoredRelease
+	if t.Release == "" {
+		for _, prod := range t.Products {
+			r, err := p.releases.LatestRelease(ctx, prod)
+			if err != nil {
+				return nil, err
+			}
+			rels = append(rels, r)
+		}
+		return rels, nil
+	}
+	r, err := p.releases.Release(ctx, t.Release)
+	switch {
+	case err == nil:
+		if !slices.Contains(t.Products, r.ProductID) {
+			return nil, fmt.Errorf("%w: release %s is of product %q, which ticket %d does not ask for", reports.ErrInvalid, r.ID, r.ProductID, t.Number)
+		}
+		return []reports.StoredRelease{r}, nil
+	case !errors.Is(err, reports.ErrNotFound):
+		return nil, err
+	}
+	for _, prod := range t.Products { // a version
+		r, ok, err := p.releaseVersion(ctx, prod, t.Release)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			rels = append(rels, r)
+		}
+	}
+	if len(rels) == 0 {
+		return nil, fmt.Errorf("release %q of %s (an ID or a version): %w", t.Release, strings.Join(t.Products, ", "), reports.ErrNotFound)
+	}
+	return rels, nil
+}
+
+// releaseVersion finds the product's release of the version.
+func (p *Publisher) releaseVersion(ctx context.Context, productID, version string) (reports.StoredRelease, bool, error) {
+	page := reports.Page{Limit: reports.MaxPageLimit}
+	for {
+		rs, next, err := p.releases.ListReleases(ctx, productID, page)
+		if errors.Is(err, reports.ErrNotFound) {
+			return reports.StoredRelease{}, false, nil
+		}
+		if err != nil {
+			return reports.StoredRelease{}, false, err
+		}
+		for _, r := range rs {
+			if r.Version == version {
+				return r, true, nil
+			}
+		}
+		if next == "" || next == page.Cursor {
+			return reports.StoredRelease{}, false, nil
+		}
+		page.Cursor = next
+	}
 }
 
 // release reads a stored release with its status now.

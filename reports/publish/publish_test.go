@@ -192,6 +192,16 @@ func (e *env) testBuild(t *testing.T, built *reports.Bundle) {
 	if len(bs) != 1 || bs[0].ID != b.ID {
 		t.Errorf("BuildForTicket: %+v, want the stored bundle %s", bs, b.ID)
 	}
+	for _, named := range []string{e.release.ID, reporttest.Version} { // by ID, by version
+		approved.Release = named
+		if bs, err := e.pub.BuildForTicket(ctx, approved); err != nil || len(bs) != 1 || bs[0].ID != b.ID {
+			t.Errorf("BuildForTicket of release %q: %+v %v, want the stored bundle %s", named, bs, err, b.ID)
+		}
+	}
+	approved.Release = "9.9.9"
+	if _, err := e.pub.BuildForTicket(ctx, approved); !errors.Is(err, reports.ErrNotFound) {
+		t.Errorf("BuildForTicket of an unknown release: %v, want ErrNotFound", err)
+	}
 	if rd, err := e.pub.Bundle(ctx, b.ID); err != nil || rd.SHA256 != b.SHA256 || len(rd.Files) != len(b.Files) {
 		t.Errorf("Bundle(%s): %+v %v", b.ID, rd, err)
 	}
