@@ -200,6 +200,19 @@ echo "== rescan: building bench/rescan"
 "$B/bin/rescan" -src "$SRC" -change pkg/v1/layout -oci "$B/image-oci" -work "$B/rescan"
 # ---- end rescan ---------------------------------------------------------
 
+# ---- report bundles (bench/bundles) ---------------------------------------
+# A release of three repositories (go-containerregistry, go-pdf/fpdf and
+# cobra from the module cache) and two images (built here, on a loopback
+# registry), scanned through the pipeline as the server's workers scan
+# them; then its signed audit report bundle built from the stored scans,
+# as ticket approval builds it. Target: the bundle under a tenth of the
+# scans' time.
+echo
+echo "== bundles: building bench/bundles"
+(cd "$ROOT" && go build -o "$B/bin/bundles" ./bench/bundles)
+"$B/bin/bundles" -work "$B/bundles"
+# ---- end report bundles -----------------------------------------------------
+
 # ---- gate latency (bench/gateload) ----------------------------------------
 # GET /api/v1/gate through `vigil serve --http` on SQLite and on a fresh
 # PostgreSQL database, seeded with real scans through the API; 200

@@ -85,6 +85,9 @@ func selectionKey(content string, registry []scanner.Engine) string {
 // RememberSelection records which engines scanned t, so that a rescan of
 // the same tree can be answered without checking it out.
 func RememberSelection(ctx context.Context, c scanner.Cache, t *scanner.Target, registry, selected []scanner.Engine) {
+	if c == nil { // a Service without a cache (Config.Cache nil)
+		return
+	}
 	content, err := scanner.ContentKey(ctx, t)
 	if err != nil || content == "" {
 		return

@@ -272,58 +272,29 @@ func (s *Service) evaluate(ctx context.Context, sc Scan, p Project, st GateState
 	badPolicy := func(err error) (Verdict, time.Time, error) {
 		return Verdict{Decision: &Decision{Decision: Fail, Reasons: []Reason{{Code: CodeBadPolicy, Message: err.Error()}}}}, time.Time{}, nil
 	}
-	var (
-		serverPol  *Policy
-		apiWaivers []ProjectWaiver
-	)
-	if p.ID != "" {
-		if st.PolicyVersion > 0 {
-			stored, err := s.store.GetPolicy(ctx, p.ID, st.PolicyVersion)
-			if err != nil {
-				return Verdict{}, time.Time{}, err
-			}
-			if serverPol, err = ParsePolicy(fmt.Sprintf("policy v%d of %s", stored.Version, p.Name), []byte(stored.Body)); err != nil {
-				return badPolicy(err)
-			}
-		}
-		if st.WaiverVersion > 0 {
-			if apiWaivers, err = s.store.ListWaivers(ctx, p.ID); err != nil {
-				return Verdict{}, time.Time{}, err
-			}
+	var apiWaivers []ProjectWaiver
+	if p.ID != "" && st.WaiverVersion > 0 {
+		if apiWaivers, err = s.store.ListWaivers(ctx, p.ID); err != nil {
+			return Verdict{}, time.Time{}, err
 		}
 	}
-	info := &GatePolicy{Version: st.PolicyVersion}
-	var repoPol *Policy
-	if sc.Kind == KindCommit && (serverPol == nil || !serverPol.Repository.Ignore) {
-		if repoPol, err = sum.Repo.parse(sc.CommitSHA); err != nil {
-			return badPolicy(err)
-		}
+	pol, info, bad, err := s.gatePolicy(ctx, sc, p, st.PolicyVersion, sum, apiWaivers)
+	if err != nil {
+		return Verdict{}, time.Time{}, err
 	}
-	pol, origin := Combine(serverPol, repoPol)
-	info.Origin = string(origin)
-	if origin != OriginServer {
-		info.RepositoryFile, info.RepositorySHA256 = repoPolicyName(sc.CommitSHA), sum.Repo.SHA256
+	if bad != nil {
+		return badPolicy(bad)
 	}
-	nPolicy := len(pol.Waivers)
-	for _, w := range apiWaivers {
-		pol.Waivers = append(pol.Waivers, w.Waiver())
-	}
+	nPolicy := len(pol.Waivers) - len(apiWaivers)
 	var base *Baseline
 	if st.BaselineScanID != "" {
 		bs, err := s.store.GetScan(ctx, st.BaselineScanID)
 		if err != nil {
 			return Verdict{}, time.Time{}, err
 		}
-		bsum, err := s.gateSummary(ctx, bs)
-		if err != nil {
+		if base, err = s.baseline(ctx, bs, p); err != nil {
 			return Verdict{}, time.Time{}, err
 		}
-		fps := make([]string, 0, len(bsum.Findings))
-		for _, f := range bsum.Findings {
-			fps = append(fps, f.Fingerprint)
-		}
-		base = NewBaseline(fps...)
-		base.Source = fmt.Sprintf("scan %s of %s@%s", bs.ID, p.DefaultBranch, bs.CommitSHA)
 	}
 	d := Evaluate(sum.result(), pol, base, at)
 	nameAPIWaivers(d, nPolicy, apiWaivers)
@@ -338,6 +309,56 @@ func (s *Service) evaluate(ctx context.Context, sc Scan, p Project, st GateState
 		}
 	}
 	return Verdict{Decision: d, Policy: info}, until, nil
+}
+
+// gatePolicy is the policy that judges a succeeded scan of project p
+// (zero for an image outside any project): the project's policy version
+// (0: none, the defaults) combined, for a commit, with the policy file
+// the commit carries (sum.Repo), and the waivers made through the API
+// after the policy's own. A policy that cannot be used is returned as
+// bad, for the gate to fail naming it; err is the store's.
+func (s *Service) gatePolicy(ctx context.Context, sc Scan, p Project, version int, sum *gateSummary, apiWaivers []ProjectWaiver) (pol *Policy, info *GatePolicy, bad, err error) {
+	var serverPol *Policy
+	if p.ID != "" && version > 0 {
+		stored, err := s.store.GetPolicy(ctx, p.ID, version)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if serverPol, err = ParsePolicy(fmt.Sprintf("policy v%d of %s", stored.Version, p.Name), []byte(stored.Body)); err != nil {
+			return nil, nil, err, nil
+		}
+	}
+	info = &GatePolicy{Version: version}
+	var repoPol *Policy
+	if sc.Kind == KindCommit && (serverPol == nil || !serverPol.Repository.Ignore) {
+		if repoPol, err = sum.Repo.parse(sc.CommitSHA); err != nil {
+			return nil, nil, err, nil
+		}
+	}
+	pol, origin := Combine(serverPol, repoPol)
+	info.Origin = string(origin)
+	if origin != OriginServer {
+		info.RepositoryFile, info.RepositorySHA256 = repoPolicyName(sc.CommitSHA), sum.Repo.SHA256
+	}
+	for _, w := range apiWaivers {
+		pol.Waivers = append(pol.Waivers, w.Waiver())
+	}
+	return pol, info, nil, nil
+}
+
+// baseline is the baseline that scan bs of p's default branch makes.
+func (s *Service) baseline(ctx context.Context, bs Scan, p Project) (*Baseline, error) {
+	bsum, err := s.gateSummary(ctx, bs)
+	if err != nil {
+		return nil, err
+	}
+	fps := make([]string, 0, len(bsum.Findings))
+	for _, f := range bsum.Findings {
+		fps = append(fps, f.Fingerprint)
+	}
+	base := NewBaseline(fps...)
+	base.Source = fmt.Sprintf("scan %s of %s@%s", bs.ID, p.DefaultBranch, bs.CommitSHA)
+	return base, nil
 }
 
 // Waiver is the waiver of the API as the gate applies it.

@@ -92,7 +92,7 @@ Exit codes: 0 pass, 1 the gate failed, 2 bad usage or bad input,
 	root.AddCommand(newLicensingCmds(stdio)...)
 	root.AddCommand(newWorkerCmd(stdio))
 	root.AddCommand(newLicenseCmd(stdio))
-	root.AddCommand(newProjectsCmd(stdio), newReleasesCmd(stdio))
+	root.AddCommand(newProjectsCmd(stdio), newReleasesCmd(stdio), newBundlesCmd(stdio))
 	root.AddCommand(newVerifyCmd(stdio), newKeysCmd(stdio))
 	root.AddCommand(newTicketsCmd(stdio), newLinksCmd(stdio))
 	// Unknown subcommands and bad arguments are usage errors too.

@@ -48,8 +48,8 @@ const (
 )
 
 // idempotentPath reports whether a request is a write that takes an
-// Idempotency-Key: creating projects, scans, waivers and releases, and
-// every licensing, ticket and link POST.
+// Idempotency-Key: creating projects, scans, waivers, releases and
+// report bundles, and every licensing, ticket and link POST.
 func idempotentPath(r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		return false
@@ -58,6 +58,9 @@ func idempotentPath(r *http.Request) bool {
 	case "/api/v1/projects", "/api/v1/scans", "/api/v1/waivers", "/api/v1/releases":
 		return true
 	default:
+		if strings.HasPrefix(p, "/api/v1/releases/") && strings.HasSuffix(p, "/bundles") {
+			return true
+		}
 		for _, prefix := range []string{"/api/v1/tenants", "/api/v1/products", "/api/v1/entitlements", "/api/v1/tickets", "/api/v1/links"} {
 			if p == prefix || strings.HasPrefix(p, prefix+"/") {
 				return true

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/reports"
 	repapi "github.com/vigil-sec/vigil/reports/api"
+	"github.com/vigil-sec/vigil/reports/publish"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -133,6 +134,7 @@ type Server struct {
 	links   *reports.LinkService
 	ci      *ci.Service // the pipeline
 	reports *reports.Service
+	bundles *publish.Publisher // bundles.go
 	seal    *ci.Sealer
 	// reportKeys signs audit reports (reportkeys.go)
 	reportKeys *reports.KeyRing
@@ -247,6 +249,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.reports, err = s.newReports(); err != nil {
 		return nil, err
 	}
+	if s.bundles, err = s.newBundles(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if s.handler, err = s.routes(); err != nil {
 		return nil, err
 	}
@@ -342,6 +347,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.registerTickets(mux)
 	s.registerLinks(mux)
 	s.registerReleases(mux)
+	s.registerBundles(mux)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such API endpoint; see /api/v1/openapi.json")

@@ -102,6 +102,25 @@ func (b *Blobs) Put(ctx context.Context, r io.Reader) (key string, size int64, e
 // ErrNotFound if no such blob is stored, ctx's error if it is done. The
 // files here open at once; ctx is for stores that reach the network.
 func (b *Blobs) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	f, err := b.open(ctx, key)
+	if err != nil {
+		return nil, err // not a nil *os.File in an interface
+	}
+	return f, nil
+}
+
+// OpenSeeker returns the content of the blob for reading at any offset
+// (an *os.File here), so that a download can be served in ranges. Its
+// errors are Open's.
+func (b *Blobs) OpenSeeker(ctx context.Context, key string) (io.ReadSeekCloser, error) {
+	f, err := b.open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (b *Blobs) open(ctx context.Context, key string) (*os.File, error) {
 	p, err := b.path(key)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@
 //	GET  /api/v1/releases?product=ID    the product's releases, oldest first, paged
 //	GET  /api/v1/releases/{id}          one release, its status as its scans now say
 //
+// and the audit report bundles built from releases (bundles.go, Bundles).
+//
 // The server mounts the handler on these patterns behind its OAuth
 // middleware and scopes (internal/server); the handler only decodes, calls
 // the Service and writes JSON.
