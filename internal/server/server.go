@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	licapi "github.com/vigil-sec/vigil/licensing/api"
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/reports"
+	"github.com/vigil-sec/vigil/reports/notify"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
 )
@@ -101,6 +103,13 @@ type Config struct {
 	// reports.AutoApproveOff ("" too) or reports.AutoApproveEntitled.
 	TicketsAutoApprove string
 	Logger             *slog.Logger
+
+	// SMTP, when set, is the mail server the secure links of approved
+	// tickets are mailed through to the tickets' contact addresses
+	// (mail.go, reports/notify); SMTPRootCAs verify its certificate (nil:
+	// the system's). The server dials it through Outbound.
+	SMTP        *notify.Settings
+	SMTPRootCAs *x509.CertPool
 }
 
 // Server is the Vigil service.
@@ -121,6 +130,9 @@ type Server struct {
 	metrics    *metrics
 	http       *httpx.Metrics
 	handler    http.Handler
+
+	// mailer mails the secure links (mail.go); nil without Config.SMTP
+	mailer *notify.Mailer
 
 	// outbound.go: the outbound policy and the clients made from it
 	outbound          *httpx.OutboundPolicy
@@ -209,9 +221,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	jcfg.Periodic = jobRunner{s}
 	jcfg.Statuses = jobRunner{s}
 	jcfg.Deliveries = sweeper{s} // licensehooks.go
+	if cfg.SMTP != nil {
+		jcfg.Mails = mailRunner{s} // mail.go
+	}
 	jcfg.Logger = log
 	if s.queue, err = jobs.New(cfg.DB, &jcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.mailer, err = s.newMailer(); err != nil {
+		return nil, err
 	}
 	s.lic.SetDeliveryQueue(s.queue)
 
