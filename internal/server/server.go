@@ -133,6 +133,8 @@ type Server struct {
 
 	// mailer mails the secure links (mail.go); nil without Config.SMTP
 	mailer *notify.Mailer
+	// schedules cuts the products' scheduled releases (reportschedules.go)
+	schedules *reports.Scheduler
 
 	// outbound.go: the outbound policy and the clients made from it
 	outbound          *httpx.OutboundPolicy
@@ -241,6 +243,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.reports, err = s.newReports(); err != nil {
 		return nil, err
 	}
+	if s.schedules, err = s.newSchedules(); err != nil {
+		return nil, err
+	}
 	if s.handler, err = s.routes(); err != nil {
 		return nil, err
 	}
@@ -289,6 +294,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	if err := s.ci.ScheduleRescans(ctx); err != nil {
+		return err
+	}
+	if err := s.schedules.ScheduleAll(ctx); err != nil {
 		return err
 	}
 	if err := s.queue.Start(ctx); err != nil {
