@@ -326,7 +326,7 @@ func (m *Mailer) send(ctx context.Context, msg *gomail.Msg) error {
 			}
 			tc := tls.Client(conn, tlsConfig)
 			if err := tc.HandshakeContext(ctx); err != nil {
-				conn.Close()
+				_ = conn.Close()
 				return nil, err
 			}
 			return tc, nil
