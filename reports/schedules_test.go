@@ -39,13 +39,14 @@ func TestTick(t *testing.T) {
 		}
 		return tm
 	}
+	// CRON_TZ=UTC: a spec without it is in the machine's time zone.
 	for _, tt := range []struct{ spec, now, want string }{
-		{"0 6 * * 1", "2026-12-02T10:00:00Z", "2026-11-30T06:00:00Z"},   // Wednesday: the Monday before
-		{"0 6 * * 1", "2026-11-30T06:00:00Z", "2026-11-30T06:00:00Z"},   // at the tick
-		{"0 6 * * 1", "2026-11-30T05:59:59.9Z", "2026-11-23T06:00:00Z"}, // just before: the week before
-		{"* * * * *", "2026-12-02T10:00:30Z", "2026-12-02T10:00:00Z"},   // every minute
-		{"0 0 1 1 *", "2026-12-02T10:00:00Z", "2026-01-01T00:00:00Z"},   // yearly
-		{"0 0 29 2 *", "2026-12-02T10:00:00Z", "2024-02-29T00:00:00Z"},  // leap days only
+		{"CRON_TZ=UTC 0 6 * * 1", "2026-12-02T10:00:00Z", "2026-11-30T06:00:00Z"},   // Wednesday: the Monday before
+		{"CRON_TZ=UTC 0 6 * * 1", "2026-11-30T06:00:00Z", "2026-11-30T06:00:00Z"},   // at the tick
+		{"CRON_TZ=UTC 0 6 * * 1", "2026-11-30T05:59:59.9Z", "2026-11-23T06:00:00Z"}, // just before: the week before
+		{"CRON_TZ=UTC * * * * *", "2026-12-02T10:00:30Z", "2026-12-02T10:00:00Z"},   // every minute
+		{"CRON_TZ=UTC 0 0 1 1 *", "2026-12-02T10:00:00Z", "2026-01-01T00:00:00Z"},   // yearly
+		{"CRON_TZ=UTC 0 0 29 2 *", "2026-12-02T10:00:00Z", "2024-02-29T00:00:00Z"},  // leap days only
 		{"CRON_TZ=America/New_York 0 6 * * *", "2026-12-02T10:00:00Z", "2026-12-01T11:00:00Z"},
 	} {
 		sched, err := reports.ParseSchedule(tt.spec)

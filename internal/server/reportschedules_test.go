@@ -58,11 +58,11 @@ func TestReportSchedule(t *testing.T) {
 
 		// Set, shown, registered.
 		var p productJSON
-		if code := e.do("PATCH", "/api/v1/products/"+product, map[string]any{"report_schedule": "0 6 * * 1",
+		if code := e.do("PATCH", "/api/v1/products/"+product, map[string]any{"report_schedule": "CRON_TZ=UTC 0 6 * * 1",
 			"report_image_repositories": []string{repository}}, &p); code != 200 {
 			t.Fatalf("PATCH schedule: %d", code)
 		}
-		if p.ID != product || p.ReportSchedule != "0 6 * * 1" || p.Window != 30 || len(p.Repos) != 1 || p.Repos[0] != repository {
+		if p.ID != product || p.ReportSchedule != "CRON_TZ=UTC 0 6 * * 1" || p.Window != 30 || len(p.Repos) != 1 || p.Repos[0] != repository {
 			t.Errorf("PATCH answer %+v", p)
 		}
 		var got productJSON
@@ -72,7 +72,7 @@ func TestReportSchedule(t *testing.T) {
 		if !server.TakeReportSchedule(e.srv, product) {
 			t.Fatal("no periodic job after PATCH")
 		}
-		if code := e.do("PATCH", "/api/v1/products/"+product, map[string]any{"report_schedule": "0 6 * * 1", "report_image_window_days": 14, "name": "The App"}, &p); code != 200 || p.Window != 14 || p.Name != "The App" || len(p.Repos) != 1 {
+		if code := e.do("PATCH", "/api/v1/products/"+product, map[string]any{"report_schedule": "CRON_TZ=UTC 0 6 * * 1", "report_image_window_days": 14, "name": "The App"}, &p); code != 200 || p.Window != 14 || p.Name != "The App" || len(p.Repos) != 1 {
 			t.Fatalf("PATCH window and name: %d %+v", code, p)
 		}
 
@@ -150,7 +150,7 @@ func TestReportSchedule(t *testing.T) {
 				t.Errorf("PATCH %v: %q does not name the spec", bad, apiErr.Message)
 			}
 		}
-		if e.do("GET", "/api/v1/products/"+product, nil, &got); got.ReportSchedule != "0 6 * * 1" || got.Window != 14 || got.Name != "The App" {
+		if e.do("GET", "/api/v1/products/"+product, nil, &got); got.ReportSchedule != "CRON_TZ=UTC 0 6 * * 1" || got.Window != 14 || got.Name != "The App" {
 			t.Errorf("after refused PATCHes: %+v", got)
 		}
 		if code := e.do("PATCH", "/api/v1/products/com.example.nope", map[string]any{"report_schedule": "@daily"}, &apiErr); code != http.StatusNotFound {
