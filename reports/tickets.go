@@ -113,6 +113,10 @@ type Ticket struct {
 	CreatedBy string    `json:"created_by"`        // the OAuth client that opened it
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// Contact is the requester's e-mail address, "" for none: where the
+	// secure link is mailed when the server sends mail (contact.go).
+	Contact string `json:"contact,omitempty"`
 }
 
 // TicketEvent is one change of a ticket's history.
@@ -180,6 +184,9 @@ type NewTicket struct {
 	Products []string
 	Subject  string
 	Message  string
+	// Contact is the requester's e-mail address (optional): one address,
+	// checked by CheckContact.
+	Contact string
 }
 
 // TicketQuery selects a page of tickets, oldest first.
@@ -420,7 +427,11 @@ func checkNewTicket(nt NewTicket) (Ticket, error) {
 	if err != nil {
 		return Ticket{}, err
 	}
-	return Ticket{TenantID: nt.TenantID, Products: products, Subject: subject, Message: message}, nil
+	contact, err := CheckContact(nt.Contact)
+	if err != nil {
+		return Ticket{}, err
+	}
+	return Ticket{TenantID: nt.TenantID, Products: products, Subject: subject, Message: message, Contact: contact}, nil
 }
 
 // checkProducts checks the product IDs and returns them sorted, without

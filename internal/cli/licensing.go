@@ -49,7 +49,8 @@ func newLicensingCmds(stdio Stdio) []*cobra.Command {
 			newProductsCreateCmd(stdio), newProductsListCmd(stdio),
 			newRenameCmd(stdio, "product", func(s *licensing.Service, ctx context.Context, id, name string) (any, error) {
 				return s.RenameProduct(ctx, id, name)
-			})),
+			}),
+			newProductsUpdateCmd(stdio)), // products_update.go: through the server
 		group("entitlements", "Manage entitlements: a tenant's seats of a product, and their activation codes",
 			newEntitlementsCreateCmd(stdio), newEntitlementsListCmd(stdio), newEntitlementsUpdateCmd(stdio),
 			newStatusCmd(stdio, "entitlements", "suspend", "Suspend an entitlement: it neither activates nor refreshes",

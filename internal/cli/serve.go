@@ -45,6 +45,7 @@ type serveFlags struct {
 	proxies       []string
 	trusted       []netip.Prefix
 	queue         queueFlags
+	smtp          smtpFlags // smtp.go
 }
 
 // queueFlags tune the scan workers of serve and worker.
@@ -179,7 +180,14 @@ issuer and are accepted only with it, so give every host of one
 installation the same. --admission-client-ca makes the TLS server ask
 clients for a certificate: /admission/v1/validate then answers only the
 Kubernetes API server holding one that the CA issued (401 otherwise);
-other endpoints still work without one.`,
+other endpoints still work without one.
+
+--smtp-url (or $VIGIL_SMTP_URL) mails the secure link of an approved
+ticket to the ticket's contact address; the mails are queued (sealed) and
+retried with backoff for about a day, never holding up an approval, and
+each outcome is written in the ticket's history. The mail server is
+dialed through the outbound policy: allow a relay on this host or a
+private network with --outbound-allow ADDRESS/32.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), stdio, f)
@@ -187,6 +195,7 @@ other endpoints still work without one.`,
 	}
 	f.register(cmd)
 	f.queue.register(cmd, "auto")
+	f.smtp.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", ":8443", "address to listen on")
 	fl.BoolVar(&f.plainHTTP, "http", false, "serve plain HTTP (behind a TLS-terminating proxy)")
@@ -274,6 +283,10 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 	if err := f.queue.validate(jobs.DefaultConfig()); err != nil {
 		return err
 	}
+	smtpServer, smtpCAs, err := f.smtp.settings()
+	if err != nil {
+		return err
+	}
 	var log *slog.Logger
 	if f.logFormat == "json" {
 		log = slog.New(slog.NewJSONHandler(stdio.Err, nil))
@@ -334,6 +347,8 @@ func runServe(ctx context.Context, stdio Stdio, f serveFlags) error {
 		LicensingAPI:        &lcfg,
 		TicketsAutoApprove:  f.autoApprove,
 		TrustedProxies:      f.trusted,
+		SMTP:                smtpServer,
+		SMTPRootCAs:         smtpCAs,
 	})
 	if err != nil {
 		return err

@@ -74,6 +74,9 @@ func ticketCall(cmd *cobra.Command, stdio Stdio, sf *serverFlags, asJSON bool, m
 func printTicket(w io.Writer, d reports.TicketDetail) {
 	fmt.Fprintf(w, "ticket %d (%s): %s\n", d.Number, d.ID, d.Status)
 	fmt.Fprintf(w, "  tenant:   %s\n  products: %s\n  subject:  %s\n", d.TenantID, strings.Join(d.Products, ", "), d.Subject)
+	if d.Contact != "" {
+		fmt.Fprintf(w, "  contact:  %s\n", d.Contact)
+	}
 	if d.Release != "" {
 		fmt.Fprintf(w, "  release:  %s\n", d.Release)
 	}
@@ -84,7 +87,7 @@ func printTicket(w io.Writer, d reports.TicketDetail) {
 	}
 	fmt.Fprintln(w, "history:")
 	for _, ev := range d.History {
-		var b struct{ Message, Reason, Release, Policy string }
+		var b struct{ Message, Reason, Release, Policy, To string }
 		json.Unmarshal(ev.Body, &b)
 		fmt.Fprintf(w, "  %d. %s %s by %s", ev.Seq, ev.At.UTC().Format(time.RFC3339), ev.Type, ev.Actor)
 		switch {
@@ -92,6 +95,8 @@ func printTicket(w io.Writer, d reports.TicketDetail) {
 			fmt.Fprintf(w, " (release %s)", b.Release)
 		case b.Policy != "":
 			fmt.Fprintf(w, " (policy %s)", b.Policy)
+		case b.To != "":
+			fmt.Fprintf(w, " (to %s)", b.To)
 		}
 		fmt.Fprintln(w)
 		if text := b.Message + b.Reason; text != "" {
@@ -108,11 +113,12 @@ func newTicketsCreateCmd(stdio Stdio) *cobra.Command {
 	var (
 		sf                       serverFlags
 		tenant, subject, message string
+		contact                  string
 		products                 []string
 		asJSON                   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "create --tenant T --product P [--product P]... --subject S --message M",
+		Use:   "create --tenant T --product P [--product P]... --subject S --message M [--contact EMAIL]",
 		Short: "Open a ticket asking for the latest audit report of the products (for a tenant, as staff)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -128,6 +134,12 @@ func newTicketsCreateCmd(stdio Stdio) *cobra.Command {
 			if tenant != "" {
 				body["tenant_id"] = tenant
 			}
+			if contact != "" {
+				if _, err := reports.CheckContact(contact); err != nil {
+					return &usageError{fmt.Errorf("--%s", strings.TrimPrefix(err.Error(), reports.ErrInvalid.Error()+": "))}
+				}
+				body["contact"] = contact
+			}
 			return ticketCall(cmd, stdio, &sf, asJSON, "POST", "/api/v1/tickets", body)
 		},
 	}
@@ -137,6 +149,7 @@ func newTicketsCreateCmd(stdio Stdio) *cobra.Command {
 	fl.StringArrayVar(&products, "product", nil, "a product ID the report is asked for; repeatable")
 	fl.StringVar(&subject, "subject", "", "the subject: one line")
 	fl.StringVar(&message, "message", "", "the message")
+	fl.StringVar(&contact, "contact", "", "the requester's e-mail address: the secure link is mailed there when the server sends mail (--smtp-url)")
 	fl.BoolVar(&asJSON, "json", false, "print the ticket as the API does")
 	return cmd
 }

@@ -61,6 +61,19 @@ type Config struct {
 	// in a queue of their own (they wait on the network, not the CPU).
 	// Default DefaultDeliveryWorkers.
 	DeliveryWorkers int
+	// Mails sends the secure links' mails (mail.go). Without it the
+	// client only inserts mail jobs (QueueMail), which only processes
+	// with a mail server work.
+	Mails MailRunner
+	// MailMaxAttempts bounds a mail's attempts. Default
+	// DefaultMailMaxAttempts, which with MailBackoff spans about a day.
+	MailMaxAttempts int
+	// MailBackoff is the wait before a mail's attempt+1 after its
+	// attempt-th failed. Default MailBackoff.
+	MailBackoff func(attempt int) time.Duration
+	// MailWorkers is how many mails are sent at once in this process.
+	// Default DefaultMailWorkers.
+	MailWorkers int
 
 	// Workers is how many jobs run at once in this process.
 	// Default: the number of CPUs.
@@ -108,7 +121,7 @@ func DefaultConfig() Config {
 // works reports whether a client of this configuration works jobs (has a
 // runner) rather than only inserting them.
 func (c Config) works() bool {
-	return c.Scans != nil || c.Periodic != nil || c.Deliveries != nil || c.Statuses != nil
+	return c.Scans != nil || c.Periodic != nil || c.Deliveries != nil || c.Statuses != nil || c.Mails != nil
 }
 
 func (c Config) withDefaults() Config {
@@ -135,6 +148,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.deliveryDefaults()
+	c.mailDefaults()
 	return c
 }
 
@@ -154,6 +168,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("jobs: stop timeout %s is negative", c.StopTimeout)
 	case c.PollInterval < 0:
 		return fmt.Errorf("jobs: poll interval %s is negative", c.PollInterval)
+	}
+	if err := c.validateMails(); err != nil {
+		return err
 	}
 	return c.validateDeliveries()
 }
@@ -219,6 +236,9 @@ func New(db *store.DB, cfg *Config) (*Client, error) {
 	}
 	if c.Deliveries != nil {
 		addDeliveries(workers, rc, &c)
+	}
+	if c.Mails != nil {
+		addMails(workers, rc, &c)
 	}
 
 	var (

@@ -115,8 +115,22 @@ type periodicWorker struct {
 
 func (w *periodicWorker) Work(ctx context.Context, job *river.Job[PeriodicArgs]) error {
 	ctx = context.WithValue(ctx, attemptKey{}, [2]int{job.Attempt, job.MaxAttempts})
+	ctx = context.WithValue(ctx, enqueuedKey{}, job.CreatedAt)
 	return w.runner.RunPeriodic(ctx, job.Args.Name)
 }
+
+// Enqueued returns, inside a PeriodicRunner, when the job it runs was
+// enqueued: the schedule's tick it stands for (the leader enqueues a
+// periodic job at its tick, give or take River's 100ms margin and the
+// leader's delays), the same for every attempt of the job, so a run can
+// name what it makes after its tick and a retry finds it made. It
+// returns the zero time outside a periodic job.
+func Enqueued(ctx context.Context) time.Time {
+	t, _ := ctx.Value(enqueuedKey{}).(time.Time)
+	return t
+}
+
+type enqueuedKey struct{}
 
 func (w *periodicWorker) NextRetry(job *river.Job[PeriodicArgs]) time.Time {
 	return nextRetry(w.cfg, job.Attempt)

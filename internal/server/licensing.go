@@ -114,8 +114,8 @@ func (s *Server) registerLicensing(mux *http.ServeMux) {
 	api("POST /api/v1/tenants/{id}/resume", ScopeLicensingAdmin, s.setTenantStatus(false))
 	api("POST /api/v1/products", ScopeLicensingAdmin, s.createProduct)
 	api("GET /api/v1/products", ScopeLicensingRead, s.listProducts)
-	api("GET /api/v1/products/{id}", ScopeLicensingRead, s.getProduct)
-	api("PATCH /api/v1/products/{id}", ScopeLicensingAdmin, s.renameProduct)
+	api("GET /api/v1/products/{id}", ScopeLicensingRead, s.getProductWithSchedule) // reportschedules.go
+	api("PATCH /api/v1/products/{id}", ScopeLicensingAdmin, s.updateProduct)       // name and report schedule
 	api("POST /api/v1/entitlements", ScopeLicensingAdmin, s.createEntitlement)
 	api("GET /api/v1/entitlements", ScopeLicensingRead, s.listEntitlements)
 	api("GET /api/v1/entitlements/{id}", ScopeLicensingRead, s.getEntitlement)
@@ -284,15 +284,6 @@ func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, LicensingList("products", ps, next))
-}
-
-func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
-	p, err := s.lic.GetProduct(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.writeLicensingError(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
 type createEntitlementRequest struct {

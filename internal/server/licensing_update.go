@@ -9,8 +9,8 @@ import (
 	"github.com/vigil-sec/vigil/licensing"
 )
 
-// renameRequest is the body of PATCH /api/v1/tenants/{id} and
-// /api/v1/products/{id}: only the name changes.
+// renameRequest is the body of PATCH /api/v1/tenants/{id}: only the name
+// changes (a product's PATCH is updateProduct, reportschedules.go).
 type renameRequest struct {
 	Name string `json:"name"`
 }
@@ -26,19 +26,6 @@ func (s *Server) renameTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, t)
-}
-
-func (s *Server) renameProduct(w http.ResponseWriter, r *http.Request) {
-	name, ok := decodeRename(w, r)
-	if !ok {
-		return
-	}
-	p, err := s.lic.RenameProduct(r.Context(), r.PathValue("id"), name)
-	if err != nil {
-		s.writeLicensingError(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
 func decodeRename(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -59,7 +59,7 @@ func (j jobRunner) PostCommitStatus(ctx context.Context, scanID string) error {
 }
 
 func (j jobRunner) RunPeriodic(ctx context.Context, name string) error {
-	return runJob(ctx, func(ctx context.Context) error { return j.s.ci.RunPeriodic(ctx, name) })
+	return runJob(ctx, func(ctx context.Context) error { return j.s.runPeriodic(ctx, name) }) // reportschedules.go
 }
 
 func runJob(ctx context.Context, run func(context.Context) error) error {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/reports"
 	repapi "github.com/vigil-sec/vigil/reports/api"
+	"github.com/vigil-sec/vigil/reports/notify"
 	"github.com/vigil-sec/vigil/reports/publish"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/source"
@@ -119,6 +121,13 @@ type Config struct {
 	// TrustedProxies, PublicURL and Logger are the server's.
 	Links  *repapi.LinksConfig
 	Logger *slog.Logger
+
+	// SMTP, when set, is the mail server the secure links of approved
+	// tickets are mailed through to the tickets' contact addresses
+	// (mail.go, reports/notify); SMTPRootCAs verify its certificate (nil:
+	// the system's). The server dials it through Outbound.
+	SMTP        *notify.Settings
+	SMTPRootCAs *x509.CertPool
 }
 
 // Server is the Vigil service.
@@ -141,6 +150,11 @@ type Server struct {
 	metrics    *metrics
 	http       *httpx.Metrics
 	handler    http.Handler
+
+	// mailer mails the secure links (mail.go); nil without Config.SMTP
+	mailer *notify.Mailer
+	// schedules cuts the products' scheduled releases (reportschedules.go)
+	schedules *reports.Scheduler
 
 	// outbound.go: the outbound policy and the clients made from it
 	outbound          *httpx.OutboundPolicy
@@ -235,9 +249,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	jcfg.Periodic = jobRunner{s}
 	jcfg.Statuses = jobRunner{s}
 	jcfg.Deliveries = sweeper{s} // licensehooks.go
+	if cfg.SMTP != nil {
+		jcfg.Mails = mailRunner{s} // mail.go
+	}
 	jcfg.Logger = log
 	if s.queue, err = jobs.New(cfg.DB, &jcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.mailer, err = s.newMailer(); err != nil {
+		return nil, err
 	}
 	s.lic.SetDeliveryQueue(s.queue)
 
@@ -251,6 +271,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if s.bundles, err = s.newBundles(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.schedules, err = s.newSchedules(); err != nil {
+		return nil, err
 	}
 	if s.handler, err = s.routes(); err != nil {
 		return nil, err
@@ -300,6 +323,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	if err := s.ci.ScheduleRescans(ctx); err != nil {
+		return err
+	}
+	if err := s.schedules.ScheduleAll(ctx); err != nil {
 		return err
 	}
 	if err := s.queue.Start(ctx); err != nil {

@@ -18,7 +18,7 @@ import (
 
 var _ reports.TicketStore = (*DB)(nil)
 
-const ticketCols = "id, number, tenant_id, products, subject, message, status, created_by, created_at, updated_at, approved_release"
+const ticketCols = "id, number, tenant_id, products, subject, message, status, created_by, created_at, updated_at, approved_release, contact"
 
 func scanTicket(row rowScanner) (reports.Ticket, error) {
 	var (
@@ -26,7 +26,7 @@ func scanTicket(row rowScanner) (reports.Ticket, error) {
 		products string
 	)
 	err := row.Scan(&t.ID, &t.Number, &t.TenantID, &products, &t.Subject, &t.Message, &t.Status, &t.CreatedBy,
-		timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt}, textCol{&t.Release})
+		timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt}, textCol{&t.Release}, textCol{&t.Contact})
 	t.Products = strings.Fields(products)
 	return t, err
 }
@@ -67,9 +67,9 @@ func (t ticketTx) InsertTicket(ctx context.Context, tk reports.Ticket) (reports.
 	if err := t.queryRow(ctx, "UPDATE ticket_numbers SET last = last + 1 WHERE id = 1 RETURNING last").Scan(&tk.Number); err != nil {
 		return reports.Ticket{}, fmt.Errorf("store: next ticket number: %w", err)
 	}
-	_, err := t.exec(ctx, "INSERT INTO tickets ("+ticketCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := t.exec(ctx, "INSERT INTO tickets ("+ticketCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		tk.ID, tk.Number, tk.TenantID, strings.Join(tk.Products, " "), tk.Subject, tk.Message, tk.Status, tk.CreatedBy,
-		t.d.timeArg(tk.CreatedAt), t.d.timeArg(tk.UpdatedAt), nullString(tk.Release))
+		t.d.timeArg(tk.CreatedAt), t.d.timeArg(tk.UpdatedAt), nullString(tk.Release), nullString(tk.Contact))
 	switch {
 	case isForeignKeyViolation(err):
 		return reports.Ticket{}, fmt.Errorf("tenant %q: %w", tk.TenantID, ErrNotFound)

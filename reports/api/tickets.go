@@ -62,6 +62,7 @@ type openTicketRequest struct {
 	Products []string `json:"products"`
 	Subject  string   `json:"subject"`
 	Message  string   `json:"message"`
+	Contact  string   `json:"contact"` // optional: the requester's e-mail address
 }
 
 type commentRequest struct {
@@ -108,7 +109,7 @@ func (h *Tickets) Open(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req, false) {
 		return
 	}
-	d, err := h.svc.Open(r.Context(), a, reports.NewTicket{TenantID: req.TenantID, Products: req.Products, Subject: req.Subject, Message: req.Message})
+	d, err := h.svc.Open(r.Context(), a, reports.NewTicket{TenantID: req.TenantID, Products: req.Products, Subject: req.Subject, Message: req.Message, Contact: req.Contact})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
