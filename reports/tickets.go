@@ -134,6 +134,24 @@ type TicketEvent struct {
 type TicketDetail struct {
 	Ticket
 	History []TicketEvent `json:"history"`
+	// Links are the secure links the approval answered with, each with
+	// its token: set only in the answer of the approval (by staff, or by
+	// the auto-approval policy when the ticket was opened) that made
+	// them. Tokens are never shown again.
+	Links []IssuedLink `json:"links,omitempty"`
+	// LinkError says why the approval made no secure link (a product
+	// without a ready release, say); the approval stands, and staff make
+	// the link once the cause is fixed (POST /api/v1/releases/{id}/bundles
+	// and a reissue, or vigil bundles build).
+	LinkError string `json:"link_error,omitempty"`
+}
+
+// IssuedLink is a secure link made for an approved ticket, with its
+// token and its URL (with a public URL configured): shown once.
+type IssuedLink struct {
+	Link
+	Token string `json:"token"`
+	URL   string `json:"url,omitempty"`
 }
 
 // eventBody is the body of the events this file writes.
@@ -256,15 +274,17 @@ type TicketTx interface {
 	AppendTicketEvent(ctx context.Context, ticketID string, e TicketEvent) (TicketEvent, error)
 }
 
-// Fulfiller is the extension point of approval: the secure-links step
-// (not built yet) builds or reuses the signed bundle of the approved
-// release (Ticket.Release, the latest when "") for the ticket's tenant and
-// products, creates the secure link, and records and announces that in
-// the ticket's history. The TicketService calls it once an approval, by
-// staff or by the auto-approval policy, has committed; an error is logged
-// and the approval stands.
+// Fulfiller answers an approved ticket: it builds or reuses the signed
+// bundle of the approved release (Ticket.Release, the latest ready one
+// when "") of each of the ticket's products for its tenant, makes a
+// secure link to each (recorded and announced in the ticket's history),
+// and returns the links with their tokens. The TicketService calls it
+// once an approval, by staff (the approver is a) or by the auto-approval
+// policy (a is the SystemActor), has committed; on an error the approval
+// stands, the links made so far are returned, and the error is logged
+// and said in the answer (TicketDetail.LinkError).
 type Fulfiller interface {
-	Fulfill(ctx context.Context, t Ticket) error
+	Fulfill(ctx context.Context, a Actor, t Ticket) ([]IssuedLink, error)
 }
 
 // TicketConfig configures a TicketService. Zero fields mean defaults.
@@ -384,7 +404,7 @@ func (s *TicketService) Open(ctx context.Context, a Actor, nt NewTicket) (Ticket
 	s.log.InfoContext(ctx, "ticket opened", slog.Int64("number", d.Number), slog.String("ticket_id", d.ID),
 		slog.String("tenant_id", d.TenantID), slog.String("by", a.ClientID), slog.Bool("auto_approved", auto))
 	if auto {
-		s.fulfill(ctx, d.Ticket)
+		s.fulfill(ctx, Actor{ClientID: SystemActor, Staff: true}, &d)
 	}
 	return d, nil
 }
@@ -687,7 +707,7 @@ func (s *TicketService) Approve(ctx context.Context, a Actor, ref, release strin
 	if err != nil {
 		return TicketDetail{}, err
 	}
-	s.fulfill(ctx, d.Ticket)
+	s.fulfill(ctx, a, &d)
 	return d, nil
 }
 
@@ -761,13 +781,38 @@ func (s *TicketService) change(ctx context.Context, t Ticket, actor string, appl
 	return TicketDetail{Ticket: t, History: h}, nil
 }
 
-// fulfill hands an approved ticket to the Fulfiller, if there is one.
-func (s *TicketService) fulfill(ctx context.Context, t Ticket) {
+// fulfill hands an approved ticket to the Fulfiller, if there is one, and
+// puts the links it made and what went wrong into d, with the history
+// that now holds them.
+func (s *TicketService) fulfill(ctx context.Context, a Actor, d *TicketDetail) {
 	if s.cfg.Fulfiller == nil {
 		return
 	}
-	if err := s.cfg.Fulfiller.Fulfill(ctx, t); err != nil {
-		s.log.ErrorContext(ctx, "approved ticket not fulfilled; the approval stands", slog.Int64("number", t.Number),
-			slog.String("ticket_id", t.ID), slog.Any("error", err))
+	links, err := s.cfg.Fulfiller.Fulfill(ctx, a, d.Ticket)
+	d.Links = links
+	if err != nil {
+		s.log.ErrorContext(ctx, "approved ticket not fulfilled; the approval stands", slog.Int64("number", d.Number),
+			slog.String("ticket_id", d.ID), slog.Any("error", err))
+		d.LinkError = linkError(err)
 	}
+	if h, err := s.db.TicketHistory(ctx, d.ID); err == nil {
+		d.History = h
+	}
+}
+
+// linkError is what an approval's answer says of a failed fulfilment:
+// the refusals of the reports domain say what to fix (a release not
+// ready, none for a product); anything else is for the log.
+func linkError(err error) string {
+	var msg string
+	switch {
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalid):
+		msg = err.Error()
+		if i := strings.Index(msg, "reports: "); i == 0 {
+			msg = msg[len("reports: "):]
+		}
+	default:
+		msg = "the bundle or its link could not be made; the server's log says why"
+	}
+	return "no secure link was made: " + msg
 }

@@ -367,17 +367,20 @@ func TestTicketNotEntitled(t *testing.T) {
 	})
 }
 
-// fulfiller records the tickets it is handed.
+// fulfiller records the tickets it is handed and who approved them; it
+// makes no link, as a product without a ready release would.
 type fulfiller struct {
-	mu  sync.Mutex
-	got []reports.Ticket
+	mu     sync.Mutex
+	got    []reports.Ticket
+	actors []string
 }
 
-func (f *fulfiller) Fulfill(_ context.Context, t reports.Ticket) error {
+func (f *fulfiller) Fulfill(_ context.Context, a reports.Actor, t reports.Ticket) ([]reports.IssuedLink, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.got = append(f.got, t)
-	return errors.New("no links yet") // logged; the approval stands
+	f.actors = append(f.actors, a.ClientID)
+	return nil, fmt.Errorf("%w: product app has no ready release", reports.ErrConflict) // logged and said; the approval stands
 }
 
 func TestTicketAutoApprove(t *testing.T) {
@@ -395,8 +398,11 @@ func TestTicketAutoApprove(t *testing.T) {
 		if b := body(t, d.History[1]); b["policy"] != reports.AutoApproveEntitled {
 			t.Errorf("approval body = %v, want the policy named", b)
 		}
-		if len(f.got) != 1 || f.got[0].ID != d.ID || f.got[0].Status != reports.TicketApproved {
-			t.Errorf("fulfiller got %+v, want the approved ticket once", f.got)
+		if len(f.got) != 1 || f.got[0].ID != d.ID || f.got[0].Status != reports.TicketApproved || f.actors[0] != reports.SystemActor {
+			t.Errorf("fulfiller got %+v by %q, want the approved ticket once, by the system", f.got, f.actors)
+		}
+		if d.LinkError != "no secure link was made: conflict: product app has no ready release" || len(d.Links) != 0 {
+			t.Errorf("answer's links %v, link error %q: want none, and why", d.Links, d.LinkError)
 		}
 		got, err := e.svc.Get(ctx, e.acmeC, d.ID)
 		if err != nil || got.Status != reports.TicketApproved {
@@ -415,8 +421,8 @@ func TestTicketAutoApprove(t *testing.T) {
 		if o.Status != reports.TicketOpen {
 			t.Errorf("without the policy: %s, want open", o.Status)
 		}
-		if _, err := off.svc.Approve(ctx, off.staff, "1", ""); err != nil || len(f.got) != 2 {
-			t.Errorf("staff approval: %v, fulfiller called %d times", err, len(f.got))
+		if _, err := off.svc.Approve(ctx, off.staff, "1", ""); err != nil || len(f.got) != 2 || f.actors[1] != off.staff.ClientID {
+			t.Errorf("staff approval: %v, fulfiller called %d times by %q", err, len(f.got), f.actors)
 		}
 	})
 	if _, err := reports.NewTicketService(nil, nil, reports.TicketConfig{AutoApprove: "always"}); err == nil {

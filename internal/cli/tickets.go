@@ -82,6 +82,19 @@ func printTicket(w io.Writer, d reports.TicketDetail) {
 	}
 	fmt.Fprintf(w, "  opened:   %s by %s\n", d.CreatedAt.UTC().Format(time.RFC3339), d.CreatedBy)
 	fmt.Fprintf(w, "  message:\n%s\n", indent(d.Message, "    "))
+	for _, l := range d.Links {
+		// Shown once: the approval's answer is the only place.
+		fmt.Fprintf(w, "secure link %s (%s %s), expires %s, %d downloads; shown once, not stored:\n", l.ID, l.ProductID, l.Version,
+			l.ExpiresAt.UTC().Format(time.RFC3339), l.DownloadsLeft)
+		if l.URL != "" {
+			fmt.Fprintf(w, "  %s\n", l.URL)
+		} else {
+			fmt.Fprintf(w, "  token %s (the server has no --public-url: the link is SERVER/r/TOKEN)\n", l.Token)
+		}
+	}
+	if d.LinkError != "" {
+		fmt.Fprintf(w, "%s\n", d.LinkError)
+	}
 	if len(d.History) == 0 {
 		return
 	}

@@ -27,7 +27,11 @@ const linkPathPrefix = "/r/"
 // licensing service (for the report_link.* webhooks); the tokens' hash
 // key is derived from the seal key.
 func (s *Server) newLinks() (*reports.LinkService, error) {
-	return reports.NewLinkService(s.db, s.cfg.Bundles, s.lic, s.cfg.SealKey, reports.LinkConfig{
+	bundles := s.cfg.Bundles
+	if bundles == nil {
+		bundles = lazyBundles{s} // the publisher, made later in New
+	}
+	return reports.NewLinkService(s.db, bundles, s.lic, s.cfg.SealKey, reports.LinkConfig{
 		BaseURL: s.cfg.PublicURL,
 		Logger:  s.log,
 	})

@@ -255,29 +255,3 @@ func TestLinkPagesRateLimited(t *testing.T) {
 		t.Errorf("another client: %d", code)
 	}
 }
-
-// Without a bundle store the pages and reissues answer 503; the rest of
-// the links' API works.
-func TestLinksWithoutBundles(t *testing.T) {
-	e, _ := newEnv(t, store.SQLite, envConfig{})
-	f := newTicketFixture(t, e)
-	for _, req := range []struct{ method, path string }{{"GET", "/r/AAAA"}, {"POST", "/r/AAAA/download"}} {
-		r, _ := http.NewRequest(req.method, e.ts.URL+req.path, nil)
-		resp, err := e.ts.Client().Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 503 || !strings.Contains(string(b), "bundles are not configured") {
-			t.Errorf("%s %s: %d %s", req.method, req.path, resp.StatusCode, b)
-		}
-	}
-	var apiErr apiErrorJSON
-	if code := e.doWith(f.staff, "POST", "/api/v1/links/0190f5e8-0000-7000-8000-000000000000/reissue", nil, &apiErr); code != 503 || apiErr.Code != "BUNDLES_NOT_CONFIGURED" {
-		t.Errorf("reissue: %d %+v", code, apiErr)
-	}
-	if code := e.doWith(f.staff, "GET", "/api/v1/links/0190f5e8-0000-7000-8000-000000000000/access", nil, &apiErr); code != 404 {
-		t.Errorf("access of an unknown link: %d %+v", code, apiErr)
-	}
-}

@@ -113,8 +113,8 @@ type Config struct {
 	// here overrides those of OAuth and LicensingAPI when they have none.
 	TrustedProxies []netip.Prefix
 	// Bundles reads the stored report bundles that secure links serve
-	// (links.go); nil: the links' pages, downloads and reissues answer
-	// 503 "bundles are not configured".
+	// (links.go); nil means the server's own publisher (Server.Bundles),
+	// which ticket approval builds them with. For tests.
 	Bundles reports.BundleReader
 	// Links configures the secure links' pages (their rate limit per
 	// client address); nil means repapi.DefaultLinksConfig. Its

@@ -1,11 +1,16 @@
 package server
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/vigil-sec/vigil/licensing/oauth"
 	"github.com/vigil-sec/vigil/reports"
 	repapi "github.com/vigil-sec/vigil/reports/api"
+	"github.com/vigil-sec/vigil/reports/notify"
 )
 
 // Support tickets on the Management API: the service is reports'
@@ -35,8 +40,8 @@ func init() { Scopes = append(Scopes, ScopeTicketsWrite, ScopeTicketsAdmin) }
 func (s *Server) newTickets() (*reports.TicketService, error) {
 	return reports.NewTicketService(s.db, s.lic, reports.TicketConfig{
 		AutoApprove: s.cfg.TicketsAutoApprove,
-		// Fulfiller: the secure-links step builds the bundle and the link.
-		Logger: s.log,
+		Fulfiller:   fulfiller{s},
+		Logger:      s.log,
 	})
 }
 
@@ -69,4 +74,72 @@ func ticketActor(r *http.Request) (reports.Actor, bool) {
 		ClientID: c.ClientID, TenantID: c.TenantID,
 		Staff: c.HasScope(ScopeTicketsAdmin) || c.HasScope(ScopeAdmin),
 	}, true
+}
+
+// fulfiller answers an approved ticket: the signed bundle of each of its
+// products' approved release (publish.BuildForTicket), a secure link to
+// each, and the link mailed to the ticket's contact when the server has
+// a mail server. It holds the server, not its parts: the tickets' service
+// is made before the publisher and the links, which need it.
+type fulfiller struct{ s *Server }
+
+func (f fulfiller) Fulfill(ctx context.Context, a reports.Actor, t reports.Ticket) ([]reports.IssuedLink, error) {
+	s := f.s
+	if s.bundles == nil || s.links == nil {
+		return nil, errors.New("server: bundles and links are not set up")
+	}
+	bundles, err := s.bundles.BuildForTicket(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	creator := reports.Actor{ClientID: a.ClientID, Staff: true}
+	var out []reports.IssuedLink
+	for _, b := range bundles {
+		l, token, err := s.links.Create(ctx, creator, reports.NewLink{Ticket: t.ID, BundleID: b.ID})
+		if err != nil {
+			return out, fmt.Errorf("link to bundle %s: %w", b.ID, err)
+		}
+		il := reports.IssuedLink{Link: l, Token: token, URL: s.links.URL(token)}
+		out = append(out, il)
+		s.mailLink(ctx, t, b, il)
+	}
+	return out, nil
+}
+
+// mailLink queues the mail of a new link to the ticket's contact, when
+// there is a mail server, a contact and a public URL to link to. A mail
+// that cannot be queued is logged: the link stands.
+func (s *Server) mailLink(ctx context.Context, t reports.Ticket, b reports.Bundle, il reports.IssuedLink) {
+	if s.mailer == nil || t.Contact == "" {
+		return
+	}
+	if il.URL == "" {
+		s.log.WarnContext(ctx, "secure link not mailed: the server has no --public-url to link to", slog.Int64("ticket", t.Number), slog.String("link_id", il.ID))
+		return
+	}
+	err := s.mailer.SendLink(ctx, t.Contact, notify.LinkMail{
+		Product: b.ProductName, Version: b.Version, TicketNumber: t.Number,
+		URL: il.URL, Expires: il.ExpiresAt, DownloadsLeft: il.DownloadsLeft,
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "secure link not mailed; the link stands", slog.Int64("ticket", t.Number), slog.String("link_id", il.ID), slog.Any("error", err))
+	}
+}
+
+// lazyBundles is the publisher as the links read bundles through it:
+// the links are made before the publisher (which needs the tickets).
+type lazyBundles struct{ s *Server }
+
+func (l lazyBundles) Bundle(ctx context.Context, id string) (reports.Bundle, error) {
+	if l.s.bundles == nil {
+		return reports.Bundle{}, fmt.Errorf("%w: bundle %s", reports.ErrNotFound, id)
+	}
+	return l.s.bundles.Bundle(ctx, id)
+}
+
+func (l lazyBundles) OpenBundle(ctx context.Context, id string) (reports.BundleContent, error) {
+	if l.s.bundles == nil {
+		return nil, fmt.Errorf("%w: bundle %s", reports.ErrNotFound, id)
+	}
+	return l.s.bundles.OpenBundle(ctx, id)
 }
