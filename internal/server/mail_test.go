@@ -220,3 +220,54 @@ func TestMailServerOutsidePolicy(t *testing.T) {
 		t.Fatalf("New = %v, want a refusal naming --outbound-allow, without the password", err)
 	}
 }
+
+// Approval mails the link it made to the ticket's contact: the URL in the
+// mail is the one the approval answered with.
+func TestApprovalMailsTheLink(t *testing.T) {
+	mb := startMailbox(t)
+	smtpSettings, err := notify.ParseURL("smtp://" + mb.addr + "?from=reports@vendor.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newEnv(t, store.SQLite, envConfig{start: true, modify: func(c *server.Config) {
+		c.SMTP = &smtpSettings
+		c.PublicURL = "https://vigil.vendor.example"
+	}})
+	f := newTicketFixture(t, e)
+	r, clean, _ := repo(t)
+	e.createProject("app", "file://"+r.Dir)
+	var sc struct{ ID string }
+	if code := e.do("POST", "/api/v1/scans", map[string]any{"project": "app", "commit": clean}, &sc); code != http.StatusAccepted {
+		t.Fatalf("POST scan: %d", code)
+	}
+	if s := e.waitScan(sc.ID); s.Status != "succeeded" {
+		t.Fatalf("scan: %s (%s)", s.Status, s.Error)
+	}
+	if code := e.do("POST", "/api/v1/releases", map[string]any{"product_id": "app", "version": "2.1.0", "projects": []string{"app@" + clean}}, nil); code != http.StatusCreated {
+		t.Fatalf("release: %d", code)
+	}
+	var tk ticketJSON
+	if code := e.doWith(f.acmeC, "POST", "/api/v1/tickets", map[string]any{"products": []string{"app"}, "subject": "Report",
+		"message": "Please.", "contact": "jane@acme.example"}, &tk); code != http.StatusCreated {
+		t.Fatalf("open: %d", code)
+	}
+	var approved struct{ Links []linkJSON }
+	if code := e.doWith(f.staff, "POST", "/api/v1/tickets/"+tk.ID+"/approve", nil, &approved); code != http.StatusOK || len(approved.Links) != 1 {
+		t.Fatalf("approve: %d %+v", code, approved)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		msgs, rcpts, _ := mb.received()
+		if len(msgs) == 1 {
+			text, _ := io.ReadAll(quotedprintable.NewReader(msgs[0].Body))
+			if rcpts[0][0] != "jane@acme.example" || !strings.Contains(string(text), approved.Links[0].URL) || !strings.Contains(string(text), "2.1.0") {
+				t.Errorf("mail to %v:\n%s\nwant the link %s", rcpts, text, approved.Links[0].URL)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail after 2 minutes (%d messages)", len(msgs))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
