@@ -197,7 +197,7 @@ echo "== licensing: refreshes and activations per second, ${LIC_CLIENTS:-100} cl
 echo
 echo "== rescan: building bench/rescan"
 (cd "$ROOT" && go build -o "$B/bin/rescan" ./bench/rescan)
-"$B/bin/rescan" -src "$SRC" -change pkg/v1/layout -oci "$B/image-oci" -work "$B/rescan"
+"$B/bin/rescan" -src "$(corpus ggcr github.com/google/go-containerregistry@v0.22.1)" -change pkg/v1/layout -oci "$B/image-oci" -work "$B/rescan"
 # ---- end rescan ---------------------------------------------------------
 
 # ---- report bundles (bench/bundles) ---------------------------------------
