@@ -47,3 +47,43 @@ func TestOpenAPIRefusesDuplicates(t *testing.T) {
 		t.Fatalf("merged document lacks the fragment: %s", b)
 	}
 }
+
+// Every operation has an operationId, unique in the document, so that
+// client generators name their methods (and none is left out of them).
+func TestOpenAPIOperationIDs(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	n := 0
+	for path, ops := range doc.Paths {
+		for method, raw := range ops {
+			switch method {
+			case "get", "put", "post", "delete", "options", "head", "patch", "trace":
+			default:
+				continue // parameters, summary…
+			}
+			n++
+			var op struct {
+				OperationID string `json:"operationId"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatal(err)
+			}
+			where := strings.ToUpper(method) + " " + path
+			switch other, dup := seen[op.OperationID]; {
+			case op.OperationID == "":
+				t.Errorf("%s has no operationId", where)
+			case dup:
+				t.Errorf("%s and %s share operationId %q", where, other, op.OperationID)
+			}
+			seen[op.OperationID] = where
+		}
+	}
+	if n < 60 {
+		t.Errorf("%d operations described, want the whole API", n)
+	}
+}
