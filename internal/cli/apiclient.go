@@ -54,12 +54,23 @@ type apiClient struct {
 // client checks the flags and the credentials (usage errors) and makes
 // the client; it does not contact the server.
 func (f *serverFlags) client(scope string) (*apiClient, error) {
-	server := f.server
+	saved, err := readLogin()
+	if err != nil {
+		return nil, err
+	}
+	server, caCert, fingerprint := f.server, f.caCert, f.fingerprint
 	if server == "" {
 		server = os.Getenv(envServer)
 	}
+	if server == "" && saved != nil {
+		// The saved server, with how to trust it unless flags say.
+		server = saved.Server
+		if caCert == "" && fingerprint == "" {
+			caCert, fingerprint = saved.CACert, saved.Fingerprint
+		}
+	}
 	if server == "" {
-		return nil, &usageError{fmt.Errorf("--server (or $%s) is required: the URL of the Vigil server", envServer)}
+		return nil, &usageError{fmt.Errorf("--server (or $%s, or vigil login) is required: the URL of the Vigil server", envServer)}
 	}
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
@@ -69,13 +80,16 @@ func (f *serverFlags) client(scope string) (*apiClient, error) {
 		return nil, &usageError{errors.New("--timeout must be positive")}
 	}
 	id, secret := os.Getenv(envClientID), os.Getenv(envClientSecret)
+	if (id == "" || secret == "") && saved != nil {
+		id, secret = saved.ClientID, saved.ClientSecret
+	}
 	if id == "" || secret == "" {
-		return nil, &usageError{fmt.Errorf("set %s and %s to the credentials of a client with scope %s (vigil clients create --scopes %s)",
+		return nil, &usageError{fmt.Errorf("set %s and %s to the credentials of a client with scope %s (vigil clients create --scopes %s), or vigil login",
 			envClientID, envClientSecret, scope, scope)}
 	}
 	base, hc, err := gateclient.AuthorizedClient(gateclient.Config{
 		Server: server, ClientID: id, ClientSecret: secret,
-		CACert: f.caCert, Fingerprint: f.fingerprint, Timeout: f.timeout,
+		CACert: caCert, Fingerprint: fingerprint, Timeout: f.timeout,
 	})
 	if err != nil {
 		return nil, &usageError{err}

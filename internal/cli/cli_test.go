@@ -374,7 +374,15 @@ var binary = sync.OnceValues(func() (string, error) {
 })
 
 func TestMain(m *testing.M) {
+	// No test reads or writes the user's own `vigil login`: each that
+	// logs in sets its own directory.
+	cfg, err := os.MkdirTemp("", "vigil-config-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("VIGIL_CONFIG_DIR", cfg)
 	code := m.Run()
+	os.RemoveAll(cfg)
 	if bin, err := binary(); err == nil {
 		os.RemoveAll(filepath.Dir(bin))
 	}
