@@ -96,7 +96,7 @@ Exit codes: 0 pass, 1 the gate failed, 2 bad usage or bad input,
 	root.AddCommand(newVerifyCmd(stdio), newKeysCmd(stdio))
 	root.AddCommand(newTicketsCmd(stdio), newLinksCmd(stdio))
 	root.AddCommand(newLoginCmd(stdio), newLogoutCmd(stdio))
-	root.AddCommand(newScansCmd(stdio))
+	root.AddCommand(newScansCmd(stdio), newFindingsCmd(stdio), newWaiversCmd(stdio))
 	// Unknown subcommands and bad arguments are usage errors too.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

@@ -54,7 +54,27 @@ func TestScansCommands(t *testing.T) {
 		t.Errorf("the SARIF report: %v\n%.300s", err, b)
 	}
 
+	// The findings it tracks, and a waiver of them.
+	if code, out, _ := vigil(t, s.with("findings", "list", "--project", "app")...); code != 0 || !strings.Contains(out, "G404") || !strings.Contains(out, "open") {
+		t.Errorf("findings list: exit %d\n%s", code, out)
+	}
+	var wv struct{ ID, Owner string }
+	vigilJSON(t, &wv, s.with("waivers", "create", "--project", "app", "--rule", "G404", "--owner", "sec@example.com",
+		"--reason", "not for secrets", "--expires", "2099-12-31", "--json")...)
+	if wv.ID == "" || wv.Owner != "sec@example.com" {
+		t.Fatalf("waivers create: %+v", wv)
+	}
+	if code, out, _ := vigil(t, s.with("waivers", "list", "--project", "app")...); code != 0 || !strings.Contains(out, wv.ID) || !strings.Contains(out, "rule=G404") {
+		t.Errorf("waivers list: exit %d\n%s", code, out)
+	}
+	if code, _, _ := vigil(t, s.with("waivers", "delete", wv.ID)...); code != 0 {
+		t.Errorf("waivers delete: exit %d", code)
+	}
+
 	for _, args := range [][]string{
+		{"waivers", "create", "--project", "app", "--rule", "G404", "--reason", "r", "--expires", "2099-12-31"}, // no owner
+		{"waivers", "delete", wv.ID}, // deleted already
+		{"findings", "list"},
 		{"scans", "show", "no-such-scan"},
 		{"scans", "list", "--project", "no-such-project"},
 		{"scans", "report", started.ID, "--format", "pdf"},
