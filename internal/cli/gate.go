@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-sec/vigil/ci"
 	"github.com/vigil-sec/vigil/ci/gateclient"
+	"github.com/vigil-sec/vigil/internal/httpx"
 )
 
 // Environment variables holding the gate client's credentials.
@@ -124,9 +125,10 @@ func runGate(cmd *cobra.Command, stdio Stdio, f gateFlags) error {
 	a, err := client.Wait(cmd.Context(), q, f.wait, progress)
 	if err != nil {
 		var ge *gateclient.Error
-		if errors.As(err, &ge) && (ge.StatusCode == http.StatusBadRequest || ge.StatusCode == http.StatusNotFound) {
-			// The server refused what was asked: an unknown project, a
-			// commit it cannot resolve. Bad input, exit 2.
+		if errors.As(err, &ge) && (ge.StatusCode == http.StatusNotFound || (ge.StatusCode == http.StatusBadRequest && ge.Code == httpx.CodeInvalidField)) {
+			// The API refused what was asked: an unknown project, a
+			// commit it cannot resolve. Bad input, exit 2. (The token
+			// endpoint's refusals, a client without the scope, stay 3.)
 			return &usageError{err}
 		}
 		return err // exit 3: the server could not be reached or failed
