@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/vigil-sec/vigil/scanner"
 )
@@ -124,10 +125,16 @@ func collect(idx v1.ImageIndex, depth int, seen map[v1.Hash]bool, out []candidat
 }
 
 // isAttestation reports whether an index entry holds build attestations
-// (buildx marks them with the unknown/unknown platform) rather than an
-// image.
+// (buildx marks them with the unknown/unknown platform) or an OCI 1.1
+// artifact (an SBOM or a signature attached to an image, its artifactType
+// other than an image config's) rather than an image.
 func isAttestation(d v1.Descriptor) bool {
 	if d.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+		return true
+	}
+	switch d.ArtifactType {
+	case "", string(types.OCIConfigJSON), string(types.DockerConfigJSON):
+	default:
 		return true
 	}
 	return d.Platform != nil && d.Platform.OS == "unknown" && d.Platform.Architecture == "unknown"

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/vigil-sec/vigil/internal/imagebuild"
 	"github.com/vigil-sec/vigil/scanner"
 	"github.com/vigil-sec/vigil/scanner/image"
 	"github.com/vigil-sec/vigil/scanner/image/imagetest"
@@ -324,4 +325,35 @@ type staticKeychain struct{ authn.Authenticator }
 
 func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 	return k.Authenticator, nil
+}
+
+// An SBOM attached to an image of a layout (an OCI 1.1 artifact whose
+// subject is the image, as `make image-sbom`, oras or cosign leave it) is
+// not a second image: the layout still resolves to its one image.
+func TestResolveLayoutWithAttachedSBOM(t *testing.T) {
+	t.Parallel()
+	fx := imagetest.New(t)
+	dir := filepath.Join(t.TempDir(), "layout")
+	if err := os.CopyFS(dir, os.DirFS(fx.OCIDir)); err != nil {
+		t.Fatal(err)
+	}
+	sbom := filepath.Join(t.TempDir(), "sbom.cdx.json")
+	if err := os.WriteFile(sbom, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := imagebuild.AttachSBOM(dir, sbom, imagebuild.SBOMMediaTypes["cyclonedx-json"]); err != nil {
+		t.Fatal(err)
+	}
+	for _, platform := range []string{"", "linux/amd64"} {
+		got, err := image.Resolve(t.Context(), "oci:"+dir, image.Options{Platform: platform})
+		if err != nil {
+			t.Fatalf("--platform %q: %v", platform, err)
+		}
+		if got.Digest != fx.Digest {
+			t.Errorf("--platform %q: resolved %s, want the image %s", platform, got.Digest, fx.Digest)
+		}
+	}
+	// The artifact is not offered as an image of some other platform.
+	_, err := image.Resolve(t.Context(), "oci:"+dir, image.Options{Platform: "linux/arm64"})
+	wantUsage(t, err, "(it has linux/amd64)")
 }
