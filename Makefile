@@ -31,6 +31,7 @@ fmt-check:
 test: vet fmt-check
 	$(GO) test $(RACE) -timeout 30m $$($(GO) list ./... | grep -vxF $(NORACE))
 	$(GO) test -timeout 30m $(NORACE)
+	cd examples && $(GO) vet ./... && $(GO) test -timeout 15m ./...
 
 # The container image, built without a container engine (tools/mkimage,
 # go-containerregistry): Debian's git and CA certificates, this machine's Go
