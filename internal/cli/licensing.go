@@ -287,7 +287,8 @@ func newEntitlementsCreateCmd(stdio Stdio) *cobra.Command {
 		Long: `Make an entitlement: the tenant's seats of the product. Its activation code
 is printed once: Vigil keeps only a keyed hash of it.
 
---expires takes a date (the entitlement expires at 00:00 UTC that day) or an
+--expires takes a date (the last day the entitlement is valid: it expires when
+that day ends, at the next 00:00 UTC, as waivers do) or an
 RFC 3339 time; --lease is how long an activation lasts without a refresh
 (whole seconds; default 24h).`,
 		Args: cobra.NoArgs,
@@ -340,7 +341,7 @@ RFC 3339 time; --lease is how long an activation lasts without a refresh
 	fl.StringVar(&tenant, "tenant", "", "tenant ID (required)")
 	fl.StringVar(&product, "product", "", "product ID (required)")
 	fl.IntVar(&seats, "seats", 0, "seats: activations live at once (required)")
-	fl.StringVar(&expires, "expires", "", "expiry: a date (2027-01-31, at 00:00 UTC) or an RFC 3339 time (default: never)")
+	fl.StringVar(&expires, "expires", "", "expiry: a date (2027-01-31: valid through that day, UTC) or an RFC 3339 time (default: never)")
 	fl.DurationVar(&lease, "lease", 0, "lease of an activation without a refresh (default 24h)")
 	fl.StringArrayVar(&features, "feature", nil, "a boolean feature KEY; repeatable")
 	fl.StringArrayVar(&counted, "counted-feature", nil, "a counted feature KEY=LIMIT; repeatable")

@@ -133,7 +133,7 @@ no new seat is granted until the count is under the new limit. --feature and
 	f.register(cmd)
 	fl := cmd.Flags()
 	fl.IntVar(&seats, "seats", 0, "seats: activations live at once")
-	fl.StringVar(&expires, "expires", "", `expiry: a date (at 00:00 UTC), an RFC 3339 time, or "never"`)
+	fl.StringVar(&expires, "expires", "", `expiry: a date (valid through that day, UTC), an RFC 3339 time, or "never"`)
 	fl.DurationVar(&lease, "lease", 0, "lease of an activation without a refresh")
 	fl.StringArrayVar(&features, "feature", nil, "a boolean feature KEY; repeatable; replaces every feature")
 	fl.StringArrayVar(&counted, "counted-feature", nil, "a counted feature KEY=LIMIT; repeatable; replaces every feature")
