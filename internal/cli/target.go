@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 
@@ -204,18 +203,6 @@ func openLocal(ctx context.Context, f *storeFlags, stdio Stdio) (*local, error) 
 		return nil, fmt.Errorf("%w (%s)", err, where)
 	}
 	return &local{db: db, where: where, key: key, log: log}, nil
-}
-
-// redactDSN hides a database URL's password.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		if err != nil {
-			return "(an unparsable --database URL)"
-		}
-		return dsn
-	}
-	return u.Redacted()
 }
 
 func (l *local) String() string { return l.where }
