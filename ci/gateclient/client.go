@@ -178,7 +178,38 @@ func AuthorizedClient(cfg Config) (string, *http.Client, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return server, &http.Client{Transport: &oauth2.Transport{Source: tokens, Base: hc.Transport}, Timeout: hc.Timeout}, nil
+	src := patientSource{src: tokens, limit: hc.Timeout, sleep: time.Sleep}
+	return server, &http.Client{Transport: &oauth2.Transport{Source: src, Base: hc.Transport}, Timeout: hc.Timeout}, nil
+}
+
+// patientSource asks for a token again when the token endpoint answers
+// 429 (slow_down), after the Retry-After it gives, for at most limit in
+// all: a script of commands, each getting its own token, meets the
+// endpoint's rate limit per client address, and should slow down, not
+// fail.
+type patientSource struct {
+	src   oauth2.TokenSource
+	limit time.Duration
+	sleep func(time.Duration)
+}
+
+func (p patientSource) Token() (*oauth2.Token, error) {
+	deadline := time.Now().Add(p.limit)
+	for {
+		t, err := p.src.Token()
+		var re *oauth2.RetrieveError
+		if err == nil || !errors.As(err, &re) || re.Response == nil || re.Response.StatusCode != http.StatusTooManyRequests {
+			return t, err
+		}
+		wait := retryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+		if wait <= 0 {
+			wait = time.Second
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return t, err
+		}
+		p.sleep(wait)
+	}
 }
 
 // TLSConfig is the TLS configuration of a client of a Vigil server: the

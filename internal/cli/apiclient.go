@@ -51,50 +51,93 @@ type apiClient struct {
 	http   *http.Client
 }
 
+// endpoint is the server a command talks to, how to trust it, and where
+// that came from (for messages).
+type endpoint struct {
+	server, caCert, fingerprint string
+	from                        string // "--server", "$VIGIL_SERVER" or "vigil login (PATH)"
+	saved                       *savedLogin
+}
+
+// resolve finds the server: --server, else $VIGIL_SERVER, else what vigil
+// login saved ("" when none is). It checks the URL and the timeout (usage
+// errors) but contacts nothing.
+func (f *serverFlags) resolve() (endpoint, error) {
+	saved, err := readLogin()
+	if err != nil {
+		return endpoint{}, err
+	}
+	e := endpoint{server: f.server, caCert: f.caCert, fingerprint: f.fingerprint, from: "--server", saved: saved}
+	if e.server == "" {
+		e.server, e.from = os.Getenv(envServer), "$"+envServer
+	}
+	if e.server == "" && saved != nil {
+		// The saved server, with how to trust it unless flags say.
+		e.server, e.from = saved.Server, "vigil login"
+		if p, err := loginPath(); err == nil {
+			e.from += " (" + p + ")"
+		}
+		if e.caCert == "" && e.fingerprint == "" {
+			e.caCert, e.fingerprint = saved.CACert, saved.Fingerprint
+		}
+	}
+	if e.server == "" {
+		return endpoint{from: ""}, nil
+	}
+	u, err := url.Parse(e.server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return endpoint{}, &usageError{fmt.Errorf("%s %q is not an http(s) URL such as https://vigil.example.com:8443", e.from, e.server)}
+	}
+	if f.timeout <= 0 {
+		return endpoint{}, &usageError{errors.New("--timeout must be positive")}
+	}
+	return e, nil
+}
+
 // client checks the flags and the credentials (usage errors) and makes
 // the client; it does not contact the server.
 func (f *serverFlags) client(scope string) (*apiClient, error) {
-	saved, err := readLogin()
+	e, err := f.resolve()
 	if err != nil {
 		return nil, err
 	}
-	server, caCert, fingerprint := f.server, f.caCert, f.fingerprint
-	if server == "" {
-		server = os.Getenv(envServer)
-	}
-	if server == "" && saved != nil {
-		// The saved server, with how to trust it unless flags say.
-		server = saved.Server
-		if caCert == "" && fingerprint == "" {
-			caCert, fingerprint = saved.CACert, saved.Fingerprint
-		}
-	}
-	if server == "" {
+	if e.server == "" {
 		return nil, &usageError{fmt.Errorf("--server (or $%s, or vigil login) is required: the URL of the Vigil server", envServer)}
 	}
-	u, err := url.Parse(server)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return nil, &usageError{fmt.Errorf("--server %q is not an http(s) URL such as https://vigil.example.com:8443", server)}
-	}
-	if f.timeout <= 0 {
-		return nil, &usageError{errors.New("--timeout must be positive")}
-	}
+	return f.authorized(e, scope)
+}
+
+// authorized makes a client of the server e with the credentials of
+// $VIGIL_CLIENT_ID and $VIGIL_CLIENT_SECRET, else the saved login's.
+func (f *serverFlags) authorized(e endpoint, scope string) (*apiClient, error) {
 	id, secret := os.Getenv(envClientID), os.Getenv(envClientSecret)
-	if (id == "" || secret == "") && saved != nil {
-		id, secret = saved.ClientID, saved.ClientSecret
+	if (id == "" || secret == "") && e.saved != nil {
+		id, secret = e.saved.ClientID, e.saved.ClientSecret
 	}
 	if id == "" || secret == "" {
 		return nil, &usageError{fmt.Errorf("set %s and %s to the credentials of a client with scope %s (vigil clients create --scopes %s), or vigil login",
 			envClientID, envClientSecret, scope, scope)}
 	}
 	base, hc, err := gateclient.AuthorizedClient(gateclient.Config{
-		Server: server, ClientID: id, ClientSecret: secret,
-		CACert: caCert, Fingerprint: fingerprint, Timeout: f.timeout,
+		Server: e.server, ClientID: id, ClientSecret: secret,
+		CACert: e.caCert, Fingerprint: e.fingerprint, Timeout: f.timeout,
 	})
 	if err != nil {
 		return nil, &usageError{err}
 	}
 	return &apiClient{server: base, http: hc}, nil
+}
+
+// anonymous makes a client of the server e without credentials, for the
+// routes that take none (offline activation).
+func (f *serverFlags) anonymous(e endpoint) (*apiClient, error) {
+	tlsConf, err := gateclient.TLSConfig(e.caCert, e.fingerprint)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("--ca-cert/--fingerprint: %w", err)}
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConf
+	return &apiClient{server: strings.TrimRight(e.server, "/"), http: &http.Client{Transport: transport, Timeout: f.timeout}}, nil
 }
 
 // call makes the client (see client) and sends one request with it (see
@@ -157,7 +200,7 @@ func (c *apiClient) call(ctx context.Context, method, path string, body any) ([]
 		if errors.As(err, &re) {
 			return nil, fmt.Errorf("vigil server %s refused the client credentials: %s %s", c.server, re.ErrorCode, re.ErrorDescription)
 		}
-		return nil, fmt.Errorf("vigil server %s: %w", c.server, err)
+		return nil, gateclient.TransportError(c.server, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIAnswer+1))

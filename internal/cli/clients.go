@@ -1,11 +1,10 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"slices"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +19,9 @@ func newClientsCmd(stdio Stdio) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "clients",
 		Short: "Manage the OAuth2 clients of the Management API",
-		Args:  cobra.NoArgs,
+		Long: "Manage the OAuth2 clients of the Management API. Through a server, the\n" +
+			"commands need a client with scope " + server.ScopeAdmin + ".\n\n" + targetHelp,
+		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newClientsCreateCmd(stdio), newClientsListCmd(stdio), newClientsRevokeCmd(stdio))
 	for _, c := range cmd.Commands() {
@@ -29,33 +30,20 @@ func newClientsCmd(stdio Stdio) *cobra.Command {
 	return cmd
 }
 
-// withOAuth opens the store and the token server for a clients command.
-func withOAuth(cmd *cobra.Command, f *storeFlags, stdio Stdio, fn func(*oauth.Server) error) error {
-	ctx := cmd.Context()
-	db, err := f.openStore(ctx, slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		return err
+// onOAuth is an op's local half that needs the token server.
+func onOAuth(fn func(ctx context.Context, o *oauth.Server) (any, error)) func(context.Context, *local) (any, error) {
+	return func(ctx context.Context, l *local) (any, error) {
+		o, err := l.oauth(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return fn(ctx, o)
 	}
-	defer db.Close()
-	key, err := f.sealKey()
-	if err != nil {
-		return err
-	}
-	cfg := oauth.DefaultConfig()
-	cfg.TenantScopes = server.TenantScopes
-	if cfg.Pepper, err = server.OAuthPepper(key); err != nil {
-		return err
-	}
-	srv, err := oauth.New(ctx, db, cfg)
-	if err != nil {
-		return err
-	}
-	return fn(srv)
 }
 
 func newClientsCreateCmd(stdio Stdio) *cobra.Command {
 	var (
-		f      storeFlags
+		t      target
 		name   string
 		tenant string
 		scopes []string
@@ -72,45 +60,36 @@ tenant's support tickets with --scopes ` + server.ScopeTicketsWrite + `), and it
 only ` + strings.Join(server.TenantScopes, ", ") + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(name) == "" {
-				return &usageError{fmt.Errorf("--name is required")}
+			name = strings.TrimSpace(name)
+			if err := server.CheckNewClient(name, tenant, scopes); err != nil {
+				// The API's field names are the flags' here.
+				msg := strings.NewReplacer("name is required", "--name is required", "scopes is required", "--scopes is required", "tenant_id", "--tenant").Replace(err.Error())
+				return &usageError{errors.New(msg)}
 			}
-			known := server.Scopes
-			if tenant != "" {
-				known = server.TenantScopes
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeAdmin, method: "POST", path: "/api/v1/clients",
+				body: map[string]any{"name": name, "scopes": scopes, "tenant_id": tenant},
+				local: onOAuth(func(ctx context.Context, o *oauth.Server) (any, error) {
+					c, err := server.CreateClient(ctx, o, name, tenant, scopes)
+					if errors.Is(err, oauth.ErrNotFound) {
+						return nil, &usageError{fmt.Errorf("--tenant %q: no such tenant", tenant)}
+					}
+					return c, err
+				}),
+			})
+			if err != nil {
+				return err
 			}
-			if len(scopes) == 0 {
-				return &usageError{fmt.Errorf("--scopes is required: some of %s", strings.Join(known, ", "))}
-			}
-			for _, s := range scopes {
-				switch {
-				case tenant != "" && slices.Contains(server.Scopes, s) && !slices.Contains(known, s):
-					return &usageError{fmt.Errorf("scope %q: a client bound to a tenant may hold only %s", s, strings.Join(known, ", "))}
-				case !slices.Contains(known, s):
-					return &usageError{fmt.Errorf("unknown scope %q: want some of %s", s, strings.Join(known, ", "))}
-				}
-			}
-			return withOAuth(cmd, &f, stdio, func(srv *oauth.Server) error {
-				id, secret, err := srv.CreateTenantClient(cmd.Context(), name, tenant, scopes)
-				if errors.Is(err, oauth.ErrNotFound) {
-					return &usageError{fmt.Errorf("--tenant %q: no such tenant", tenant)}
-				}
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return json.NewEncoder(stdio.Out).Encode(server.Credentials{ClientID: id, ClientSecret: secret})
-				}
-				fmt.Fprintf(stdio.Out, "client_id:     %s\nclient_secret: %s\n(the secret is shown only now)\n", id, secret)
-				return nil
+			return printObject(stdio, out, asJSON, "client", func(c server.NewClient) {
+				fmt.Fprintf(stdio.Out, "client_id:     %s\nclient_secret: %s\n(the secret is shown only now)\n", c.ID, c.ClientSecret)
 			})
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "what the client is for")
 	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes, comma-separated or repeated (or --scope): "+strings.Join(server.Scopes, ", "))
 	cmd.Flags().StringVar(&tenant, "tenant", "", "bind the client to this licensing tenant: it acts for the tenant alone")
-	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"client_id", "client_secret"}`)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"client_id", "client_secret", "name", "scopes", …} as the API does`)
 	// --scope is --scopes spelt as one might for a single scope.
 	cmd.Flags().StringSliceVar(&scopes, "scope", nil, "a scope (as --scopes)")
 	cmd.Flags().MarkHidden("scope")
@@ -119,7 +98,7 @@ only ` + strings.Join(server.TenantScopes, ", ") + `.`,
 
 func newClientsListCmd(stdio Stdio) *cobra.Command {
 	var (
-		f      storeFlags
+		t      target
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -127,54 +106,67 @@ func newClientsListCmd(stdio Stdio) *cobra.Command {
 		Short: "List the clients, revoked ones included",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withOAuth(cmd, &f, stdio, func(srv *oauth.Server) error {
-				cs, err := srv.ListClients(cmd.Context())
-				if err != nil {
+			all, err := t.runList(cmd, stdio, op{
+				scope: server.ScopeAdmin, method: "GET", path: "/api/v1/clients", items: "clients",
+				local: onOAuth(func(ctx context.Context, o *oauth.Server) (any, error) { return o.ListClients(ctx) }),
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printItems(stdio, "clients", all)
+			}
+			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tTENANT\tCREATED\tREVOKED")
+			for _, raw := range all {
+				var c oauth.Client
+				if err := decode(raw, "client", &c); err != nil {
 					return err
 				}
-				if asJSON {
-					if cs == nil {
-						cs = []oauth.Client{}
-					}
-					return json.NewEncoder(stdio.Out).Encode(map[string]any{"clients": cs, "next_cursor": ""})
+				revoked := ""
+				if !c.RevokedAt.IsZero() {
+					revoked = c.RevokedAt.UTC().Format(time.RFC3339)
 				}
-				tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tTENANT\tCREATED\tREVOKED")
-				for _, c := range cs {
-					revoked := ""
-					if !c.RevokedAt.IsZero() {
-						revoked = c.RevokedAt.Format(time.RFC3339)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, strings.Join(c.Scopes, ","), c.TenantID, c.CreatedAt.Format(time.RFC3339), revoked)
-				}
-				return tw.Flush()
-			})
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, strings.Join(c.Scopes, ","), c.TenantID, c.CreatedAt.UTC().Format(time.RFC3339), revoked)
+			}
+			return tw.Flush()
 		},
 	}
-	f.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	t.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"clients": [...], "next_cursor": ""} as the API does`)
 	return cmd
 }
 
 func newClientsRevokeCmd(stdio Stdio) *cobra.Command {
-	var f storeFlags
+	var (
+		t      target
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "revoke CLIENT_ID",
 		Short: "Revoke a client: it gets no more tokens and its tokens stop working",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withOAuth(cmd, &f, stdio, func(srv *oauth.Server) error {
-				if err := srv.RevokeClient(cmd.Context(), args[0]); err != nil {
+			id := args[0]
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeAdmin, method: "POST", path: "/api/v1/clients/" + url.PathEscape(id) + "/revoke",
+				local: onOAuth(func(ctx context.Context, o *oauth.Server) (any, error) {
+					c, err := server.RevokeClient(ctx, o, id)
 					if errors.Is(err, oauth.ErrNotFound) {
-						return &usageError{fmt.Errorf("no client has the ID %q (vigil clients list shows them)", args[0])}
+						return nil, &usageError{fmt.Errorf("no client has the ID %q (vigil clients list shows them)", id)}
 					}
-					return err
-				}
-				fmt.Fprintf(stdio.Out, "revoked %s\n", args[0])
-				return nil
+					return c, err
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			return printObject(stdio, out, asJSON, "client", func(c oauth.Client) {
+				fmt.Fprintf(stdio.Out, "revoked %s\n", c.ID)
 			})
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the client as the API does")
 	return cmd
 }

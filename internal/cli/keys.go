@@ -1,14 +1,14 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/reports"
 )
 
@@ -24,8 +24,10 @@ func newKeysCmd(stdio Stdio) *cobra.Command {
 keys that sign audit report bundles, published without authentication at
 /.well-known/vigil/report-keys (JWKS), /.well-known/vigil/report-keys.pem and
 /.well-known/vigil/report-keys/{kid}.pem. The private keys are stored sealed
-under the installation's seal key; run these commands where vigil serve's
---data (or --database and --seal-key-file) are.`,
+under the installation's seal key and never leave the server. Through a
+server, the commands need a client with scope ` + server.ScopeReportsAdmin + `.
+
+` + targetHelp,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newKeysRotateCmd(stdio), newKeysListCmd(stdio))
@@ -35,36 +37,34 @@ under the installation's seal key; run these commands where vigil serve's
 	return cmd
 }
 
-// keysFlags are the flags of a keys command: the store and the purpose.
+// keysFlags are the flags of a keys command: the target and the purpose.
 type keysFlags struct {
-	store   storeFlags
+	target
 	purpose string
 }
 
 func (f *keysFlags) register(cmd *cobra.Command) {
-	f.store.register(cmd)
+	f.target.register(cmd)
 	cmd.Flags().StringVar(&f.purpose, "purpose", "", "which keys: reports (required)")
 }
 
-// withKeyRing checks --purpose, opens the store and the key ring.
-func withKeyRing(cmd *cobra.Command, f *keysFlags, stdio Stdio, fn func(*reports.KeyRing) error) error {
+// checkPurpose refuses a --purpose other than reports.
+func (f *keysFlags) checkPurpose() error {
 	if f.purpose != purposeReports {
 		return &usageError{fmt.Errorf("--purpose %q: want --purpose %s", f.purpose, purposeReports)}
 	}
-	db, err := f.store.openStore(cmd.Context(), slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		return err
+	return nil
+}
+
+// onKeyRing is an op's local half that needs the key ring.
+func onKeyRing(fn func(ctx context.Context, ring *reports.KeyRing) (any, error)) func(context.Context, *local) (any, error) {
+	return func(ctx context.Context, l *local) (any, error) {
+		ring, err := l.keyRing()
+		if err != nil {
+			return nil, err
+		}
+		return fn(ctx, ring)
 	}
-	defer db.Close()
-	key, err := f.store.sealKey()
-	if err != nil {
-		return err
-	}
-	ring, err := reports.NewKeyRing(db, key)
-	if err != nil {
-		return err
-	}
-	return fn(ring)
 }
 
 func newKeysRotateCmd(stdio Stdio) *cobra.Command {
@@ -77,21 +77,21 @@ func newKeysRotateCmd(stdio Stdio) *cobra.Command {
 		Short: "Make a new current signing key and print its key ID; older public keys keep verifying",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withKeyRing(cmd, &f, stdio, func(ring *reports.KeyRing) error {
-				k, err := ring.Rotate(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return json.NewEncoder(stdio.Out).Encode(k)
-				}
-				fmt.Fprintln(stdio.Out, k.ID)
-				return nil
+			if err := f.checkPurpose(); err != nil {
+				return err
+			}
+			out, err := f.run(cmd, stdio, op{
+				scope: server.ScopeReportsAdmin, method: "POST", path: "/api/v1/report-keys/rotate",
+				local: onKeyRing(func(ctx context.Context, ring *reports.KeyRing) (any, error) { return ring.Rotate(ctx) }),
 			})
+			if err != nil {
+				return err
+			}
+			return printObject(stdio, out, asJSON, "key", func(k reports.KeyInfo) { fmt.Fprintln(stdio.Out, k.ID) })
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"kid", "current", "created_at"}`)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"kid", "current", "created_at"} as the API does`)
 	return cmd
 }
 
@@ -105,32 +105,40 @@ func newKeysListCmd(stdio Stdio) *cobra.Command {
 		Short: "List the signing keys, the current one first, then the retired ones",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withKeyRing(cmd, &f, stdio, func(ring *reports.KeyRing) error {
-				ks, err := ring.Keys(cmd.Context())
-				if err != nil {
+			if err := f.checkPurpose(); err != nil {
+				return err
+			}
+			all, err := f.runList(cmd, stdio, op{
+				scope: server.ScopeReportsAdmin, method: "GET", path: "/api/v1/report-keys", items: "keys",
+				local: onKeyRing(func(ctx context.Context, ring *reports.KeyRing) (any, error) { return ring.Keys(ctx) }),
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printItems(stdio, "keys", all)
+			}
+			if len(all) == 0 {
+				fmt.Fprintln(stdio.Err, "no report-signing key yet: one is made on first need, or by vigil keys rotate --purpose reports")
+				return nil
+			}
+			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KEY ID\tSTATUS\tCREATED\tRETIRED")
+			for _, raw := range all {
+				var k reports.KeyInfo
+				if err := decode(raw, "key", &k); err != nil {
 					return err
 				}
-				if asJSON {
-					return json.NewEncoder(stdio.Out).Encode(map[string]any{"keys": ks, "next_cursor": ""})
+				status, retired := "current", "-"
+				if !k.Current && k.RetiredAt != nil {
+					status, retired = "retired", k.RetiredAt.UTC().Format(time.RFC3339)
 				}
-				if len(ks) == 0 {
-					fmt.Fprintln(stdio.Err, "no report-signing key yet: one is made on first need, or by vigil keys rotate --purpose reports")
-					return nil
-				}
-				tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KEY ID\tSTATUS\tCREATED\tRETIRED")
-				for _, k := range ks {
-					status, retired := "current", "-"
-					if !k.Current {
-						status, retired = "retired", k.RetiredAt.Format(time.RFC3339)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, status, k.CreatedAt.Format(time.RFC3339), retired)
-				}
-				return tw.Flush()
-			})
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, status, k.CreatedAt.UTC().Format(time.RFC3339), retired)
+			}
+			return tw.Flush()
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"keys": [{"kid", "current", "created_at", "retired_at"}]}`)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"keys": [{"kid", "current", "created_at", "retired_at"}], "next_cursor": ""} as the API does`)
 	return cmd
 }

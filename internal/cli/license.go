@@ -2,12 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -15,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-sec/vigil/ci/gateclient"
+	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/licensing"
 	"github.com/vigil-sec/vigil/licensing/offline"
 )
@@ -76,7 +78,7 @@ func offlineErr(stdio Stdio, err error) error {
 
 func newServerKeyCmd(stdio Stdio) *cobra.Command {
 	var (
-		f       storeFlags
+		t       target
 		tenant  string
 		outPath string
 		asJSON  bool
@@ -94,36 +96,48 @@ that offline-request and offline-verify read; --json prints that file's JSON
 			if tenant == "" {
 				return &usageError{errors.New("--tenant is required")}
 			}
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				sk, err := s.OfflineKey(cmd.Context(), tenant)
-				if errors.Is(err, licensing.ErrNotFound) {
-					return &usageError{fmt.Errorf("--tenant %q: no such tenant", tenant)}
-				}
-				if err != nil {
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeLicensingRead, method: "GET", path: "/api/v1/tenants/" + url.PathEscape(tenant) + "/offline-key",
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					sk, err := s.OfflineKey(ctx, tenant)
+					if errors.Is(err, licensing.ErrNotFound) {
+						return nil, &usageError{fmt.Errorf("--tenant %q: no such tenant", tenant)}
+					}
+					return sk, err
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			var sk offline.ServerKey
+			if err := decode(out, "server key", &sk); err != nil {
+				return err
+			}
+			if outPath != "" {
+				var b bytes.Buffer
+				if err := json.Indent(&b, bytes.TrimSpace(out), "", "  "); err != nil {
 					return err
 				}
-				b, _ := json.MarshalIndent(sk, "", "  ")
-				if outPath != "" {
-					if err := os.WriteFile(outPath, append(b, '\n'), 0o644); err != nil { // #nosec G306 -- public keys
-						return &usageError{fmt.Errorf("--out: %w", err)}
-					}
+				b.WriteByte('\n')
+				if err := os.WriteFile(outPath, b.Bytes(), 0o644); err != nil { // #nosec G306 -- public keys
+					return &usageError{fmt.Errorf("--out: %w", err)}
 				}
-				if asJSON {
-					return printJSON(stdio.Out, sk)
-				}
-				fmt.Fprintf(stdio.Out, "offline keys of tenant %s\n", sk.TenantID)
-				for _, k := range sk.KEMs {
-					fmt.Fprintf(stdio.Out, "  %-16s kem 0x%04x  %s\n", k.KEM, k.KEMID, k.KeyID)
-				}
-				fmt.Fprintf(stdio.Out, "  %-16s signing     %s\n", "ed25519", sk.Signing.KeyID)
-				if outPath != "" {
-					fmt.Fprintf(stdio.Out, "wrote %s\n", outPath)
-				}
-				return nil
-			})
+			}
+			if asJSON {
+				return printRaw(stdio.Out, out)
+			}
+			fmt.Fprintf(stdio.Out, "offline keys of tenant %s\n", sk.TenantID)
+			for _, k := range sk.KEMs {
+				fmt.Fprintf(stdio.Out, "  %-16s kem 0x%04x  %s\n", k.KEM, k.KEMID, k.KeyID)
+			}
+			fmt.Fprintf(stdio.Out, "  %-16s signing     %s\n", "ed25519", sk.Signing.KeyID)
+			if outPath != "" {
+				fmt.Fprintf(stdio.Out, "wrote %s\n", outPath)
+			}
+			return nil
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	cmd.Flags().StringVar(&tenant, "tenant", "", "the tenant's ID (required)")
 	cmd.Flags().StringVar(&outPath, "out", "", "write the server key file here")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the server key file's JSON")
@@ -226,109 +240,67 @@ func runOfflineRequest(stdio Stdio, f offlineRequestFlags) error {
 	return nil
 }
 
-type offlineActivateFlags struct {
-	store       storeFlags
-	server      string
-	caCert      string
-	serverPin   string
-	in, out     string
-	serverGiven bool
-}
-
 func newOfflineActivateCmd(stdio Stdio) *cobra.Command {
-	var f offlineActivateFlags
+	var (
+		t       target
+		in, out string
+	)
 	cmd := &cobra.Command{
-		Use:   "offline-activate --in request.json --out answer.json [--data DIR | --database URL | --server URL]",
+		Use:   "offline-activate --in request.json --out answer.json [--server URL | --data DIR | --database URL]",
 		Short: "Serve a sealed offline request on the vendor side: activate, refresh or deactivate, and write the sealed answer",
 		Long: `Serve a sealed offline request and write the sealed answer (the license
-file the client verifies). It works on the store (--data or --database), as
-vigil serve would, or posts the request to a running server (--server URL,
-trusted with --ca-cert or --fingerprint for a self-signed certificate, as
-vigil gate is; no credentials are
-needed: the sealed request carries the activation code or the client's
-proof of possession).`,
+file the client verifies). It posts the request to a running server
+(--server URL, $VIGIL_SERVER or vigil login; trusted with --ca-cert or
+--fingerprint for a self-signed certificate, as vigil gate is; no
+credentials are needed: the sealed request carries the activation code or
+the client's proof of possession), or serves it on the store (--data or
+--database) as vigil serve would.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.serverGiven = cmd.Flags().Changed("server")
-			if f.in == "" || f.out == "" {
+			if in == "" || out == "" {
 				return &usageError{errors.New("--in and --out are required")}
 			}
-			if f.serverGiven && (cmd.Flags().Changed("data") || cmd.Flags().Changed("database")) {
-				return &usageError{errors.New("give --server, or --data/--database, not both")}
-			}
-			env, err := offline.ReadEnvelope(f.in, offline.PurposeRequest)
+			env, err := offline.ReadEnvelope(in, offline.PurposeRequest)
 			if err != nil {
 				return offlineErr(stdio, err)
 			}
-			var ans *offline.Envelope
-			if f.serverGiven {
-				if ans, err = postOffline(cmd, stdio, f, env); err != nil {
-					return err
-				}
-			} else {
-				err = withLicensing(cmd, &f.store, stdio, func(s *licensing.Service) error {
-					var err error
-					ans, err = s.OfflineActivate(cmd.Context(), env)
+			answer, err := t.run(cmd, stdio, op{
+				anonymous: true, method: "POST", path: "/api/v1/offline/activate", body: json.RawMessage(env.Marshal()),
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					ans, err := s.OfflineActivate(ctx, env)
 					if le, ok := licensing.AsError(err); ok {
-						return refused(stdio, fmt.Errorf("refused: %s: %s", le.Code, le.Message))
+						return nil, refused(stdio, fmt.Errorf("refused: %s: %s", le.Code, le.Message))
 					}
-					return err
-				})
-				if err != nil {
-					return err
-				}
+					if err != nil {
+						return nil, err
+					}
+					return json.RawMessage(ans.Marshal()), nil
+				}),
+			})
+			// The server's refusal of the request (not of the call: a
+			// 5xx or a rate limit is trouble, exit 3) exits 1 as the
+			// store's does.
+			if ae, ok := errors.AsType[*apiError](err); ok && ae.Code != "" && ae.Status < 500 && ae.Status != http.StatusTooManyRequests {
+				return refused(stdio, fmt.Errorf("refused: %s: %s", ae.Code, ae.Message))
 			}
-			if err := offline.WriteFile(f.out, ans.Marshal()); err != nil {
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdio.Out, "wrote the answer to %s\n", f.out)
+			ans, err := offline.ParseEnvelope(answer, offline.PurposeAnswer)
+			if err != nil {
+				return fmt.Errorf("the answer: %w", err)
+			}
+			if err := offline.WriteFile(out, ans.Marshal()); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdio.Out, "wrote the answer to %s\n", out)
 			return nil
 		},
 	}
-	f.store.register(cmd)
-	cmd.Flags().StringVar(&f.server, "server", "", "URL of a Vigil server to post the request to, instead of the store")
-	cmd.Flags().StringVar(&f.caCert, "ca-cert", "", "PEM file of the certificate(s) to trust for --server")
-	cmd.Flags().StringVar(&f.serverPin, "fingerprint", "", "SHA-256 fingerprint of --server's certificate (vigil serve prints it at start): trust exactly that certificate")
-	cmd.Flags().StringVar(&f.in, "in", "", "the sealed request (required)")
-	cmd.Flags().StringVar(&f.out, "out", "", "where to write the sealed answer (required)")
+	t.register(cmd)
+	cmd.Flags().StringVar(&in, "in", "", "the sealed request (required)")
+	cmd.Flags().StringVar(&out, "out", "", "where to write the sealed answer (required)")
 	return cmd
-}
-
-// postOffline posts the request to the server's offline endpoint.
-func postOffline(cmd *cobra.Command, stdio Stdio, f offlineActivateFlags, env *offline.Envelope) (*offline.Envelope, error) {
-	tlsConf, err := gateclient.TLSConfig(f.caCert, f.serverPin)
-	if err != nil {
-		return nil, &usageError{fmt.Errorf("--ca-cert/--fingerprint: %w", err)}
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsConf
-	client := &http.Client{Transport: transport, Timeout: time.Minute}
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, strings.TrimRight(f.server, "/")+"/api/v1/offline/activate", bytes.NewReader(env.Marshal()))
-	if err != nil {
-		return nil, &usageError{fmt.Errorf("--server: %w", err)}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("post the offline request: %w", gateclient.TransportError(f.server, err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, offline.MaxEnvelope+1))
-	if err != nil {
-		return nil, fmt.Errorf("read the server's answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Code, Message string }
-		if json.Unmarshal(body, &e) == nil && e.Code != "" && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-			return nil, refused(stdio, fmt.Errorf("refused: %s: %s", e.Code, e.Message))
-		}
-		return nil, fmt.Errorf("the server answered %s", resp.Status)
-	}
-	ans, err := offline.ParseEnvelope(body, offline.PurposeAnswer)
-	if err != nil {
-		return nil, fmt.Errorf("the server's answer: %w", err)
-	}
-	return ans, nil
 }
 
 type offlineVerifyFlags struct {

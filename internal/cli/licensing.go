@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,11 +18,12 @@ import (
 )
 
 // newLicensingCmds returns the licensing platform's commands: tenants,
-// products and entitlements. Their --json prints what the Management API
-// answers for the same object.
+// products and entitlements, on the store or through a server (target.go).
+// Their --json prints what the Management API answers for the same
+// object.
 func newLicensingCmds(stdio Stdio) []*cobra.Command {
 	group := func(use, short string, subs ...*cobra.Command) *cobra.Command {
-		cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+		cmd := &cobra.Command{Use: use, Short: short, Long: short + ".\n\n" + targetHelp, Args: cobra.NoArgs}
 		cmd.AddCommand(subs...)
 		for _, c := range cmd.Commands() {
 			c.Args = wrapArgs(c.Args)
@@ -31,66 +32,50 @@ func newLicensingCmds(stdio Stdio) []*cobra.Command {
 	}
 	return []*cobra.Command{
 		group("tenants", "Manage the licensing platform's tenants (customers)",
-			newTenantsCreateCmd(stdio), newTenantsListCmd(stdio),
-			newRenameCmd(stdio, "tenant", func(s *licensing.Service, ctx context.Context, id, name string) (any, error) {
-				return s.RenameTenant(ctx, id, name)
-			}),
-			newStatusCmd(stdio, "tenants", "suspend", "Suspend a tenant: none of its entitlements activates or refreshes",
-				func(s *licensing.Service) (func(*cobra.Command, string) error, func(*cobra.Command, string) (any, error)) {
-					return func(c *cobra.Command, id string) error { return s.SuspendTenant(c.Context(), id) },
-						func(c *cobra.Command, id string) (any, error) { return s.GetTenant(c.Context(), id) }
-				}),
-			newStatusCmd(stdio, "tenants", "resume", "Make a suspended tenant active again",
-				func(s *licensing.Service) (func(*cobra.Command, string) error, func(*cobra.Command, string) (any, error)) {
-					return func(c *cobra.Command, id string) error { return s.ResumeTenant(c.Context(), id) },
-						func(c *cobra.Command, id string) (any, error) { return s.GetTenant(c.Context(), id) }
-				})),
+			newTenantsCreateCmd(stdio), newTenantsListCmd(stdio), newRenameCmd(stdio, "tenant"),
+			newStatusCmd(stdio, "tenants", "suspend", "Suspend a tenant: none of its entitlements activates or refreshes"),
+			newStatusCmd(stdio, "tenants", "resume", "Make a suspended tenant active again")),
 		group("products", "Manage the licensed products",
-			newProductsCreateCmd(stdio), newProductsListCmd(stdio),
-			newRenameCmd(stdio, "product", func(s *licensing.Service, ctx context.Context, id, name string) (any, error) {
-				return s.RenameProduct(ctx, id, name)
-			}),
+			newProductsCreateCmd(stdio), newProductsListCmd(stdio), newRenameCmd(stdio, "product"),
 			newProductsUpdateCmd(stdio)), // products_update.go: through the server
 		group("entitlements", "Manage entitlements: a tenant's seats of a product, and their activation codes",
 			newEntitlementsCreateCmd(stdio), newEntitlementsListCmd(stdio), newEntitlementsUpdateCmd(stdio),
-			newStatusCmd(stdio, "entitlements", "suspend", "Suspend an entitlement: it neither activates nor refreshes",
-				func(s *licensing.Service) (func(*cobra.Command, string) error, func(*cobra.Command, string) (any, error)) {
-					return func(c *cobra.Command, id string) error { return s.SuspendEntitlement(c.Context(), id) },
-						func(c *cobra.Command, id string) (any, error) { return s.GetEntitlement(c.Context(), id) }
-				}),
-			newStatusCmd(stdio, "entitlements", "resume", "Make a suspended entitlement active again",
-				func(s *licensing.Service) (func(*cobra.Command, string) error, func(*cobra.Command, string) (any, error)) {
-					return func(c *cobra.Command, id string) error { return s.ResumeEntitlement(c.Context(), id) },
-						func(c *cobra.Command, id string) (any, error) { return s.GetEntitlement(c.Context(), id) }
-				})),
+			newStatusCmd(stdio, "entitlements", "suspend", "Suspend an entitlement: it neither activates nor refreshes"),
+			newStatusCmd(stdio, "entitlements", "resume", "Make a suspended entitlement active again")),
 	}
 }
 
-// withLicensing opens the store and the licensing service. The service's
-// secret comes from the installation's seal key, so codes made here work
-// in `vigil serve` on the same store with the same key.
-func withLicensing(cmd *cobra.Command, f *storeFlags, stdio Stdio, fn func(*licensing.Service) error) error {
-	ctx := cmd.Context()
-	log := slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := f.openStore(ctx, log)
-	if err != nil {
+// targetHelp is the administration commands' word on their transports.
+const targetHelp = `These commands work through a running server's Management API when one is
+set (vigil login, or $VIGIL_SERVER with $VIGIL_CLIENT_ID and
+$VIGIL_CLIENT_SECRET, or --server), or on the installation's store with
+--data DIR (or --database URL and --seal-key-file), as vigil serve opens it;
+with neither, on ./vigil-data when it holds a store. The arguments and the
+output are the same either way; --json prints the API's JSON.`
+
+// onLicensing is an op's local half that needs the licensing service.
+func onLicensing(fn func(ctx context.Context, s *licensing.Service) (any, error)) func(context.Context, *local) (any, error) {
+	return func(ctx context.Context, l *local) (any, error) {
+		s, err := l.licensing(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return fn(ctx, s)
+	}
+}
+
+// printObject prints an answer: as it is with --json, else decoded into
+// a T and told by text.
+func printObject[T any](stdio Stdio, out []byte, asJSON bool, what string, text func(T)) error {
+	if asJSON {
+		return printRaw(stdio.Out, out)
+	}
+	var v T
+	if err := decode(out, what, &v); err != nil {
 		return err
 	}
-	defer db.Close()
-	key, err := f.sealKey()
-	if err != nil {
-		return err
-	}
-	cfg := licensing.DefaultConfig()
-	cfg.Logger = log
-	if cfg.Secret, err = server.LicensingSecret(key); err != nil {
-		return err
-	}
-	svc, err := licensing.New(ctx, db, cfg)
-	if err != nil {
-		return err
-	}
-	return fn(svc)
+	text(v)
+	return nil
 }
 
 // printJSON prints v as the API does (httpx.WriteJSON): compact, one line.
@@ -119,7 +104,7 @@ func badInput(what string, err error) error {
 
 func newTenantsCreateCmd(stdio Stdio) *cobra.Command {
 	var (
-		f      storeFlags
+		t      target
 		name   string
 		asJSON bool
 	)
@@ -132,20 +117,22 @@ func newTenantsCreateCmd(stdio Stdio) *cobra.Command {
 			if err != nil {
 				return &usageError{fmt.Errorf("--%v", err)}
 			}
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				t, err := s.CreateTenant(cmd.Context(), n)
-				if err != nil {
-					return badInput("--name", err)
-				}
-				if asJSON {
-					return printJSON(stdio.Out, t)
-				}
-				fmt.Fprintf(stdio.Out, "tenant %s (%s)\n", t.ID, t.Name)
-				return nil
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeLicensingAdmin, method: "POST", path: "/api/v1/tenants", body: map[string]any{"name": n},
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					tn, err := s.CreateTenant(ctx, n)
+					return tn, badInput("--name", err)
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			return printObject(stdio, out, asJSON, "tenant", func(tn licensing.Tenant) {
+				fmt.Fprintf(stdio.Out, "tenant %s (%s)\n", tn.ID, tn.Name)
 			})
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "the tenant's name (required)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the tenant as the API does")
 	return cmd
@@ -153,7 +140,7 @@ func newTenantsCreateCmd(stdio Stdio) *cobra.Command {
 
 func newTenantsListCmd(stdio Stdio) *cobra.Command {
 	var (
-		f      storeFlags
+		t      target
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -161,31 +148,38 @@ func newTenantsListCmd(stdio Stdio) *cobra.Command {
 		Short: "List the tenants, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				ts, err := allPages(func(p licensing.Page) ([]licensing.Tenant, string, error) { return s.ListTenants(cmd.Context(), p) })
-				if err != nil {
+			all, err := t.runList(cmd, stdio, op{
+				scope: server.ScopeLicensingRead, method: "GET", path: "/api/v1/tenants", items: "tenants",
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					return allPages(func(p licensing.Page) ([]licensing.Tenant, string, error) { return s.ListTenants(ctx, p) })
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printItems(stdio, "tenants", all)
+			}
+			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED")
+			for _, raw := range all {
+				var tn licensing.Tenant
+				if err := decode(raw, "tenant", &tn); err != nil {
 					return err
 				}
-				if asJSON {
-					return printJSON(stdio.Out, server.LicensingList("tenants", ts, ""))
-				}
-				tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED")
-				for _, t := range ts {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Status, t.CreatedAt.UTC().Format(time.RFC3339))
-				}
-				return tw.Flush()
-			})
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tn.ID, tn.Name, tn.Status, tn.CreatedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"tenants": [...], "next_cursor": ""} as the API does`)
 	return cmd
 }
 
 func newProductsCreateCmd(stdio Stdio) *cobra.Command {
 	var (
-		f        storeFlags
+		t        target
 		id, name string
 		asJSON   bool
 	)
@@ -201,20 +195,22 @@ func newProductsCreateCmd(stdio Stdio) *cobra.Command {
 			if err := server.CheckProductID(id); err != nil {
 				return &usageError{fmt.Errorf("--%v", err)}
 			}
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				p, err := s.CreateProduct(cmd.Context(), id, n)
-				if err != nil {
-					return badInput("--id", err)
-				}
-				if asJSON {
-					return printJSON(stdio.Out, p)
-				}
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeLicensingAdmin, method: "POST", path: "/api/v1/products", body: map[string]any{"id": id, "name": n},
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					p, err := s.CreateProduct(ctx, id, n)
+					return p, badInput("--id", err)
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			return printObject(stdio, out, asJSON, "product", func(p licensing.Product) {
 				fmt.Fprintf(stdio.Out, "product %s (%s)\n", p.ID, p.Name)
-				return nil
 			})
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "the product's name (required)")
 	cmd.Flags().StringVar(&id, "id", "", "the product ID applications embed (default: one made by Vigil)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the product as the API does")
@@ -223,7 +219,7 @@ func newProductsCreateCmd(stdio Stdio) *cobra.Command {
 
 func newProductsListCmd(stdio Stdio) *cobra.Command {
 	var (
-		f      storeFlags
+		t      target
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -231,24 +227,31 @@ func newProductsListCmd(stdio Stdio) *cobra.Command {
 		Short: "List the products, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				ps, err := allPages(func(p licensing.Page) ([]licensing.Product, string, error) { return s.ListProducts(cmd.Context(), p) })
-				if err != nil {
+			all, err := t.runList(cmd, stdio, op{
+				scope: server.ScopeLicensingRead, method: "GET", path: "/api/v1/products", items: "products",
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					return allPages(func(p licensing.Page) ([]licensing.Product, string, error) { return s.ListProducts(ctx, p) })
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printItems(stdio, "products", all)
+			}
+			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+			for _, raw := range all {
+				var p licensing.Product
+				if err := decode(raw, "product", &p); err != nil {
 					return err
 				}
-				if asJSON {
-					return printJSON(stdio.Out, server.LicensingList("products", ps, ""))
-				}
-				tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tCREATED")
-				for _, p := range ps {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", p.ID, p.Name, p.CreatedAt.UTC().Format(time.RFC3339))
-				}
-				return tw.Flush()
-			})
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", p.ID, p.Name, p.CreatedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"products": [...], "next_cursor": ""} as the API does`)
 	return cmd
 }
@@ -273,7 +276,7 @@ func parseExpiry(s string) (time.Time, error) {
 
 func newEntitlementsCreateCmd(stdio Stdio) *cobra.Command {
 	var (
-		f                 storeFlags
+		t                 target
 		tenant, product   string
 		seats             int
 		expires           string
@@ -287,9 +290,9 @@ func newEntitlementsCreateCmd(stdio Stdio) *cobra.Command {
 		Long: `Make an entitlement: the tenant's seats of the product. Its activation code
 is printed once: Vigil keeps only a keyed hash of it.
 
---expires takes a date (the last day the entitlement is valid: it expires when
-that day ends, at the next 00:00 UTC, as waivers do) or an
-RFC 3339 time; --lease is how long an activation lasts without a refresh
+--expires takes a date, the last day the entitlement is valid (it expires
+when that day ends, at 00:00 UTC the next day, as waivers do), or an RFC 3339
+time; --lease is how long an activation lasts without a refresh
 (whole seconds; default 24h).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -316,32 +319,40 @@ RFC 3339 time; --lease is how long an activation lasts without a refresh
 			if ne.Features, err = parseFeatures(features, counted); err != nil {
 				return &usageError{err}
 			}
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				ctx := cmd.Context()
-				if _, err := s.GetTenant(ctx, ne.TenantID); err != nil {
-					return badInput("--tenant", err)
-				}
-				if _, err := s.GetProduct(ctx, ne.ProductID); err != nil {
-					return badInput("--product", err)
-				}
-				ce, err := s.CreateEntitlement(ctx, ne)
-				if err != nil {
-					return badInput("entitlement", err)
-				}
-				if asJSON {
-					return printJSON(stdio.Out, ce)
-				}
+			body := map[string]any{"tenant_id": ne.TenantID, "product_id": ne.ProductID, "seats": ne.Seats, "features": ne.Features}
+			if !ne.ExpiresAt.IsZero() {
+				body["expires_at"] = ne.ExpiresAt
+			}
+			if lease != 0 {
+				body["lease_seconds"] = int64(lease / time.Second)
+			}
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeLicensingAdmin, method: "POST", path: "/api/v1/entitlements", body: body,
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					if _, err := s.GetTenant(ctx, ne.TenantID); err != nil {
+						return nil, badInput("--tenant", err)
+					}
+					if _, err := s.GetProduct(ctx, ne.ProductID); err != nil {
+						return nil, badInput("--product", err)
+					}
+					ce, err := s.CreateEntitlement(ctx, ne)
+					return ce, badInput("entitlement", err)
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			return printObject(stdio, out, asJSON, "entitlement", func(ce licensing.CreatedEntitlement) {
 				fmt.Fprintf(stdio.Out, "entitlement:     %s\nactivation code: %s\n(the code is shown only now)\n", ce.ID, ce.ActivationCode)
-				return nil
 			})
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&tenant, "tenant", "", "tenant ID (required)")
 	fl.StringVar(&product, "product", "", "product ID (required)")
 	fl.IntVar(&seats, "seats", 0, "seats: activations live at once (required)")
-	fl.StringVar(&expires, "expires", "", "expiry: a date (2027-01-31: valid through that day, UTC) or an RFC 3339 time (default: never)")
+	fl.StringVar(&expires, "expires", "", "expiry: a date, the last valid day (2027-01-31: it ends at 2027-02-01T00:00:00Z), or an RFC 3339 time (default: never)")
 	fl.DurationVar(&lease, "lease", 0, "lease of an activation without a refresh (default 24h)")
 	fl.StringArrayVar(&features, "feature", nil, "a boolean feature KEY; repeatable")
 	fl.StringArrayVar(&counted, "counted-feature", nil, "a counted feature KEY=LIMIT; repeatable")
@@ -373,7 +384,7 @@ func parseFeatures(boolean, counted []string) (map[string]licensing.Feature, err
 
 func newEntitlementsListCmd(stdio Stdio) *cobra.Command {
 	var (
-		f      storeFlags
+		t      target
 		tenant string
 		asJSON bool
 	)
@@ -382,31 +393,42 @@ func newEntitlementsListCmd(stdio Stdio) *cobra.Command {
 		Short: "List the entitlements, oldest first (never their activation codes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				es, err := allPages(func(p licensing.Page) ([]licensing.Entitlement, string, error) {
-					return s.ListEntitlements(cmd.Context(), tenant, p)
-				})
-				if err != nil {
+			path := "/api/v1/entitlements"
+			if tenant != "" {
+				path += "?tenant_id=" + url.QueryEscape(tenant)
+			}
+			all, err := t.runList(cmd, stdio, op{
+				scope: server.ScopeLicensingRead, method: "GET", path: path, items: "entitlements",
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					return allPages(func(p licensing.Page) ([]licensing.Entitlement, string, error) {
+						return s.ListEntitlements(ctx, tenant, p)
+					})
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printItems(stdio, "entitlements", all)
+			}
+			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTENANT\tPRODUCT\tSEATS\tEXPIRES\tLEASE\tSTATUS")
+			for _, raw := range all {
+				var e licensing.Entitlement
+				if err := decode(raw, "entitlement", &e); err != nil {
 					return err
 				}
-				if asJSON {
-					return printJSON(stdio.Out, server.LicensingList("entitlements", es, ""))
+				exp := "never"
+				if !e.ExpiresAt.IsZero() {
+					exp = e.ExpiresAt.UTC().Format(time.RFC3339)
 				}
-				tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tTENANT\tPRODUCT\tSEATS\tEXPIRES\tLEASE\tSTATUS")
-				for _, e := range es {
-					exp := "never"
-					if !e.ExpiresAt.IsZero() {
-						exp = e.ExpiresAt.UTC().Format(time.RFC3339)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%v\t%s\n", e.ID, e.TenantID, e.ProductID, e.Seats, exp,
-						time.Duration(e.LeaseSeconds)*time.Second, e.Status)
-				}
-				return tw.Flush()
-			})
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%v\t%s\n", e.ID, e.TenantID, e.ProductID, e.Seats, exp,
+					time.Duration(e.LeaseSeconds)*time.Second, e.Status)
+			}
+			return tw.Flush()
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	cmd.Flags().StringVar(&tenant, "tenant", "", "only this tenant's entitlements")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"entitlements": [...], "next_cursor": ""} as the API does`)
 	return cmd
@@ -414,37 +436,58 @@ func newEntitlementsListCmd(stdio Stdio) *cobra.Command {
 
 // newStatusCmd makes `vigil KIND suspend|resume ID`, which prints the
 // object afterwards as POST /api/v1/KIND/{id}/suspend|resume answers it.
-func newStatusCmd(stdio Stdio, kind, verb, short string,
-	ops func(*licensing.Service) (set func(*cobra.Command, string) error, get func(*cobra.Command, string) (any, error))) *cobra.Command {
+func newStatusCmd(stdio Stdio, kind, verb, short string) *cobra.Command {
 	var (
-		f      storeFlags
+		t      target
 		asJSON bool
 	)
+	one := strings.TrimSuffix(kind, "s")
 	cmd := &cobra.Command{
 		Use:   verb + " ID",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				set, get := ops(s)
-				if err := set(cmd, args[0]); err != nil {
-					return badInput("ID", err)
-				}
-				v, err := get(cmd, args[0])
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return printJSON(stdio.Out, v)
-				}
-				fmt.Fprintf(stdio.Out, "%s %s: %sed\n", strings.TrimSuffix(kind, "s"), args[0], strings.TrimSuffix(verb, "e"))
-				return nil
+			id := args[0]
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeLicensingAdmin, method: "POST", path: "/api/v1/" + kind + "/" + url.PathEscape(id) + "/" + verb,
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					set, get := statusOps(s, kind, verb == "suspend")
+					if err := set(ctx, id); err != nil {
+						return nil, badInput("ID", err)
+					}
+					return get(ctx, id)
+				}),
 			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printRaw(stdio.Out, out)
+			}
+			fmt.Fprintf(stdio.Out, "%s %s: %sed\n", one, id, strings.TrimSuffix(verb, "e"))
+			return nil
 		},
 	}
-	f.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the "+strings.TrimSuffix(kind, "s")+" as the API does")
+	t.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the "+one+" as the API does")
 	return cmd
+}
+
+// statusOps are the service's calls that suspend or resume a tenant or
+// an entitlement, and read it back.
+func statusOps(s *licensing.Service, kind string, suspend bool) (set func(context.Context, string) error, get func(context.Context, string) (any, error)) {
+	if kind == "tenants" {
+		set = s.ResumeTenant
+		if suspend {
+			set = s.SuspendTenant
+		}
+		return set, func(ctx context.Context, id string) (any, error) { return s.GetTenant(ctx, id) }
+	}
+	set = s.ResumeEntitlement
+	if suspend {
+		set = s.SuspendEntitlement
+	}
+	return set, func(ctx context.Context, id string) (any, error) { return s.GetEntitlement(ctx, id) }
 }
 
 // allPages reads a paginated list to its end, for the commands that print

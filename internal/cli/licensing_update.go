@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,9 +14,9 @@ import (
 )
 
 // newRenameCmd makes `vigil tenants|products rename ID --name NAME`.
-func newRenameCmd(stdio Stdio, what string, rename func(s *licensing.Service, ctx context.Context, id, name string) (any, error)) *cobra.Command {
+func newRenameCmd(stdio Stdio, what string) *cobra.Command {
 	var (
-		f      storeFlags
+		t      target
 		name   string
 		asJSON bool
 	)
@@ -28,20 +29,36 @@ func newRenameCmd(stdio Stdio, what string, rename func(s *licensing.Service, ct
 			if err != nil {
 				return &usageError{fmt.Errorf("--%v", err)}
 			}
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				v, err := rename(s, cmd.Context(), args[0], n)
-				if err != nil {
-					return badInput(what+" "+args[0], err)
-				}
-				if asJSON {
-					return printJSON(stdio.Out, v)
-				}
-				fmt.Fprintf(stdio.Out, "%s %s renamed %q\n", what, args[0], n)
-				return nil
+			id := args[0]
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeLicensingAdmin, method: "PATCH", path: "/api/v1/" + what + "s/" + url.PathEscape(id), body: map[string]any{"name": n},
+				local: func(ctx context.Context, l *local) (any, error) {
+					s, err := l.licensing(ctx)
+					if err != nil {
+						return nil, err
+					}
+					if what == "tenant" {
+						tn, err := s.RenameTenant(ctx, id, n)
+						return tn, badInput(what+" "+id, err)
+					}
+					p, err := s.RenameProduct(ctx, id, n)
+					if err != nil {
+						return nil, badInput(what+" "+id, err)
+					}
+					return server.WithSchedule(ctx, l.db, p) // as PATCH /api/v1/products/{id} answers
+				},
 			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printRaw(stdio.Out, out)
+			}
+			fmt.Fprintf(stdio.Out, "%s %s renamed %q\n", what, id, n)
+			return nil
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "the new name (required)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the "+what+" as the API does")
 	return cmd
@@ -49,7 +66,7 @@ func newRenameCmd(stdio Stdio, what string, rename func(s *licensing.Service, ct
 
 func newEntitlementsUpdateCmd(stdio Stdio) *cobra.Command {
 	var (
-		f                 storeFlags
+		t                 target
 		seats             int
 		expires           string
 		lease             time.Duration
@@ -112,28 +129,47 @@ no new seat is granted until the count is under the new limit. --feature and
 			if c.Seats == nil && c.ExpiresAt == nil && c.Lease == nil && c.Features == nil {
 				return &usageError{errors.New("nothing to change: give --seats, --expires, --lease or features")}
 			}
-			return withLicensing(cmd, &f, stdio, func(s *licensing.Service) error {
-				e, err := s.UpdateEntitlement(cmd.Context(), args[0], c)
-				if err != nil {
-					return badInput("entitlement "+args[0], err)
+			body := map[string]any{}
+			if c.Seats != nil {
+				body["seats"] = *c.Seats
+			}
+			if c.ExpiresAt != nil {
+				body["expires_at"] = nil // never
+				if !c.ExpiresAt.IsZero() {
+					body["expires_at"] = *c.ExpiresAt
 				}
-				if asJSON {
-					return printJSON(stdio.Out, e)
-				}
+			}
+			if c.Lease != nil {
+				body["lease_seconds"] = int64(*c.Lease / time.Second)
+			}
+			if c.Features != nil {
+				body["features"] = c.Features
+			}
+			id := args[0]
+			out, err := t.run(cmd, stdio, op{
+				scope: server.ScopeLicensingAdmin, method: "PATCH", path: "/api/v1/entitlements/" + url.PathEscape(id), body: body,
+				local: onLicensing(func(ctx context.Context, s *licensing.Service) (any, error) {
+					e, err := s.UpdateEntitlement(ctx, id, c)
+					return e, badInput("entitlement "+id, err)
+				}),
+			})
+			if err != nil {
+				return err
+			}
+			return printObject(stdio, out, asJSON, "entitlement", func(e licensing.Entitlement) {
 				exp := "never"
 				if !e.ExpiresAt.IsZero() {
 					exp = e.ExpiresAt.UTC().Format(time.RFC3339)
 				}
 				fmt.Fprintf(stdio.Out, "entitlement %s: %d seats, expires %s, lease %v, %d features\n",
 					e.ID, e.Seats, exp, time.Duration(e.LeaseSeconds)*time.Second, len(e.Features))
-				return nil
 			})
 		},
 	}
-	f.register(cmd)
+	t.register(cmd)
 	fl := cmd.Flags()
 	fl.IntVar(&seats, "seats", 0, "seats: activations live at once")
-	fl.StringVar(&expires, "expires", "", `expiry: a date (valid through that day, UTC), an RFC 3339 time, or "never"`)
+	fl.StringVar(&expires, "expires", "", `expiry: a date, the last valid day (it ends at 00:00 UTC the next day), an RFC 3339 time, or "never"`)
 	fl.DurationVar(&lease, "lease", 0, "lease of an activation without a refresh")
 	fl.StringArrayVar(&features, "feature", nil, "a boolean feature KEY; repeatable; replaces every feature")
 	fl.StringArrayVar(&counted, "counted-feature", nil, "a counted feature KEY=LIMIT; repeatable; replaces every feature")

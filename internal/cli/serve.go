@@ -204,13 +204,14 @@ private network with --outbound-allow ADDRESS/32.`,
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reached over plain HTTP; repeatable")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.IntVar(&f.workers, "workers", 0, "scans run at once in this process (default: the number of CPUs)")
-	fl.StringVar(&f.registryToken, "registry-token", os.Getenv("VIGIL_REGISTRY_TOKEN"), "bearer token of registry notifications at /hooks/registry (default $VIGIL_REGISTRY_TOKEN; empty disables the endpoint)")
+	fl.StringVar(&f.registryToken, "registry-token", "", "bearer token of registry notifications at /hooks/registry ($VIGIL_REGISTRY_TOKEN keeps it off the command line; empty disables the endpoint)")
 	fl.StringVar(&f.publicURL, "public-url", "", "the server's base URL as clients reach it: the issuer (iss) of its access tokens and the base of links in commit statuses (default https://HOST:PORT from --addr, http:// with --http; set the same on every host)")
 	fl.StringVar(&f.admissionCA, "admission-client-ca", "", "PEM file of the CA(s) that issue the Kubernetes API server's client certificate: /admission/v1/validate then needs a client certificate they verify (the rest of the API does not)")
 	fl.DurationVar(&f.actEvery, "activation-interval", 6*time.Second, "license activations (online and offline): one more attempt allowed per client address every this long")
 	fl.IntVar(&f.actBurst, "activation-burst", 10, "license activations: attempts allowed at once per client address before --activation-interval paces them")
 	fl.StringVar(&f.autoApprove, "tickets-auto-approve", reports.AutoApproveOff, "support tickets: entitled approves at once the tickets of tenants holding an active entitlement to every product they ask for; off leaves every ticket to staff")
 	fl.StringArrayVar(&f.proxies, "trusted-proxy", nil, "ADDR or PREFIX of a reverse proxy in front of the server whose X-Forwarded-For names the client that per-address rate limits count and access logs record; repeatable (default: none, the header is ignored)")
+	configurable(cmd, stdio, sharedFlags) // after every flag is registered
 	return cmd
 }
 

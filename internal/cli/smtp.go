@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -20,9 +19,9 @@ type smtpFlags struct {
 
 func (m *smtpFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&m.url, "smtp-url", os.Getenv("VIGIL_SMTP_URL"), "mail server the secure links of approved tickets are mailed through to the tickets' contact addresses: "+
+	fl.StringVar(&m.url, "smtp-url", "", "mail server the secure links of approved tickets are mailed through to the tickets' contact addresses: "+
 		"smtp://[USER:PASS@]HOST[:587][?from=ADDRESS] (STARTTLS required but on loopback; &starttls=off to send in clear) or smtps://[USER:PASS@]HOST[:465] (implicit TLS); "+
-		"default $VIGIL_SMTP_URL, which keeps the password off the command line; empty sends no mail")
+		"$VIGIL_SMTP_URL keeps the password off the command line; empty sends no mail")
 	fl.StringVar(&m.from, "smtp-from", "", `the mails' sender, "reports@vendor.example" or "Vendor Reports <reports@vendor.example>", if --smtp-url has no ?from=`)
 	fl.StringVar(&m.caCert, "smtp-ca-cert", "", "PEM file of the CA(s) that issued the mail server's certificate (default: the system's)")
 }

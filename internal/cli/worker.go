@@ -59,6 +59,7 @@ then are cut off and retried by another worker.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.IntVar(&f.workers, "workers", 0, "scans run at once in this process (default: the number of CPUs)")
 	fl.StringVar(&f.publicURL, "public-url", "", "the --public-url of vigil serve: the base of the scan links in commit statuses posted from this host (none without it)")
+	configurable(cmd, stdio, sharedFlags) // after every flag is registered
 	return cmd
 }
 

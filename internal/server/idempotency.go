@@ -48,20 +48,20 @@ const (
 )
 
 // idempotentPath reports whether a request is a write that takes an
-// Idempotency-Key: creating projects, scans, waivers, releases and
-// report bundles, and every licensing, ticket and link POST.
+// Idempotency-Key: creating projects, scans, waivers, releases, report
+// bundles and report-signing keys, and every licensing, ticket, link and client POST.
 func idempotentPath(r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		return false
 	}
 	switch p := r.URL.Path; p {
-	case "/api/v1/projects", "/api/v1/scans", "/api/v1/waivers", "/api/v1/releases":
+	case "/api/v1/projects", "/api/v1/scans", "/api/v1/waivers", "/api/v1/releases", "/api/v1/report-keys/rotate":
 		return true
 	default:
 		if strings.HasPrefix(p, "/api/v1/releases/") && strings.HasSuffix(p, "/bundles") {
 			return true
 		}
-		for _, prefix := range []string{"/api/v1/tenants", "/api/v1/products", "/api/v1/entitlements", "/api/v1/tickets", "/api/v1/links"} {
+		for _, prefix := range []string{"/api/v1/tenants", "/api/v1/products", "/api/v1/entitlements", "/api/v1/tickets", "/api/v1/links", "/api/v1/clients"} {
 			if p == prefix || strings.HasPrefix(p, prefix+"/") {
 				return true
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/httpx"
 	"github.com/vigil-sec/vigil/reports"
+	repapi "github.com/vigil-sec/vigil/reports/api"
 	"github.com/vigil-sec/vigil/reports/attest"
 )
 
@@ -31,6 +32,13 @@ func (s *Server) registerReportKeys(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+reportKeysPath+".pem", func(w http.ResponseWriter, r *http.Request) {
 		s.serveReportKeys(w, r, "application/x-pem-file", reportKeySetMaxAge, attest.MarshalPEM, "")
 	})
+	// The staff's routes: list the keys with their status, rotate.
+	keys := repapi.NewKeys(s.reportKeys, s.log)
+	api := func(pattern string, fn http.HandlerFunc) {
+		mux.Handle(pattern, s.oauth.Middleware("")(requireAnyScope(fn, ScopeReportsAdmin, ScopeAdmin)))
+	}
+	api("GET /api/v1/report-keys", keys.List)
+	api("POST /api/v1/report-keys/rotate", keys.Rotate)
 	// A mux wildcard is a whole segment: {kid}.pem is checked here.
 	mux.HandleFunc("GET "+reportKeysPath+"/{file}", func(w http.ResponseWriter, r *http.Request) {
 		kid, ok := strings.CutSuffix(r.PathValue("file"), ".pem")

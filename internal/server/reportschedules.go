@@ -43,27 +43,38 @@ func (s *Server) runPeriodic(ctx context.Context, name string) error {
 	return s.ci.RunPeriodic(ctx, name)
 }
 
-// productJSON is a product as the API shows it: licensing's, with its
-// report schedule when it has one.
-type productJSON struct {
+// ProductJSON is a product as the API shows it (GET of one product, and
+// PATCH): licensing's, with its report schedule when it has one.
+type ProductJSON struct {
 	licensing.Product
 	ReportSchedule          string   `json:"report_schedule,omitempty"`
 	ReportImageWindowDays   int      `json:"report_image_window_days,omitempty"`
 	ReportImageRepositories []string `json:"report_image_repositories,omitempty"`
 }
 
-// withSchedule is the product with its report schedule.
-func (s *Server) withSchedule(ctx context.Context, p licensing.Product) (productJSON, error) {
-	out := productJSON{Product: p}
-	rs, err := s.db.ReportSchedule(ctx, p.ID)
+// ScheduleReader reads a product's report schedule: the store.
+type ScheduleReader interface {
+	ReportSchedule(ctx context.Context, productID string) (reports.ReportSchedule, error)
+}
+
+// WithSchedule is the product with its report schedule, read from db, as
+// the API shows it; the CLI shows the same on the store.
+func WithSchedule(ctx context.Context, db ScheduleReader, p licensing.Product) (ProductJSON, error) {
+	out := ProductJSON{Product: p}
+	rs, err := db.ReportSchedule(ctx, p.ID)
 	switch {
 	case errors.Is(err, reports.ErrNotFound):
 	case err != nil:
-		return productJSON{}, err
+		return ProductJSON{}, err
 	default:
 		out.ReportSchedule, out.ReportImageWindowDays, out.ReportImageRepositories = rs.Spec, rs.ImageWindowDays, rs.ImageRepositories
 	}
 	return out, nil
+}
+
+// withSchedule is the product with its report schedule.
+func (s *Server) withSchedule(ctx context.Context, p licensing.Product) (ProductJSON, error) {
+	return WithSchedule(ctx, s.db, p)
 }
 
 // getProductWithSchedule serves GET /api/v1/products/{id}.

@@ -370,6 +370,7 @@ func (s *Server) routes() (http.Handler, error) {
 	s.registerOffline(mux)
 	s.registerLicenseWebhooks(mux)
 	s.registerReportKeys(mux)
+	s.registerClients(mux)
 	s.registerTickets(mux)
 	s.registerLinks(mux)
 	s.registerReleases(mux)

@@ -264,6 +264,16 @@ func (s *Server) ListClients(ctx context.Context) ([]Client, error) {
 	return out, nil
 }
 
+// GetClient returns the client with the ID, revoked or not; the error
+// wraps ErrNotFound for an unknown client.
+func (s *Server) GetClient(ctx context.Context, clientID string) (Client, error) {
+	c, err := s.db.GetOAuthClient(ctx, clientID)
+	if err != nil {
+		return Client{}, fmt.Errorf("oauth: get client: %w", err)
+	}
+	return Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes, TenantID: c.TenantID, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt}, nil
+}
+
 // RevokeClient revokes the client: it can get no more tokens, and the
 // tokens it holds stop verifying. The error wraps ErrNotFound for an
 // unknown client.
